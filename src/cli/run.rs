@@ -1,0 +1,180 @@
+//! `reckon run` and `reckon rerun`.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use clap::Args;
+
+use super::context::{requested_by, runner};
+use super::progress::{print_summary, watch};
+use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
+use crate::config::Config;
+use crate::error_chain::chain;
+use crate::ledger::{NewRun, RunStatus, Trigger};
+use crate::runtime::{Progress, RunError, RunSummary, Runner};
+
+/// Upper bound on dates in one backfill.
+const BACKFILL_DAYS_MAX: i64 = 366;
+
+#[derive(Debug, Args)]
+pub(super) struct RunArgs {
+    /// The job to run
+    job: String,
+    /// Business date (YYYY-MM-DD) [default: by the job's business-date rule, now]
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    date: Option<NaiveDate>,
+    /// First business date of a backfill, run in date order
+    #[arg(long, requires = "to")]
+    from: Option<NaiveDate>,
+    /// Last business date of a backfill (inclusive)
+    #[arg(long, requires = "from")]
+    to: Option<NaiveDate>,
+    /// Why you are running it, kept in the run history
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RerunArgs {
+    /// The run to run again
+    run_id: String,
+    /// Run only the shards that did not succeed; keep the others' committed outputs
+    #[arg(long)]
+    failed_only: bool,
+    /// Why it is rerun, kept in the run history
+    #[arg(long)]
+    reason: String,
+}
+
+/// `reckon run`.
+pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
+    let runner = runner(config).await?;
+    install_signal_handler(&runner, config);
+    let job = runner
+        .catalog()
+        .get(&args.job)
+        .map_err(Failure::usage)?
+        .clone();
+    let (dates, trigger) = match (args.date, args.from, args.to) {
+        (Some(date), _, _) => (vec![date], Trigger::Manual),
+        (None, Some(from), Some(to)) => (date_range(from, to)?, Trigger::Backfill),
+        _ => (
+            vec![crate::schedule::business_date_for(&job, Utc::now())],
+            Trigger::Manual,
+        ),
+    };
+    let mut code = EXIT_OK;
+    for date in dates {
+        let new = NewRun {
+            job: job.name.clone(),
+            business_date: date,
+            trigger,
+            requested_by: requested_by(),
+            reason: args.reason.clone(),
+            parent_run: None,
+            failed_only: false,
+            params: serde_json::json!({}),
+        };
+        match runner.request(new).await {
+            Ok(run) => code = code.max(execute(&runner, &run.run_id).await?),
+            Err(RunError::AlreadySucceeded { run_id, .. }) if trigger == Trigger::Backfill => {
+                println!(
+                    "{} {date}: skipped, already succeeded in run {run_id}",
+                    job.name
+                );
+            }
+            Err(err) => {
+                eprintln!("reckon: error: {}", chain(&err));
+                code = EXIT_RUN_FAILED;
+                if trigger != Trigger::Backfill {
+                    break;
+                }
+            }
+        }
+        if runner.shutdown().stop_new.is_cancelled() {
+            break;
+        }
+    }
+    Ok(code)
+}
+
+/// `reckon rerun`.
+pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failure> {
+    let runner = runner(config).await?;
+    install_signal_handler(&runner, config);
+    let run = runner
+        .request_rerun(
+            &args.run_id,
+            args.failed_only,
+            &args.reason,
+            &requested_by(),
+        )
+        .await
+        .map_err(Failure::run)?;
+    execute(&runner, &run.run_id).await
+}
+
+async fn execute(runner: &Runner, run_id: &str) -> Result<u8, Failure> {
+    let progress = Arc::new(Progress::default());
+    let watcher = watch(progress.clone());
+    let summary: RunSummary = runner
+        .execute(run_id, progress)
+        .await
+        .map_err(Failure::run)?;
+    watcher.finish();
+    print_summary(&summary);
+    Ok(if summary.run.status == RunStatus::Succeeded {
+        EXIT_OK
+    } else {
+        EXIT_RUN_FAILED
+    })
+}
+
+fn date_range(from: NaiveDate, to: NaiveDate) -> Result<Vec<NaiveDate>, Failure> {
+    let days = (to - from).num_days();
+    if days < 0 {
+        return Err(Failure::usage(format!("--from {from} is after --to {to}")));
+    }
+    if days >= BACKFILL_DAYS_MAX {
+        return Err(Failure::usage(format!(
+            "a backfill covers at most {BACKFILL_DAYS_MAX} days; split {from}..{to}"
+        )));
+    }
+    Ok(from.iter_days().take(days as usize + 1).collect())
+}
+
+/// First SIGINT/SIGTERM: no new shard starts, running ones may finish for the
+/// grace period; then (or on a second signal) running shards are cancelled.
+pub(super) fn install_signal_handler(runner: &Runner, config: &Config) {
+    let shutdown = runner.shutdown().clone();
+    let grace = config.shutdown_grace;
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!(
+            "reckon: stopping: no new shards start; running shards get {}s to finish",
+            grace.as_secs()
+        );
+        shutdown.stop_new.cancel();
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = wait_for_signal() => {}
+        }
+        eprintln!("reckon: cancelling running shards");
+        shutdown.abort.cancel();
+    });
+}
+
+async fn wait_for_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

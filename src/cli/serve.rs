@@ -1,0 +1,72 @@
+//! `reckon serve`: the scheduler loop of one node.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use super::context::runner;
+use super::run::install_signal_handler;
+use super::{EXIT_OK, Failure};
+use crate::config::Config;
+use crate::error_chain::chain;
+use crate::runtime::{Progress, Runner};
+use crate::schedule::SystemClock;
+use crate::scheduler::Scheduler;
+
+/// Longest sleep between two looks at the clock.
+const TICK_INTERVAL_MAX: Duration = Duration::from_secs(30);
+
+/// Fires jobs by cron until SIGTERM/SIGINT, then drains running runs.
+pub(super) async fn serve(config: &Config) -> Result<u8, Failure> {
+    let runner = runner(config).await?;
+    install_signal_handler(&runner, config);
+    heal_abandoned(&runner).await.map_err(Failure::run)?;
+    let scheduler = Scheduler::new(
+        runner.clone(),
+        Arc::new(SystemClock),
+        format!("scheduler@{}", config.instance_id),
+    );
+    tracing::info!(instance = %config.instance_id, jobs = runner.catalog().jobs().count(), "reckon serving");
+    let mut running = JoinSet::new();
+    let stop = runner.shutdown().stop_new.clone();
+    while !stop.is_cancelled() {
+        match scheduler.tick().await {
+            Ok(created) => {
+                for run in created {
+                    let runner = runner.clone();
+                    running.spawn(async move {
+                        if let Err(err) = runner.execute(&run.run_id, Arc::new(Progress::default())).await {
+                            tracing::error!(run_id = %run.run_id, error = %chain(&err), "run could not execute");
+                        }
+                    });
+                }
+            }
+            Err(err) => tracing::error!(error = %chain(&err), "scheduler tick failed"),
+        }
+        while running.try_join_next().is_some() {}
+        tokio::select! {
+            _ = tokio::time::sleep(scheduler.until_next_fire(TICK_INTERVAL_MAX)) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+    tracing::info!(runs = running.len(), "waiting for running runs to finish");
+    while running.join_next().await.is_some() {}
+    Ok(EXIT_OK)
+}
+
+/// Fails runs left pending or running by a node that died (no heartbeat within the lease).
+async fn heal_abandoned(runner: &Runner) -> Result<(), crate::ledger::LedgerError> {
+    let ledger = runner.ledger();
+    let lease = runner.config().run_lease;
+    let before = ledger.clock().now() - chrono::Duration::from_std(lease).unwrap_or_default();
+    for run in ledger.stale_runs(before).await? {
+        let healed = ledger
+            .fail_abandoned(&run.job, run.business_date, lease)
+            .await?;
+        if healed > 0 {
+            tracing::warn!(run_id = %run.run_id, job = %run.job, "marked abandoned run failed");
+        }
+    }
+    Ok(())
+}

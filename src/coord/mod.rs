@@ -1,0 +1,32 @@
+//! Coordination: who is alive, who leads, which instance runs which shard.
+//! [`Embedded`] is the single-process default; a ZooKeeper implementation
+//! plugs in behind the same [`Coordinator`] trait.
+
+mod embedded;
+
+pub use embedded::Embedded;
+
+use std::collections::BTreeMap;
+
+use crate::catalog::JobDef;
+
+/// Errors from the coordination service.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    #[error("coordination service unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Item assignment for one run: instance id → items it runs.
+pub type Assignment = BTreeMap<String, Vec<u32>>;
+
+/// Membership, leadership and shard assignment.
+#[async_trait::async_trait]
+pub trait Coordinator: Send + Sync {
+    /// This process's instance id.
+    fn instance_id(&self) -> &str;
+    /// True while this instance may fire cron triggers and create runs.
+    async fn is_leader(&self) -> bool;
+    /// Spreads `items` of `job` over the live instances.
+    async fn assign(&self, job: &JobDef, items: &[u32]) -> Result<Assignment, CoordError>;
+}

@@ -1,0 +1,82 @@
+//! The run ledger: runs, shard runs, fencing epochs, the append-only event
+//! log and the scheduler's memory, on SQLite or PostgreSQL.
+//!
+//! Identity (DESIGN.md invariant 1): a run is `(job, business_date, attempt)`;
+//! at most one run of a job and business date is pending or running at once,
+//! enforced by a partial unique index, not by a check-then-insert.
+
+mod events;
+mod fence;
+mod records;
+mod runs;
+mod scheduler_state;
+mod shards;
+
+pub use fence::FencedTx;
+pub use records::{Event, NewRun, RunFilter, RunRecord, RunStatus, ShardRecord, Trigger};
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use crate::db::Db;
+use crate::schedule::Clock;
+
+/// Errors of the run ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(
+        "a run of `{job}` for {business_date} is already {status} (run {run_id}); wait for it to finish, or rerun it afterwards"
+    )]
+    RunActive {
+        job: String,
+        business_date: NaiveDate,
+        run_id: String,
+        status: RunStatus,
+    },
+    #[error("no run with id `{0}`")]
+    UnknownRun(String),
+    #[error(
+        "shard {item} of `{job}` for {business_date} was taken over (epoch {held} is no longer current); its outputs were not committed"
+    )]
+    Fenced {
+        job: String,
+        business_date: NaiveDate,
+        item: u32,
+        held: i64,
+    },
+    #[error("run {run_id} is {actual}, expected {expected}")]
+    WrongState {
+        run_id: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("the ledger holds a value reckon does not understand: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Access to the run ledger.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl Ledger {
+    /// A ledger over a migrated database.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Ledger {
+        Ledger { db, clock }
+    }
+
+    /// The database behind the ledger.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The clock the ledger stamps times with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}

@@ -1,0 +1,277 @@
+//! Rows of the ledger as typed values.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::LedgerError;
+
+/// Where a run is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the run can no longer change.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "pending" => RunStatus::Pending,
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            other => {
+                return Err(format!(
+                    "`{other}` is not one of pending, running, succeeded, failed, cancelled"
+                ));
+            }
+        })
+    }
+}
+
+/// Why a run was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Cron,
+    Manual,
+    Misfire,
+    Backfill,
+    Failover,
+    Rerun,
+}
+
+impl Trigger {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Cron => "cron",
+            Trigger::Manual => "manual",
+            Trigger::Misfire => "misfire",
+            Trigger::Backfill => "backfill",
+            Trigger::Failover => "failover",
+            Trigger::Rerun => "rerun",
+        }
+    }
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Trigger {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text {
+            "cron" => Trigger::Cron,
+            "manual" => Trigger::Manual,
+            "misfire" => Trigger::Misfire,
+            "backfill" => Trigger::Backfill,
+            "failover" => Trigger::Failover,
+            "rerun" => Trigger::Rerun,
+            other => return Err(format!("`{other}` is not a trigger")),
+        })
+    }
+}
+
+/// A request to create a run.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub job: String,
+    pub business_date: NaiveDate,
+    pub trigger: Trigger,
+    pub requested_by: String,
+    pub reason: Option<String>,
+    pub parent_run: Option<String>,
+    /// Rerun only the shards that did not succeed in `parent_run`.
+    pub failed_only: bool,
+    pub params: serde_json::Value,
+}
+
+/// One run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub job: String,
+    pub business_date: NaiveDate,
+    pub attempt: i64,
+    pub trigger: Trigger,
+    pub status: RunStatus,
+    pub requested_by: String,
+    pub reason: Option<String>,
+    pub parent_run: Option<String>,
+    pub failed_only: bool,
+    pub params: serde_json::Value,
+    pub owner: Option<String>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub outcome: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RunRow {
+    run_id: String,
+    job: String,
+    business_date: NaiveDate,
+    attempt: i64,
+    trigger: String,
+    status: String,
+    requested_by: String,
+    reason: Option<String>,
+    parent_run: Option<String>,
+    failed_only: bool,
+    params: String,
+    owner: Option<String>,
+    heartbeat_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    error: Option<String>,
+    outcome: Option<String>,
+}
+
+fn json(text: &str) -> Result<serde_json::Value, LedgerError> {
+    serde_json::from_str(text).map_err(|e| LedgerError::Corrupt(format!("json `{text}`: {e}")))
+}
+
+impl TryFrom<RunRow> for RunRecord {
+    type Error = LedgerError;
+    fn try_from(row: RunRow) -> Result<Self, Self::Error> {
+        Ok(RunRecord {
+            trigger: row.trigger.parse().map_err(LedgerError::Corrupt)?,
+            status: row.status.parse().map_err(LedgerError::Corrupt)?,
+            params: json(&row.params)?,
+            outcome: row.outcome.as_deref().map(json).transpose()?,
+            run_id: row.run_id,
+            job: row.job,
+            business_date: row.business_date,
+            attempt: row.attempt,
+            requested_by: row.requested_by,
+            reason: row.reason,
+            parent_run: row.parent_run,
+            failed_only: row.failed_only,
+            owner: row.owner,
+            heartbeat_at: row.heartbeat_at,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            error: row.error,
+        })
+    }
+}
+
+/// One shard of one run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardRecord {
+    pub run_id: String,
+    pub item: u32,
+    pub instance: Option<String>,
+    pub epoch: Option<i64>,
+    pub status: RunStatus,
+    pub attempts: i64,
+    pub rows_in: i64,
+    pub rows_out: i64,
+    pub error: Option<String>,
+    /// The earlier run whose committed outputs this shard reuses.
+    pub carried_from: Option<String>,
+    pub outcome: Option<serde_json::Value>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ShardRow {
+    run_id: String,
+    item: i64,
+    instance: Option<String>,
+    epoch: Option<i64>,
+    status: String,
+    attempts: i64,
+    rows_in: i64,
+    rows_out: i64,
+    error: Option<String>,
+    carried_from: Option<String>,
+    outcome: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ShardRow> for ShardRecord {
+    type Error = LedgerError;
+    fn try_from(row: ShardRow) -> Result<Self, Self::Error> {
+        Ok(ShardRecord {
+            item: u32::try_from(row.item)
+                .map_err(|_| LedgerError::Corrupt(format!("shard item {}", row.item)))?,
+            status: row.status.parse().map_err(LedgerError::Corrupt)?,
+            outcome: row.outcome.as_deref().map(json).transpose()?,
+            run_id: row.run_id,
+            instance: row.instance,
+            epoch: row.epoch,
+            attempts: row.attempts,
+            rows_in: row.rows_in,
+            rows_out: row.rows_out,
+            error: row.error,
+            carried_from: row.carried_from,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+/// One entry of the append-only event log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    pub run_id: String,
+    pub item: Option<i64>,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub message: String,
+}
+
+/// Filters for listing runs; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub job: Option<String>,
+    pub business_date: Option<NaiveDate>,
+    pub status: Option<RunStatus>,
+    /// Upper bound on rows returned (newest first).
+    pub limit: i64,
+}

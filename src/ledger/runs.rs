@@ -1,0 +1,295 @@
+//! Creating, moving and reading runs.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::records::RunRow;
+use super::{Ledger, LedgerError, NewRun, RunFilter, RunRecord, RunStatus};
+use crate::db::is_unique_violation;
+use crate::on_db;
+
+const RUN_COLUMNS: &str = "run_id, job, business_date, attempt, trigger, status, requested_by, reason, \
+     parent_run, failed_only, params, owner, heartbeat_at, created_at, started_at, finished_at, error, outcome";
+
+impl Ledger {
+    /// Creates a pending run with the next attempt number.
+    ///
+    /// Refused with [`LedgerError::RunActive`] while another run of the same
+    /// job and date is pending or running. A run whose heartbeat is older than
+    /// `lease` is first marked failed as abandoned (its node died), so a
+    /// crashed node can never block a job for ever.
+    pub async fn create_run(
+        &self,
+        new: &NewRun,
+        lease: Duration,
+    ) -> Result<RunRecord, LedgerError> {
+        self.fail_abandoned(&new.job, new.business_date, lease)
+            .await?;
+        let run_id = uuid::Uuid::now_v7().to_string();
+        let now = self.clock.now();
+        let params = new.params.to_string();
+        let inserted = on_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO runs (run_id, job, business_date, attempt, trigger, status, requested_by, \
+                 reason, parent_run, failed_only, params, created_at) \
+                 VALUES ($1, $2, $3, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM runs WHERE job = $2 AND business_date = $3), \
+                 $4, 'pending', $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&run_id)
+            .bind(&new.job)
+            .bind(new.business_date)
+            .bind(new.trigger.as_str())
+            .bind(&new.requested_by)
+            .bind(&new.reason)
+            .bind(&new.parent_run)
+            .bind(new.failed_only)
+            .bind(&params)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        });
+        match inserted {
+            Ok(_) => {}
+            Err(err) if is_unique_violation(&err) => {
+                return Err(self.active_conflict(&new.job, new.business_date).await?);
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.append_event(&run_id, None, "created", &describe(new))
+            .await?;
+        self.run(&run_id).await
+    }
+
+    async fn active_conflict(
+        &self,
+        job: &str,
+        date: NaiveDate,
+    ) -> Result<LedgerError, LedgerError> {
+        let active = self.active_run(job, date).await?;
+        Ok(match active {
+            Some(run) => LedgerError::RunActive {
+                job: job.to_string(),
+                business_date: date,
+                run_id: run.run_id,
+                status: run.status,
+            },
+            // The other run finished between our insert and this look-up.
+            None => LedgerError::RunActive {
+                job: job.to_string(),
+                business_date: date,
+                run_id: "(just finished)".to_string(),
+                status: RunStatus::Running,
+            },
+        })
+    }
+
+    /// Marks pending/running runs of `job` and `date` whose heartbeat is older
+    /// than `lease` as failed, with their unfinished shards.
+    pub async fn fail_abandoned(
+        &self,
+        job: &str,
+        date: NaiveDate,
+        lease: Duration,
+    ) -> Result<u64, LedgerError> {
+        let now = self.clock.now();
+        let cutoff = now - chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let stale: Vec<(String, Option<String>)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT run_id, owner FROM runs WHERE job = $1 AND business_date = $2 \
+                 AND status IN ('pending', 'running') AND COALESCE(heartbeat_at, created_at) < $3",
+            )
+            .bind(job)
+            .bind(date)
+            .bind(cutoff)
+            .fetch_all(pool)
+            .await?
+        });
+        for (run_id, owner) in &stale {
+            let reason = format!(
+                "abandoned: no heartbeat from {} for longer than {}s",
+                owner.as_deref().unwrap_or("its node"),
+                lease.as_secs()
+            );
+            self.fail_unfinished_shards(run_id, &reason).await?;
+            self.finish_run(run_id, RunStatus::Failed, Some(&reason), None)
+                .await?;
+        }
+        Ok(stale.len() as u64)
+    }
+
+    /// Moves a pending run to running, owned by `owner`.
+    pub async fn start_run(&self, run_id: &str, owner: &str) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        let done = on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE runs SET status = 'running', owner = $2, started_at = $3, heartbeat_at = $3 \
+                 WHERE run_id = $1 AND status = 'pending'",
+            )
+            .bind(run_id)
+            .bind(owner)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            let run = self.run(run_id).await?;
+            return Err(LedgerError::WrongState {
+                run_id: run_id.to_string(),
+                expected: "pending".into(),
+                actual: run.status.to_string(),
+            });
+        }
+        self.append_event(run_id, None, "started", &format!("on {owner}"))
+            .await
+    }
+
+    /// Records that the run's owner is alive.
+    pub async fn heartbeat(&self, run_id: &str) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        on_db!(&self.db, pool => {
+            sqlx::query("UPDATE runs SET heartbeat_at = $2 WHERE run_id = $1 AND status IN ('pending', 'running')")
+                .bind(run_id)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Moves an unfinished run to a final status. A run already final is left alone.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        outcome: Option<&serde_json::Value>,
+    ) -> Result<(), LedgerError> {
+        assert!(status.is_final(), "finish_run takes a final status");
+        let now = self.clock.now();
+        let outcome = outcome.map(|o| o.to_string());
+        on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE runs SET status = $2, error = $3, outcome = $4, finished_at = $5 \
+                 WHERE run_id = $1 AND status IN ('pending', 'running')",
+            )
+            .bind(run_id)
+            .bind(status.as_str())
+            .bind(error)
+            .bind(outcome)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        let message = match error {
+            Some(error) => format!("{status}: {error}"),
+            None => status.to_string(),
+        };
+        self.append_event(run_id, None, "finished", &message).await
+    }
+
+    /// One run by id.
+    pub async fn run(&self, run_id: &str) -> Result<RunRecord, LedgerError> {
+        let row: Option<RunRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1")))
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.ok_or_else(|| LedgerError::UnknownRun(run_id.to_string()))?
+            .try_into()
+    }
+
+    /// Runs matching `filter`, newest first.
+    pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, LedgerError> {
+        let limit = if filter.limit > 0 { filter.limit } else { 100 };
+        let status = filter.status.map(|s| s.as_str());
+        let rows: Vec<RunRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE ($1 IS NULL OR job = $1) \
+                 AND ($2 IS NULL OR business_date = $2) AND ($3 IS NULL OR status = $3) \
+                 ORDER BY created_at DESC, run_id DESC LIMIT $4"
+            )))
+            .bind(&filter.job)
+            .bind(filter.business_date)
+            .bind(status)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(RunRecord::try_from).collect()
+    }
+
+    /// The pending or running run of a job and date, if any.
+    pub async fn active_run(
+        &self,
+        job: &str,
+        date: NaiveDate,
+    ) -> Result<Option<RunRecord>, LedgerError> {
+        self.last_run_where(job, date, "status IN ('pending', 'running')")
+            .await
+    }
+
+    /// The latest succeeded run of a job and date, if any.
+    pub async fn succeeded_run(
+        &self,
+        job: &str,
+        date: NaiveDate,
+    ) -> Result<Option<RunRecord>, LedgerError> {
+        self.last_run_where(job, date, "status = 'succeeded'").await
+    }
+
+    async fn last_run_where(
+        &self,
+        job: &str,
+        date: NaiveDate,
+        condition: &'static str,
+    ) -> Result<Option<RunRecord>, LedgerError> {
+        let row: Option<RunRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE job = $1 AND business_date = $2 AND {condition} \
+                 ORDER BY attempt DESC LIMIT 1"
+            )))
+            .bind(job)
+            .bind(date)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(RunRecord::try_from).transpose()
+    }
+
+    /// Runs still pending or running whose heartbeat is older than `before`.
+    pub async fn stale_runs(&self, before: DateTime<Utc>) -> Result<Vec<RunRecord>, LedgerError> {
+        let rows: Vec<RunRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') \
+                 AND COALESCE(heartbeat_at, created_at) < $1 ORDER BY created_at"
+            )))
+            .bind(before)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(RunRecord::try_from).collect()
+    }
+}
+
+fn describe(new: &NewRun) -> String {
+    let mut text = format!(
+        "{} run of {} for {} requested by {}",
+        new.trigger, new.job, new.business_date, new.requested_by
+    );
+    if let Some(parent) = &new.parent_run {
+        text.push_str(&format!("; rerun of {parent}"));
+        if new.failed_only {
+            text.push_str(" (failed shards only)");
+        }
+    }
+    if let Some(reason) = &new.reason {
+        text.push_str(&format!("; reason: {reason}"));
+    }
+    text
+}

@@ -1,0 +1,193 @@
+//! Shard runs: creating them, claiming them (which yields a fencing epoch),
+//! carrying committed shards into a rerun, and failing them.
+
+use chrono::NaiveDate;
+
+use super::records::ShardRow;
+use super::{Ledger, LedgerError, ShardRecord};
+use crate::{on_db, on_tx};
+
+impl Ledger {
+    /// Adds `items` to a run as pending shards.
+    pub async fn add_shards(&self, run_id: &str, items: &[u32]) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        for item in items {
+            on_tx!(&mut tx, conn => {
+                sqlx::query("INSERT INTO shard_runs (run_id, item, status) VALUES ($1, $2, 'pending')")
+                    .bind(run_id)
+                    .bind(i64::from(*item))
+                    .execute(&mut **conn)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Copies shards that succeeded in `parent_run` into `run_id` as succeeded,
+    /// pointing at the run whose outputs they reuse. Their outputs, keyed by
+    /// `(job, business_date, shard)`, are already in place.
+    pub async fn carry_shards(
+        &self,
+        run_id: &str,
+        parent_run: &str,
+        items: &[u32],
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin().await?;
+        for item in items {
+            on_tx!(&mut tx, conn => {
+                sqlx::query(
+                    "INSERT INTO shard_runs (run_id, item, instance, epoch, status, attempts, rows_in, rows_out, \
+                     carried_from, outcome, started_at, finished_at) \
+                     SELECT $1, item, instance, epoch, 'succeeded', 0, rows_in, rows_out, \
+                     COALESCE(carried_from, run_id), outcome, started_at, finished_at \
+                     FROM shard_runs WHERE run_id = $2 AND item = $3 AND status = 'succeeded'",
+                )
+                .bind(run_id)
+                .bind(parent_run)
+                .bind(i64::from(*item))
+                .execute(&mut **conn)
+                .await?
+                .rows_affected()
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims a shard for `owner`: bumps the fencing epoch of
+    /// `(job, date, item)` and marks the shard running under that epoch.
+    /// Any earlier holder of the shard can no longer commit.
+    pub async fn claim_shard(
+        &self,
+        run_id: &str,
+        job: &str,
+        date: NaiveDate,
+        item: u32,
+        owner: &str,
+    ) -> Result<i64, LedgerError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin().await?;
+        let epoch: i64 = on_tx!(&mut tx, conn => {
+            let (epoch,): (i64,) = sqlx::query_as(
+                "INSERT INTO shard_fences (job, business_date, item, epoch, owner, run_id, claimed_at) \
+                 VALUES ($1, $2, $3, 1, $4, $5, $6) \
+                 ON CONFLICT (job, business_date, item) DO UPDATE SET epoch = shard_fences.epoch + 1, \
+                 owner = excluded.owner, run_id = excluded.run_id, claimed_at = excluded.claimed_at \
+                 RETURNING epoch",
+            )
+            .bind(job)
+            .bind(date)
+            .bind(i64::from(item))
+            .bind(owner)
+            .bind(run_id)
+            .bind(now)
+            .fetch_one(&mut **conn)
+            .await?;
+            sqlx::query(
+                "UPDATE shard_runs SET status = 'running', instance = $3, epoch = $4, attempts = attempts + 1, \
+                 started_at = $5, finished_at = NULL, error = NULL WHERE run_id = $1 AND item = $2",
+            )
+            .bind(run_id)
+            .bind(i64::from(item))
+            .bind(owner)
+            .bind(epoch)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            epoch
+        });
+        tx.commit().await?;
+        self.append_event(
+            run_id,
+            Some(item),
+            "claimed",
+            &format!("by {owner} with epoch {epoch}"),
+        )
+        .await?;
+        Ok(epoch)
+    }
+
+    /// The current fencing epoch of a shard, if it was ever claimed.
+    pub async fn current_epoch(
+        &self,
+        job: &str,
+        date: NaiveDate,
+        item: u32,
+    ) -> Result<Option<i64>, LedgerError> {
+        let epoch: Option<(i64,)> = on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT epoch FROM shard_fences WHERE job = $1 AND business_date = $2 AND item = $3")
+                .bind(job)
+                .bind(date)
+                .bind(i64::from(item))
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(epoch.map(|(e,)| e))
+    }
+
+    /// Marks an unfinished shard failed or cancelled with a reason; a shard
+    /// that already succeeded is left alone.
+    pub async fn end_shard(
+        &self,
+        run_id: &str,
+        item: u32,
+        status: super::RunStatus,
+        error: &str,
+    ) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE shard_runs SET status = $3, error = $4, finished_at = $5 \
+                 WHERE run_id = $1 AND item = $2 AND status IN ('pending', 'running')",
+            )
+            .bind(run_id)
+            .bind(i64::from(item))
+            .bind(status.as_str())
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        self.append_event(run_id, Some(item), status.as_str(), error)
+            .await
+    }
+
+    /// Fails every pending or running shard of a run.
+    pub async fn fail_unfinished_shards(
+        &self,
+        run_id: &str,
+        reason: &str,
+    ) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE shard_runs SET status = 'failed', error = $2, finished_at = $3 \
+                 WHERE run_id = $1 AND status IN ('pending', 'running')",
+            )
+            .bind(run_id)
+            .bind(reason)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// The shards of a run, by item.
+    pub async fn shards(&self, run_id: &str) -> Result<Vec<ShardRecord>, LedgerError> {
+        let rows: Vec<ShardRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT run_id, item, instance, epoch, status, attempts, rows_in, rows_out, error, \
+                 carried_from, outcome, started_at, finished_at FROM shard_runs WHERE run_id = $1 ORDER BY item",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(ShardRecord::try_from).collect()
+    }
+}

@@ -1,0 +1,248 @@
+//! Executing one run: dependencies, shard plan, barrier, finalize.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::join_all;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::kind::{RunCtx, ShardOutcome};
+use super::progress::Progress;
+use super::{RunError, RunSummary, Runner};
+use crate::catalog::JobDef;
+use crate::error_chain::chain;
+use crate::ledger::{RunRecord, RunStatus, ShardRecord};
+
+impl Runner {
+    /// Executes a pending run to its end and returns it with its shards.
+    pub async fn execute(
+        &self,
+        run_id: &str,
+        progress: Arc<Progress>,
+    ) -> Result<RunSummary, RunError> {
+        let run = self.ledger.run(run_id).await?;
+        let job = Arc::new(self.catalog.get(&run.job)?.clone());
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = self.spawn_heartbeat(run_id, heartbeat_stop.clone());
+        let result = self.execute_inner(&run, &job, progress).await;
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
+        if let Err(err) = &result {
+            // An unexpected error (database down…) must not leave the run "running".
+            let message = chain(err);
+            let _ = self.ledger.fail_unfinished_shards(run_id, &message).await;
+            let _ = self
+                .ledger
+                .finish_run(run_id, RunStatus::Failed, Some(&message), None)
+                .await;
+        }
+        result?;
+        Ok(RunSummary {
+            run: self.ledger.run(run_id).await?,
+            shards: self.ledger.shards(run_id).await?,
+        })
+    }
+
+    async fn execute_inner(
+        &self,
+        run: &RunRecord,
+        job: &Arc<JobDef>,
+        progress: Arc<Progress>,
+    ) -> Result<(), RunError> {
+        if let Err(reason) = self.wait_dependencies(run, job).await? {
+            self.ledger
+                .finish_run(&run.run_id, RunStatus::Failed, Some(&reason), None)
+                .await?;
+            return Ok(());
+        }
+        let instance = self.coord.instance_id().to_string();
+        self.ledger.start_run(&run.run_id, &instance).await?;
+        let (to_run, to_carry) = self.plan_items(run, job).await?;
+        if let Some(parent) = &run.parent_run {
+            self.ledger
+                .carry_shards(&run.run_id, parent, &to_carry)
+                .await?;
+        }
+        self.ledger.add_shards(&run.run_id, &to_run).await?;
+        progress.set_total(u64::from(job.shards));
+        for _ in &to_carry {
+            progress.shard_done(0);
+        }
+        let assignment = self.coord.assign(job, &to_run).await?;
+        let mine = assignment.get(&instance).cloned().unwrap_or_default();
+        let permits = Arc::new(Semaphore::new(self.config.parallel_shards_max.max(1)));
+        let started = Instant::now();
+        join_all(
+            mine.iter()
+                .map(|item| self.drive_shard(run, job, *item, permits.clone(), progress.clone())),
+        )
+        .await;
+        tracing::info!(run_id = %run.run_id, elapsed_ms = started.elapsed().as_millis() as u64, "shards finished");
+        self.conclude(run, job).await
+    }
+
+    /// Waits for `depends_on` jobs to succeed for the same date, up to the
+    /// job's deadline. `Ok(Err(reason))` when the deadline passed.
+    async fn wait_dependencies(
+        &self,
+        run: &RunRecord,
+        job: &JobDef,
+    ) -> Result<Result<(), String>, RunError> {
+        let deadline = Instant::now() + job.depends_wait;
+        loop {
+            let mut missing = Vec::new();
+            for dep in &job.depends_on {
+                if self
+                    .ledger
+                    .succeeded_run(dep, run.business_date)
+                    .await?
+                    .is_none()
+                {
+                    missing.push(dep.as_str());
+                }
+            }
+            if missing.is_empty() {
+                return Ok(Ok(()));
+            }
+            if Instant::now() >= deadline || self.shutdown.stop_new.is_cancelled() {
+                return Ok(Err(format!(
+                    "dependency not met: {} has not succeeded for {} after waiting {}",
+                    missing.join(", "),
+                    run.business_date,
+                    humantime::format_duration(job.depends_wait)
+                )));
+            }
+            let wait = self.config.dependency_poll.min(deadline - Instant::now());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.stop_new.cancelled() => {}
+            }
+        }
+    }
+
+    /// Items to execute and items carried over from the parent run.
+    async fn plan_items(
+        &self,
+        run: &RunRecord,
+        job: &JobDef,
+    ) -> Result<(Vec<u32>, Vec<u32>), RunError> {
+        let all: Vec<u32> = (0..job.shards).collect();
+        let parent = match (&run.parent_run, run.failed_only) {
+            (Some(parent), true) => parent,
+            _ => return Ok((all, Vec::new())),
+        };
+        let done: Vec<u32> = self
+            .ledger
+            .shards(parent)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == RunStatus::Succeeded)
+            .map(|s| s.item)
+            .collect();
+        let (carry, run_again): (Vec<u32>, Vec<u32>) =
+            all.into_iter().partition(|i| done.contains(i));
+        Ok((run_again, carry))
+    }
+
+    /// The barrier: every shard has ended. Decide the run's status; finalize when all succeeded.
+    async fn conclude(&self, run: &RunRecord, job: &Arc<JobDef>) -> Result<(), RunError> {
+        let shards = self.ledger.shards(&run.run_id).await?;
+        if let Some(reason) = unfinished_reason(&shards, RunStatus::Cancelled) {
+            self.ledger
+                .finish_run(&run.run_id, RunStatus::Cancelled, Some(&reason), None)
+                .await?;
+            return Ok(());
+        }
+        if let Some(reason) = unfinished_reason(&shards, RunStatus::Failed) {
+            self.ledger
+                .finish_run(&run.run_id, RunStatus::Failed, Some(&reason), None)
+                .await?;
+            return Ok(());
+        }
+        let outcomes: Vec<ShardOutcome> = shards.iter().map(shard_outcome).collect();
+        let kind = self
+            .kinds
+            .get(&job.kind)
+            .ok_or_else(|| RunError::UnknownKind {
+                job: job.name.clone(),
+                kind: job.kind.clone(),
+            })?;
+        let ctx = RunCtx {
+            run_id: run.run_id.clone(),
+            job: job.clone(),
+            business_date: run.business_date,
+            attempt: run.attempt,
+            instance: self.coord.instance_id().to_string(),
+            ledger: self.ledger.clone(),
+            paths: self.paths.clone(),
+        };
+        match kind.finalize(&ctx, &outcomes).await {
+            Ok(outcome) => {
+                let value = serde_json::to_value(&outcome).unwrap_or_default();
+                for file in &outcome.reports {
+                    self.ledger
+                        .append_event(&run.run_id, None, "report", &file.display().to_string())
+                        .await?;
+                }
+                self.ledger
+                    .finish_run(&run.run_id, RunStatus::Succeeded, None, Some(&value))
+                    .await?;
+            }
+            Err(err) => {
+                let reason = format!("finalize failed: {}", chain(&err));
+                self.ledger
+                    .finish_run(&run.run_id, RunStatus::Failed, Some(&reason), None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_heartbeat(
+        &self,
+        run_id: &str,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let ledger = self.ledger.clone();
+        let run_id = run_id.to_string();
+        let interval = self.config.heartbeat_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+                if let Err(err) = ledger.heartbeat(&run_id).await {
+                    tracing::warn!(%run_id, error = %chain(&err), "heartbeat failed");
+                }
+            }
+        })
+    }
+}
+
+/// "shards 2, 5 failed: first error" when some shard has `status`.
+fn unfinished_reason(shards: &[ShardRecord], status: RunStatus) -> Option<String> {
+    let hit: Vec<&ShardRecord> = shards.iter().filter(|s| s.status == status).collect();
+    let first = hit.first()?;
+    let items: Vec<String> = hit.iter().map(|s| s.item.to_string()).collect();
+    let noun = if hit.len() == 1 { "shard" } else { "shards" };
+    Some(format!(
+        "{noun} {} {status}: {}",
+        items.join(", "),
+        first.error.as_deref().unwrap_or("no reason recorded")
+    ))
+}
+
+fn shard_outcome(shard: &ShardRecord) -> ShardOutcome {
+    shard
+        .outcome
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or(ShardOutcome {
+            item: shard.item,
+            rows_in: u64::try_from(shard.rows_in).unwrap_or(0),
+            rows_out: u64::try_from(shard.rows_out).unwrap_or(0),
+            summary: serde_json::Value::Null,
+        })
+}

@@ -1,0 +1,224 @@
+//! The contract between the runtime and a job kind: [`JobKind`], the
+//! contexts it is given, and what it returns.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::NaiveDate;
+use tokio_util::sync::CancellationToken;
+
+use super::progress::Progress;
+use crate::catalog::JobDef;
+use crate::db::Db;
+use crate::ledger::{FencedTx, Ledger, LedgerError};
+use crate::report::ReportError;
+
+/// Where a job reads its inputs and writes its reports.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Root of `reports/{business_date}/{job}/{run_id}/`.
+    pub reports_dir: PathBuf,
+    /// Base for relative input paths in job parameters.
+    pub data_dir: PathBuf,
+    /// Start CSV reports with a UTF-8 byte order mark (what Excel wants).
+    pub excel_bom: bool,
+}
+
+/// Why a shard or a finalize step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The input is wrong; retrying will not help until someone fixes it.
+    #[error("bad input: {0}")]
+    Input(String),
+    /// A `[params]` value is wrong.
+    #[error("job parameter `{field}`: {reason}")]
+    Param { field: String, reason: String },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// Anything else, described for an operator.
+    #[error("{0}")]
+    Failed(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl JobError {
+    /// False for errors a retry cannot cure: bad input, bad parameters, lost ownership.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            JobError::Input(_)
+                | JobError::Param { .. }
+                | JobError::Cancelled
+                | JobError::Ledger(LedgerError::Fenced { .. })
+        )
+    }
+
+    /// An I/O error with what reckon was doing.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> JobError {
+        JobError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// What one shard produced, kept in the ledger for the finalize step.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShardOutcome {
+    pub item: u32,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    /// Kind-specific totals merged by `finalize`.
+    #[serde(default)]
+    pub summary: serde_json::Value,
+}
+
+/// What a whole run produced.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunOutcome {
+    /// Report files written, absolute or relative to the working directory.
+    pub reports: Vec<PathBuf>,
+    /// Kind-specific totals.
+    #[serde(default)]
+    pub summary: serde_json::Value,
+    /// Findings that need a person (new dead messages, imbalances…), for alerting.
+    #[serde(default)]
+    pub attention: Vec<String>,
+}
+
+/// Everything one attempt of one shard gets.
+pub struct ShardCtx {
+    pub run_id: String,
+    pub job: Arc<JobDef>,
+    pub business_date: NaiveDate,
+    pub item: u32,
+    pub total_items: u32,
+    pub item_param: Option<String>,
+    /// The fencing token of this attempt.
+    pub epoch: i64,
+    pub instance: String,
+    pub ledger: Ledger,
+    pub paths: Arc<Paths>,
+    pub cancel: CancellationToken,
+    pub progress: Arc<Progress>,
+    pub(super) committed: AtomicBool,
+}
+
+impl ShardCtx {
+    /// The database of the run ledger, for reading inputs.
+    pub fn db(&self) -> &Db {
+        self.ledger.db()
+    }
+
+    /// Opens the transaction in which the shard writes its outputs. Write
+    /// outputs keyed by `(job, business_date, item)` and replace, never append.
+    /// Compute first, then open it: on SQLite it holds the write lock.
+    pub async fn begin_outputs(&self) -> Result<FencedTx, JobError> {
+        Ok(self
+            .ledger
+            .begin_fenced(
+                &self.run_id,
+                &self.job.name,
+                self.business_date,
+                self.item,
+                self.epoch,
+            )
+            .await?)
+    }
+
+    /// Marks the shard done and commits its outputs, if the epoch is still current.
+    pub async fn commit_outputs(
+        &self,
+        tx: FencedTx,
+        outcome: &ShardOutcome,
+    ) -> Result<(), JobError> {
+        let outcome = ShardOutcome {
+            item: self.item,
+            ..outcome.clone()
+        };
+        let summary =
+            serde_json::to_value(&outcome).map_err(|e| JobError::Failed(e.to_string()))?;
+        self.ledger
+            .commit_shard(tx, outcome.rows_in, outcome.rows_out, &summary)
+            .await?;
+        self.committed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub(super) fn is_committed(&self) -> bool {
+        self.committed.load(Ordering::SeqCst)
+    }
+}
+
+/// Everything the finalize step of a run gets.
+pub struct RunCtx {
+    pub run_id: String,
+    pub job: Arc<JobDef>,
+    pub business_date: NaiveDate,
+    pub attempt: i64,
+    pub instance: String,
+    pub ledger: Ledger,
+    pub paths: Arc<Paths>,
+}
+
+impl RunCtx {
+    /// `reports/{business_date}/{job}/{run_id}/`.
+    pub fn report_dir(&self) -> PathBuf {
+        self.paths
+            .reports_dir
+            .join(self.business_date.to_string())
+            .join(&self.job.name)
+            .join(&self.run_id)
+    }
+}
+
+/// A kind of job: settlement, reconciliation, … One implementation serves
+/// every job of that kind in the catalog.
+#[async_trait::async_trait]
+pub trait JobKind: Send + Sync {
+    /// The `kind` name used in job files.
+    fn name(&self) -> &'static str;
+
+    /// Checks the `[params]` table at catalog load: `Err((field, reason))`.
+    fn check_params(&self, _params: &toml::Table) -> Result<(), (String, String)> {
+        Ok(())
+    }
+
+    /// Runs one shard item: read its partition, compute, then write outputs and
+    /// mark it done through [`ShardCtx::begin_outputs`] / [`ShardCtx::commit_outputs`].
+    /// A kind with no outputs of its own may just return its outcome.
+    async fn run_shard(&self, ctx: &ShardCtx) -> Result<ShardOutcome, JobError>;
+
+    /// Merges the shards' outcomes (ordered by item) and writes reports.
+    async fn finalize(&self, ctx: &RunCtx, shards: &[ShardOutcome])
+    -> Result<RunOutcome, JobError>;
+}
+
+impl RunCtx {
+    /// Publishes report files into [`RunCtx::report_dir`] with a manifest
+    /// naming this run; returns the paths written.
+    pub fn publish(&self, files: Vec<(String, Vec<u8>, u64)>) -> Result<Vec<PathBuf>, ReportError> {
+        let manifest = crate::report::Manifest {
+            job: self.job.name.clone(),
+            business_date: self.business_date.to_string(),
+            run_id: self.run_id.clone(),
+            attempt: self.attempt,
+            instance: self.instance.clone(),
+            generated_at: self.ledger.clock().now().to_rfc3339(),
+            files: Vec::new(),
+        };
+        crate::report::publish(&self.report_dir(), files, manifest)
+    }
+}

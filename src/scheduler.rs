@@ -1,0 +1,152 @@
+//! The cron side of `reckon serve`: each tick looks at every enabled job's
+//! fire times since the last one handled (remembered in the ledger, so it
+//! survives restarts), creates runs for the ones due, and applies the misfire
+//! policy to fire times that were missed while no node was running.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{JobDef, MisfirePolicy};
+use crate::error_chain::chain;
+use crate::ledger::{LedgerError, NewRun, RunRecord, Trigger};
+use crate::runtime::{RunError, Runner};
+use crate::schedule::{Clock, business_date_for};
+
+/// A fire time later than this when handled counts as missed (Quartz's misfire threshold).
+pub const MISFIRE_THRESHOLD: Duration = Duration::from_secs(60);
+/// Upper bound on fire times looked at per job and tick.
+const DUE_FIRES_MAX: usize = 10_000;
+
+/// Creates runs when jobs' cron fire times come.
+pub struct Scheduler {
+    runner: Runner,
+    clock: Arc<dyn Clock>,
+    requested_by: String,
+}
+
+impl Scheduler {
+    /// A scheduler creating runs through `runner`, reading time from `clock`.
+    pub fn new(
+        runner: Runner,
+        clock: Arc<dyn Clock>,
+        requested_by: impl Into<String>,
+    ) -> Scheduler {
+        Scheduler {
+            runner,
+            clock,
+            requested_by: requested_by.into(),
+        }
+    }
+
+    /// Handles every fire time due by now; returns the runs created (pending).
+    pub async fn tick(&self) -> Result<Vec<RunRecord>, RunError> {
+        let now = self.clock.now();
+        let mut created = Vec::new();
+        let jobs: Vec<JobDef> = self
+            .runner
+            .catalog()
+            .jobs()
+            .filter(|j| j.enabled && j.cron.is_some())
+            .cloned()
+            .collect();
+        for job in &jobs {
+            if let Some(run) = self.tick_job(job, now).await? {
+                created.push(run);
+            }
+        }
+        Ok(created)
+    }
+
+    async fn tick_job(
+        &self,
+        job: &JobDef,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRecord>, RunError> {
+        let ledger = self.runner.ledger();
+        let Some(last) = ledger.last_fire(&job.name).await? else {
+            // First time this job is scheduled: start counting from now.
+            ledger.mark_fire_handled(&job.name, now).await?;
+            return Ok(None);
+        };
+        let due: Vec<DateTime<Utc>> = crate::schedule::next_fires(job, last, DUE_FIRES_MAX)
+            .into_iter()
+            .take_while(|t| *t <= now)
+            .collect();
+        let Some(latest) = due.last().copied() else {
+            return Ok(None);
+        };
+        let threshold = chrono::Duration::from_std(MISFIRE_THRESHOLD).unwrap_or_default();
+        let missed: Vec<DateTime<Utc>> = due
+            .iter()
+            .copied()
+            .filter(|t| now - *t > threshold)
+            .collect();
+        let on_time = now - latest <= threshold;
+        let trigger = match (on_time, job.misfire) {
+            (true, _) => Some(Trigger::Cron),
+            (false, MisfirePolicy::FireOnce) => Some(Trigger::Misfire),
+            (false, MisfirePolicy::Skip) => None,
+        };
+        if !missed.is_empty() {
+            let listed: Vec<String> = missed.iter().map(|t| t.to_rfc3339()).collect();
+            tracing::warn!(job = %job.name, policy = ?job.misfire, "missed fire times: {}", listed.join(", "));
+        }
+        ledger.mark_fire_handled(&job.name, latest).await?;
+        let Some(trigger) = trigger else {
+            return Ok(None);
+        };
+        self.create(job, latest, trigger, missed.len()).await
+    }
+
+    async fn create(
+        &self,
+        job: &JobDef,
+        fire_at: DateTime<Utc>,
+        trigger: Trigger,
+        missed: usize,
+    ) -> Result<Option<RunRecord>, RunError> {
+        let reason = match trigger {
+            Trigger::Misfire => Some(format!(
+                "catch-up for {missed} missed fire time(s), latest {}",
+                fire_at.to_rfc3339()
+            )),
+            _ => Some(format!("fire time {}", fire_at.to_rfc3339())),
+        };
+        let new = NewRun {
+            job: job.name.clone(),
+            business_date: business_date_for(job, fire_at),
+            trigger,
+            requested_by: self.requested_by.clone(),
+            reason,
+            parent_run: None,
+            failed_only: false,
+            params: serde_json::json!({}),
+        };
+        match self.runner.request(new).await {
+            Ok(run) => Ok(Some(run)),
+            Err(
+                err @ (RunError::AlreadySucceeded { .. }
+                | RunError::Ledger(LedgerError::RunActive { .. })),
+            ) => {
+                tracing::info!(job = %job.name, "not fired: {}", chain(&err));
+                Ok(None)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// How long to sleep before the next fire time of any job (at most `cap`).
+    pub fn until_next_fire(&self, cap: Duration) -> Duration {
+        let now = self.clock.now();
+        self.runner
+            .catalog()
+            .jobs()
+            .filter(|j| j.enabled)
+            .filter_map(|j| crate::schedule::next_fires(j, now, 1).first().copied())
+            .min()
+            .and_then(|next| (next - now).to_std().ok())
+            .map_or(cap, |wait| wait.min(cap))
+    }
+}

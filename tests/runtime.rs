@@ -1,0 +1,394 @@
+//! The runtime on SQLite and PostgreSQL: failed shards and reruns, one run
+//! at a time per job and date, fencing, dependencies, timeouts, shutdown.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{TestDb, date, manual, probe_job, probe_rows, simple_harness};
+use reckon::ledger::{LedgerError, RunStatus, Trigger};
+use reckon::runtime::{Progress, RunError};
+
+on_both_backends! {
+    failed_shard_then_rerun_failed_only => failed_shard_then_rerun_failed_only;
+    concurrent_requests_refused => concurrent_requests_refused;
+    superseded_epoch_cannot_commit => superseded_epoch_cannot_commit;
+    takeover_during_run_fences_old_attempt => takeover_during_run_fences_old_attempt;
+    dependencies_wait_then_fail => dependencies_wait_then_fail;
+    succeeded_date_not_run_twice => succeeded_date_not_run_twice;
+    abandoned_run_is_healed => abandoned_run_is_healed;
+    timeout_fails_the_shard => timeout_fails_the_shard;
+    shutdown_cancels_unstarted_shards => shutdown_cancels_unstarted_shards;
+}
+
+async fn failed_shard_then_rerun_failed_only(db: &TestDb) {
+    let h = simple_harness(db, &[("eod", probe_job("eod", 4, ""))]).await;
+    h.control.fail(2, true);
+    let first = h
+        .runner
+        .run_now(manual("eod", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(first.run.status, RunStatus::Failed);
+    assert!(
+        first
+            .run
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("shard 2 failed"),
+        "{:?}",
+        first.run.error
+    );
+    let statuses: Vec<RunStatus> = first.shards.iter().map(|s| s.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            RunStatus::Succeeded,
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Succeeded
+        ]
+    );
+    assert_eq!(first.shards[2].attempts, 2, "one retry");
+    // The other shards' outputs are committed.
+    let items: Vec<i64> = probe_rows(&db.db, "eod")
+        .await
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(items, [0, 1, 3]);
+
+    h.control.fail(2, false);
+    let rerun = h
+        .runner
+        .request_rerun(&first.run.run_id, true, "fixed the input", "operator")
+        .await
+        .unwrap();
+    let second = h
+        .runner
+        .execute(&rerun.run_id, Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(second.run.status, RunStatus::Succeeded);
+    assert_eq!(second.run.attempt, 2);
+    assert_eq!(second.run.trigger, Trigger::Rerun);
+    assert_eq!(
+        second.run.parent_run.as_deref(),
+        Some(first.run.run_id.as_str())
+    );
+    assert!(second.run.failed_only);
+    // Only shard 2 ran again.
+    assert_eq!(
+        [
+            h.control.calls(0),
+            h.control.calls(1),
+            h.control.calls(2),
+            h.control.calls(3)
+        ],
+        [1, 1, 3, 1]
+    );
+    for shard in &second.shards {
+        let expected = if shard.item == 2 {
+            None
+        } else {
+            Some(first.run.run_id.as_str())
+        };
+        assert_eq!(
+            shard.carried_from.as_deref(),
+            expected,
+            "item {}",
+            shard.item
+        );
+    }
+    // Outputs replaced, never appended: one row per item.
+    let rows = probe_rows(&db.db, "eod").await;
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
+    assert_eq!(rows[2].1, second.run.run_id);
+    // The history shows the link.
+    let history = h
+        .ledger
+        .runs(&reckon::ledger::RunFilter {
+            job: Some("eod".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0].parent_run.as_deref(),
+        Some(first.run.run_id.as_str())
+    );
+}
+
+async fn concurrent_requests_refused(db: &TestDb) {
+    let h = simple_harness(db, &[("eod", probe_job("eod", 2, ""))]).await;
+    let (a, b) = tokio::join!(
+        h.runner.request(manual("eod", "2026-11-21")),
+        h.runner.request(manual("eod", "2026-11-21"))
+    );
+    let (ok, refused) = match (a, b) {
+        (Ok(run), Err(err)) | (Err(err), Ok(run)) => (run, err),
+        other => panic!("exactly one request must win: {other:?}"),
+    };
+    match &refused {
+        RunError::Ledger(LedgerError::RunActive { run_id, .. }) => assert_eq!(run_id, &ok.run_id),
+        other => panic!("unexpected refusal {other:?}"),
+    }
+    assert!(refused.to_string().contains("already pending"), "{refused}");
+    // Another date is independent.
+    h.runner.request(manual("eod", "2026-11-22")).await.unwrap();
+    // Once the first finishes, a new request is judged on the outcome (succeeded → refused as done).
+    let done = h
+        .runner
+        .execute(&ok.run_id, Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(done.run.status, RunStatus::Succeeded);
+}
+
+async fn superseded_epoch_cannot_commit(db: &TestDb) {
+    let h = simple_harness(db, &[("eod", probe_job("eod", 1, ""))]).await;
+    let run = h.runner.request(manual("eod", "2026-11-21")).await.unwrap();
+    h.ledger.add_shards(&run.run_id, &[0]).await.unwrap();
+    let d = date("2026-11-21");
+    let old = h
+        .ledger
+        .claim_shard(&run.run_id, "eod", d, 0, "node-a")
+        .await
+        .unwrap();
+    let new = h
+        .ledger
+        .claim_shard(&run.run_id, "eod", d, 0, "node-b")
+        .await
+        .unwrap();
+    assert!(new > old, "epochs only grow");
+    match h.ledger.begin_fenced(&run.run_id, "eod", d, 0, old).await {
+        Err(LedgerError::Fenced { held, .. }) => assert_eq!(held, old),
+        Err(other) => panic!("unexpected {other:?}"),
+        Ok(_) => panic!("a superseded epoch must not open its outputs"),
+    }
+    let fenced = h
+        .ledger
+        .begin_fenced(&run.run_id, "eod", d, 0, new)
+        .await
+        .unwrap();
+    h.ledger
+        .commit_shard(fenced, 1, 1, &serde_json::json!({}))
+        .await
+        .unwrap();
+    let shard = &h.ledger.shards(&run.run_id).await.unwrap()[0];
+    assert_eq!(
+        (shard.status, shard.epoch, shard.instance.as_deref()),
+        (RunStatus::Succeeded, Some(new), Some("node-b"))
+    );
+}
+
+async fn takeover_during_run_fences_old_attempt(db: &TestDb) {
+    let h = simple_harness(db, &[("eod", probe_job("eod", 1, "retries = 0"))]).await;
+    // While the shard computes, another node claims it (as failover would).
+    let ledger = h.ledger.clone();
+    *h.control.before_commit.lock().unwrap() = Some(Box::new(move |ctx| {
+        let ledger = ledger.clone();
+        let (run_id, job, d, item) = (
+            ctx.run_id.clone(),
+            ctx.job.name.clone(),
+            ctx.business_date,
+            ctx.item,
+        );
+        Box::pin(async move {
+            ledger
+                .claim_shard(&run_id, &job, d, item, "node-b")
+                .await
+                .unwrap();
+        })
+    }));
+    let summary = h
+        .runner
+        .run_now(manual("eod", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(summary.run.status, RunStatus::Failed);
+    assert!(
+        summary.shards[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("was taken over"),
+        "{:?}",
+        summary.shards[0].error
+    );
+    assert!(
+        probe_rows(&db.db, "eod").await.is_empty(),
+        "the stale attempt committed nothing"
+    );
+}
+
+async fn dependencies_wait_then_fail(db: &TestDb) {
+    let h = simple_harness(
+        db,
+        &[
+            ("settle", probe_job("settle", 1, "")),
+            (
+                "recon",
+                probe_job(
+                    "recon",
+                    1,
+                    "depends_on = [\"settle\"]\ndepends_wait = \"300ms\"",
+                ),
+            ),
+        ],
+    )
+    .await;
+    let waited = h
+        .runner
+        .run_now(manual("recon", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(waited.run.status, RunStatus::Failed);
+    let error = waited.run.error.unwrap();
+    assert!(
+        error.contains("settle has not succeeded for 2026-11-21"),
+        "{error}"
+    );
+    assert_eq!(h.control.calls(0), 0, "nothing ran");
+    // Dependency satisfied: the same request goes through.
+    h.runner
+        .run_now(
+            manual("settle", "2026-11-21"),
+            Arc::new(Progress::default()),
+        )
+        .await
+        .unwrap();
+    let ran = h
+        .runner
+        .run_now(manual("recon", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(ran.run.status, RunStatus::Succeeded);
+    assert_eq!(ran.run.attempt, 2);
+}
+
+async fn succeeded_date_not_run_twice(db: &TestDb) {
+    let h = simple_harness(db, &[("eod", probe_job("eod", 2, ""))]).await;
+    let first = h
+        .runner
+        .run_now(manual("eod", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    match h.runner.request(manual("eod", "2026-11-21")).await {
+        Err(err @ RunError::AlreadySucceeded { .. }) => assert!(
+            err.to_string()
+                .contains(&format!("reckon rerun {}", first.run.run_id))
+        ),
+        other => panic!("expected refusal, got {other:?}"),
+    }
+    // A deliberate rerun replaces the outputs and writes byte-identical reports.
+    let rerun = h
+        .runner
+        .request_rerun(&first.run.run_id, false, "late records", "operator")
+        .await
+        .unwrap();
+    let second = h
+        .runner
+        .execute(&rerun.run_id, Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(second.run.status, RunStatus::Succeeded);
+    let rows = probe_rows(&db.db, "eod").await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.1 == second.run.run_id));
+    let read = |run: &reckon::ledger::RunRecord| {
+        std::fs::read(
+            db.reports_dir()
+                .join("2026-11-21/eod")
+                .join(&run.run_id)
+                .join("summary.csv"),
+        )
+        .unwrap()
+    };
+    assert_eq!(read(&first.run), read(&second.run));
+}
+
+async fn abandoned_run_is_healed(db: &TestDb) {
+    let clock = Arc::new(reckon::schedule::ManualClock::new(chrono::Utc::now()));
+    let h = common::harness(db, &[("eod", probe_job("eod", 1, ""))], clock.clone()).await;
+    let stuck = h.runner.request(manual("eod", "2026-11-21")).await.unwrap();
+    // Its node dies: no heartbeat. Within the lease the date stays blocked…
+    clock.set(chrono::Utc::now() + chrono::Duration::seconds(30));
+    assert!(h.runner.request(manual("eod", "2026-11-21")).await.is_err());
+    // …past the lease the stale run is failed and a new one may start.
+    clock.set(chrono::Utc::now() + chrono::Duration::seconds(120));
+    let fresh = h.runner.request(manual("eod", "2026-11-21")).await.unwrap();
+    assert_eq!(fresh.attempt, 2);
+    let old = h.ledger.run(&stuck.run_id).await.unwrap();
+    assert_eq!(old.status, RunStatus::Failed);
+    assert!(old.error.unwrap().contains("abandoned"));
+}
+
+async fn timeout_fails_the_shard(db: &TestDb) {
+    let h = simple_harness(
+        db,
+        &[(
+            "eod",
+            probe_job("eod", 2, "timeout = \"100ms\"\nretries = 0"),
+        )],
+    )
+    .await;
+    h.control
+        .delay
+        .lock()
+        .unwrap()
+        .insert(1, Duration::from_secs(3));
+    let summary = h
+        .runner
+        .run_now(manual("eod", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(summary.run.status, RunStatus::Failed);
+    assert_eq!(summary.shards[0].status, RunStatus::Succeeded);
+    assert!(
+        summary.shards[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("timed out after 100ms")
+    );
+}
+
+async fn shutdown_cancels_unstarted_shards(db: &TestDb) {
+    let h = simple_harness(db, &[("eod", probe_job("eod", 8, ""))]).await;
+    for item in 0..8 {
+        h.control
+            .delay
+            .lock()
+            .unwrap()
+            .insert(item, Duration::from_millis(400));
+    }
+    let runner = h.runner.clone();
+    let stop = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        runner.shutdown().stop_new.cancel();
+    });
+    let summary = h
+        .runner
+        .run_now(manual("eod", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    stop.await.unwrap();
+    assert_eq!(summary.run.status, RunStatus::Cancelled);
+    let done = summary
+        .shards
+        .iter()
+        .filter(|s| s.status == RunStatus::Succeeded)
+        .count();
+    let cancelled = summary
+        .shards
+        .iter()
+        .filter(|s| s.status == RunStatus::Cancelled)
+        .count();
+    // The 4 shards already running finished; the 4 waiting for a slot never started.
+    assert_eq!((done, cancelled), (4, 4));
+    assert_eq!(probe_rows(&db.db, "eod").await.len(), 4);
+}
