@@ -10,6 +10,7 @@ pub mod db;
 pub mod error_chain;
 pub mod jobs;
 pub mod ledger;
+pub mod money;
 pub mod report;
 pub mod runtime;
 pub mod schedule;

@@ -2,7 +2,8 @@
 //! steps that live outside reckon (an export, a vendor tool). The program sees
 //! the run through environment variables; exit status 0 is success.
 //!
-//! `[params]`: `program` (required), `args` (list of strings), `working_dir`.
+//! `[params]`: `program` (required), `args` (list of strings), `working_dir`
+//! (relative to the data directory, which is also the default).
 //! Environment: `RECKON_JOB`, `RECKON_RUN_ID`, `RECKON_BUSINESS_DATE`
 //! (YYYY-MM-DD), `RECKON_SHARD_ITEM`, `RECKON_SHARD_TOTAL`,
 //! `RECKON_SHARD_PARAM`, `RECKON_EPOCH`. A stdout line `rows=N` reports rows read.
@@ -96,9 +97,10 @@ impl JobKind for Command {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(dir) = param_str(params, "working_dir").map_err(param)? {
-            command.current_dir(ctx.paths.data_dir.join(dir));
-        }
+        let dir = param_str(params, "working_dir")
+            .map_err(param)?
+            .unwrap_or(".");
+        command.current_dir(ctx.paths.data_dir.join(dir));
         let output = command
             .output()
             .await

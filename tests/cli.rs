@@ -1,0 +1,178 @@
+//! The `reckon` binary as operators use it: exit codes, refusals, reruns.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::TestDb;
+
+fn reckon(db: &TestDb, jobs: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args(["--database", &db.url, "--jobs", jobs.to_str().unwrap()])
+        .args(args)
+        .env("RECKON_REPORTS_DIR", db.reports_dir())
+        .env("RECKON_DATA_DIR", db.dir.path())
+        .env_remove("RECKON_DATABASE_URL")
+        .output()
+        .expect("reckon runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_job(dir: &Path, name: &str, body: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.toml")),
+        format!("name = \"{name}\"\nkind = \"command\"\n{body}"),
+    )
+    .unwrap();
+}
+
+on_both_backends! {
+    concurrent_cli_runs_one_wins => concurrent_cli_runs_one_wins;
+    failed_shard_rerun_from_cli => failed_shard_rerun_from_cli;
+}
+
+async fn concurrent_cli_runs_one_wins(db: &TestDb) {
+    let jobs = db.dir.path().join("jobs");
+    write_job(
+        &jobs,
+        "slow",
+        "shards = 1\n[params]\nprogram = \"sleep\"\nargs = [\"2\"]\n",
+    );
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_reckon"))
+            .args([
+                "--database",
+                &db.url,
+                "--jobs",
+                jobs.to_str().unwrap(),
+                "run",
+                "slow",
+                "--date",
+                "2026-11-21",
+            ])
+            .env("RECKON_REPORTS_DIR", db.reports_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let second = spawn();
+    let (a, b) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
+    assert_eq!(b.status.code(), Some(1), "the second run is refused");
+    let refusal = text(&b.stderr);
+    assert!(
+        refusal.contains("a run of `slow` for 2026-11-21 is already"),
+        "{refusal}"
+    );
+    let listed = text(&reckon(db, &jobs, &["runs", "--job", "slow"]).stdout);
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("succeeded")).count(),
+        1,
+        "{listed}"
+    );
+    assert_eq!(listed.lines().count(), 2, "header + one run: {listed}");
+}
+
+async fn failed_shard_rerun_from_cli(db: &TestDb) {
+    let jobs = db.dir.path().join("jobs");
+    write_job(
+        &jobs,
+        "eod",
+        "shards = 3\nretries = 0\n[params]\nprogram = \"sh\"\nargs = [\"-c\", \"test $RECKON_SHARD_ITEM != 1 || test -e ok.flag\"]\n",
+    );
+    let failed = reckon(
+        db,
+        &jobs,
+        &["run", "eod", "--date", "2026-11-21", "--reason", "nightly"],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let out = text(&failed.stdout);
+    assert!(out.contains("failed (2/3 shards"), "{out}");
+    let run_id = out.split_whitespace().nth(1).unwrap().to_string();
+
+    std::fs::write(db.dir.path().join("ok.flag"), "").unwrap();
+    let rerun = reckon(
+        db,
+        &jobs,
+        &["rerun", &run_id, "--failed-only", "--reason", "input fixed"],
+    );
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun.stderr));
+    let new_id = text(&rerun.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let shown = text(&reckon(db, &jobs, &["show", &new_id]).stdout);
+    assert!(
+        shown.contains(&format!("rerun of     {run_id} (failed shards only)")),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("(kept from").count(), 2, "{shown}");
+    assert!(shown.contains("reason       input fixed"), "{shown}");
+    let usage = reckon(db, &jobs, &["rerun", &run_id]);
+    assert_eq!(usage.status.code(), Some(2), "--reason is required");
+}
+
+#[test]
+fn bad_job_files_exit_2_with_path_field_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs");
+    write_job(
+        &jobs,
+        "bad",
+        "cron = \"0 61 * * * *\"\n[params]\nprogram = \"true\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args([
+            "--database",
+            &format!("sqlite://{}", dir.path().join("r.db").display()),
+            "--jobs",
+            jobs.to_str().unwrap(),
+            "jobs",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.toml: field `cron`: `0 61 * * * *` is not a valid cron expression"),
+        "{err}"
+    );
+}
+
+#[test]
+fn jobs_lists_next_fire_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = dir.path().join("jobs");
+    write_job(
+        &jobs,
+        "nightly",
+        "cron = \"0 30 1 * * *\"\n[params]\nprogram = \"true\"\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args([
+            "--database",
+            &format!("sqlite://{}", dir.path().join("r.db").display()),
+            "--jobs",
+            jobs.to_str().unwrap(),
+            "jobs",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(listed.contains("cron `0 30 1 * * *`  next "), "{listed}");
+    assert_eq!(listed.matches("01:30:00 CST").count(), 3, "{listed}");
+}
