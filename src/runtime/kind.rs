@@ -96,6 +96,11 @@ pub struct RunOutcome {
     /// Findings that need a person (new dead messages, imbalances…), for alerting.
     #[serde(default)]
     pub attention: Vec<String>,
+    /// Set when the reports were written but show the run must fail (a trial
+    /// balance that does not balance, a failed self-check): the run is marked
+    /// failed with this reason and its reports stay recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// Everything one attempt of one shard gets.

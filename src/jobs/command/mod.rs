@@ -159,6 +159,7 @@ impl JobKind for Command {
             reports,
             summary: serde_json::json!({ "shards": shards.len() }),
             attention: Vec::new(),
+            failure: None,
         })
     }
 }
