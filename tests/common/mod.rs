@@ -229,6 +229,7 @@ impl JobKind for Probe {
             reports,
             summary: serde_json::json!({"shards": shards.len()}),
             attention: vec![],
+            failure: None,
         })
     }
 }
