@@ -233,17 +233,13 @@ fn parse_job(path: &Path, text: &str, kinds: &dyn KindCheck) -> Result<JobDef, V
 /// The field a TOML error points at, from its span, or `file`.
 fn toml_field(err: &toml::de::Error) -> String {
     let message = err.message();
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, _)) = rest.split_once('`') {
-            return field.to_string();
-        }
-    }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        if let Some((field, _)) = rest.split_once('`') {
-            return field.to_string();
-        }
-    }
-    "file".to_string()
+    ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| {
+            let (field, _) = message.strip_prefix(prefix)?.split_once('`')?;
+            Some(field.to_string())
+        })
+        .unwrap_or_else(|| "file".to_string())
 }
 
 fn build(

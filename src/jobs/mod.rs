@@ -2,6 +2,7 @@
 //! [`crate::runtime::JobKind`] and knows nothing of ZooKeeper or scheduling.
 
 pub mod command;
+pub mod params;
 
 use std::sync::Arc;
 

@@ -150,18 +150,17 @@ impl Runner {
             new.trigger,
             Trigger::Cron | Trigger::Manual | Trigger::Backfill | Trigger::Misfire
         );
-        if fresh {
-            if let Some(done) = self
+        if fresh
+            && let Some(done) = self
                 .ledger
                 .succeeded_run(&new.job, new.business_date)
                 .await?
-            {
-                return Err(RunError::AlreadySucceeded {
-                    job: new.job,
-                    business_date: new.business_date,
-                    run_id: done.run_id,
-                });
-            }
+        {
+            return Err(RunError::AlreadySucceeded {
+                job: new.job,
+                business_date: new.business_date,
+                run_id: done.run_id,
+            });
         }
         Ok(self.ledger.create_run(&new, self.config.run_lease).await?)
     }

@@ -11,6 +11,7 @@
 
 use std::process::Stdio;
 
+use super::params::Params;
 use crate::report::CsvReport;
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 
@@ -21,40 +22,6 @@ const STDERR_KEPT_BYTES_MAX: usize = 2000;
 #[derive(Debug, Default)]
 pub struct Command;
 
-fn param_str<'a>(
-    params: &'a toml::Table,
-    field: &str,
-) -> Result<Option<&'a str>, (String, String)> {
-    match params.get(field) {
-        None => Ok(None),
-        Some(toml::Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err((
-            field.into(),
-            format!("must be a string, found {}", other.type_str()),
-        )),
-    }
-}
-
-fn args(params: &toml::Table) -> Result<Vec<String>, (String, String)> {
-    match params.get("args") {
-        None => Ok(Vec::new()),
-        Some(toml::Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                toml::Value::String(s) => Ok(s.clone()),
-                other => Err((
-                    "args".into(),
-                    format!("must be strings, found {}", other.type_str()),
-                )),
-            })
-            .collect(),
-        Some(other) => Err((
-            "args".into(),
-            format!("must be a list of strings, found {}", other.type_str()),
-        )),
-    }
-}
-
 #[async_trait::async_trait]
 impl JobKind for Command {
     fn name(&self) -> &'static str {
@@ -62,27 +29,19 @@ impl JobKind for Command {
     }
 
     fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
-        match param_str(params, "program")? {
-            Some(p) if !p.trim().is_empty() => {}
-            _ => return Err(("program".into(), "is required: the program to run".into())),
-        }
-        param_str(params, "working_dir")?;
-        args(params)?;
+        let p = Params::new(params);
+        p.str("program", "the program to run")?;
+        p.opt_str("working_dir")?;
+        p.str_list("args")?;
         Ok(())
     }
 
     async fn run_shard(&self, ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
-        let params = &ctx.job.params;
-        let param = |e: (String, String)| JobError::Param {
-            field: e.0,
-            reason: e.1,
-        };
-        let program = param_str(params, "program")
-            .map_err(param)?
-            .unwrap_or_default();
+        let params = Params::new(&ctx.job.params);
+        let program = params.str("program", "the program to run")?;
         let mut command = tokio::process::Command::new(program);
         command
-            .args(args(params).map_err(param)?)
+            .args(params.str_list("args")?)
             .env("RECKON_JOB", &ctx.job.name)
             .env("RECKON_RUN_ID", &ctx.run_id)
             .env("RECKON_BUSINESS_DATE", ctx.business_date.to_string())
@@ -97,9 +56,7 @@ impl JobKind for Command {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let dir = param_str(params, "working_dir")
-            .map_err(param)?
-            .unwrap_or(".");
+        let dir = params.str_or("working_dir", ".")?;
         command.current_dir(ctx.paths.data_dir.join(dir));
         let output = command
             .output()
