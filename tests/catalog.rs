@@ -51,8 +51,7 @@ fn a_valid_file_loads() {
 
 #[test]
 fn each_error_names_path_field_and_reason() {
-    let with =
-        |line: &str| format!("{OK}").replacen("shards = 2\n", &format!("shards = 2\n{line}\n"), 1);
+    let with = |line: &str| OK.replacen("shards = 2\n", &format!("shards = 2\n{line}\n"), 1);
     check(
         &[("a", &OK.replace("0 0 2 * * *", "0 2 * * *"))],
         &[("a", "cron", "5 fields")],

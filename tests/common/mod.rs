@@ -77,14 +77,14 @@ impl TestDb {
     /// Drops a PostgreSQL test database (best effort).
     pub async fn cleanup(self) {
         self.db.close().await;
-        if let Some(name) = self.postgres_name {
-            if let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&admin)
-                .await;
-            }
+        if let Some(name) = self.postgres_name
+            && let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
         }
     }
 
@@ -127,10 +127,12 @@ pub struct ProbeControl {
     /// Delay before committing, per item.
     pub delay: Mutex<BTreeMap<u32, Duration>>,
     /// Called after computing, before committing (to simulate a takeover).
-    pub before_commit: Mutex<
-        Option<Box<dyn Fn(&ShardCtx) -> futures::future::BoxFuture<'static, ()> + Send + Sync>>,
-    >,
+    pub before_commit: Mutex<Option<BeforeCommit>>,
 }
+
+/// A hook run between computing and committing a probe shard.
+pub type BeforeCommit =
+    Box<dyn Fn(&ShardCtx) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 impl ProbeControl {
     pub fn fail(&self, item: u32, failing: bool) {
