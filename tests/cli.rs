@@ -176,3 +176,68 @@ fn jobs_lists_next_fire_times() {
     assert!(listed.contains("cron `0 30 1 * * *`  next "), "{listed}");
     assert_eq!(listed.matches("01:30:00 CST").count(), 3, "{listed}");
 }
+
+/// The shipped catalog (`jobs/`) on the shipped fixtures, as the README's first
+/// command runs it: every enabled job succeeds, and a second demo writes
+/// byte-identical CSV reports.
+#[test]
+fn demo_runs_every_shipped_job_and_is_repeatable() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let run_demo = |dir: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_reckon"))
+            .current_dir(work.path())
+            .args(["--jobs", repo.join("jobs").to_str().unwrap(), "demo"])
+            .args(["--dir", dir, "--fixtures"])
+            .arg(repo.join("fixtures"))
+            .env_remove("RECKON_DATABASE_URL")
+            .env_remove("RECKON_REPORTS_DIR")
+            .output()
+            .expect("reckon demo runs");
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "demo failed: {stdout}\n{}",
+            text(&out.stderr)
+        );
+        stdout
+    };
+    let first = run_demo("one");
+    let catalog =
+        reckon::catalog::Catalog::load_dir(&repo.join("jobs"), &reckon::jobs::builtin()).unwrap();
+    for job in catalog.jobs().filter(|j| j.enabled) {
+        assert!(
+            first
+                .lines()
+                .any(|l| l.contains(&format!(" {} 2026-11-21 ", job.name))
+                    && l.contains("succeeded")),
+            "job {} did not succeed in the demo:\n{first}",
+            job.name
+        );
+    }
+    run_demo("two");
+    let csvs = |dir: &str| {
+        let mut files = std::collections::BTreeMap::new();
+        let root = work.path().join(dir).join("reports/2026-11-21");
+        for job in std::fs::read_dir(&root).unwrap() {
+            let job = job.unwrap();
+            for run in std::fs::read_dir(job.path()).unwrap() {
+                for file in std::fs::read_dir(run.unwrap().path()).unwrap() {
+                    let path = file.unwrap().path();
+                    if path.extension().is_some_and(|e| e == "csv") {
+                        let key = format!(
+                            "{}/{}",
+                            job.file_name().to_string_lossy(),
+                            path.file_name().unwrap().to_string_lossy()
+                        );
+                        files.insert(key, std::fs::read(&path).unwrap());
+                    }
+                }
+            }
+        }
+        files
+    };
+    let (one, two) = (csvs("one"), csvs("two"));
+    assert!(!one.is_empty(), "the demo wrote no CSV report");
+    assert_eq!(one, two, "a second demo wrote different CSV bytes");
+}
