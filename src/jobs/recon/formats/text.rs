@@ -1,0 +1,234 @@
+//! Bytes to rows: decoding (UTF-8 or GBK) with per-line failures, locating
+//! lines, header lookup by column name and CSV row iteration with line numbers.
+
+use std::path::Path;
+
+use csv::StringRecord;
+
+use super::error::FormatError;
+
+/// The character encoding a statement file is declared to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+pub enum TextEncoding {
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8", alias = "UTF-8")]
+    Utf8,
+    /// GBK (decoded as its superset GB18030, as every Chinese bank and Alipay file expects).
+    #[serde(rename = "gbk", alias = "GBK", alias = "gb18030", alias = "gb2312")]
+    Gbk,
+}
+
+impl TextEncoding {
+    /// `UTF-8` or `GBK`, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "UTF-8",
+            TextEncoding::Gbk => "GBK",
+        }
+    }
+
+    fn decode_strict(self, bytes: &[u8]) -> Option<String> {
+        match self {
+            TextEncoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_string),
+            TextEncoding::Gbk => encoding_rs::GBK
+                .decode_without_bom_handling_and_without_replacement(bytes)
+                .map(|text| text.into_owned()),
+        }
+    }
+
+    fn decode_lossy(self, bytes: &[u8]) -> String {
+        match self {
+            TextEncoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            TextEncoding::Gbk => encoding_rs::GBK
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
+        }
+    }
+}
+
+/// A decoded file. Lines that were not valid in the encoding are replaced by
+/// empty lines (so line numbers stay right) and listed in `bad_lines`.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub text: String,
+    /// (1-based line number, the line decoded lossily).
+    pub bad_lines: Vec<(u64, String)>,
+}
+
+/// Decodes `bytes`; a leading UTF-8 byte order mark is dropped. Both encodings
+/// keep `\n` as a single byte (GBK trail bytes are ≥ 0x40), so a bad line
+/// never swallows its neighbours.
+pub(crate) fn decode(bytes: &[u8], encoding: TextEncoding) -> Decoded {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Some(text) = encoding.decode_strict(bytes) {
+        return Decoded {
+            text,
+            bad_lines: Vec::new(),
+        };
+    }
+    let mut text = String::with_capacity(bytes.len());
+    let mut bad_lines = Vec::new();
+    for (index, chunk) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        match encoding.decode_strict(chunk) {
+            Some(line) => text.push_str(&line),
+            None => {
+                let line = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                bad_lines.push((index as u64 + 1, encoding.decode_lossy(line)));
+                if chunk.ends_with(b"\n") {
+                    text.push('\n');
+                }
+            }
+        }
+    }
+    Decoded { text, bad_lines }
+}
+
+/// One physical line: its 1-based number, byte span in the text (without the
+/// line ending) and content.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line<'a> {
+    pub number: u64,
+    pub start: usize,
+    pub text: &'a str,
+}
+
+/// The lines of `text` with their numbers and offsets.
+pub(crate) fn lines(text: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (index, piece) in text.split_inclusive('\n').enumerate() {
+        let content = piece.strip_suffix('\n').unwrap_or(piece);
+        let content = content.strip_suffix('\r').unwrap_or(content);
+        out.push(Line {
+            number: index as u64 + 1,
+            start,
+            text: content,
+        });
+        start += piece.len();
+    }
+    out
+}
+
+/// A field as a statement means it: surrounding spaces and tabs (including the
+/// full-width space) removed, and WeChat's leading backtick dropped.
+pub(crate) fn clean(field: &str) -> &str {
+    let is_pad = |c: char| c.is_whitespace() || c == '\u{3000}';
+    let trimmed = field.trim_matches(is_pad);
+    trimmed
+        .strip_prefix('`')
+        .unwrap_or(trimmed)
+        .trim_matches(is_pad)
+}
+
+/// Normalizes a column name for lookup: cleaned, full-width parentheses as ASCII.
+fn column_key(name: &str) -> String {
+    clean(name).replace('（', "(").replace('）', ")")
+}
+
+/// A header row: column names by position.
+#[derive(Debug)]
+pub(crate) struct Header {
+    keys: Vec<String>,
+    names: Vec<String>,
+    pub line: u64,
+}
+
+impl Header {
+    /// Parses the header line with the given delimiter.
+    pub fn parse(line: Line<'_>, delimiter: u8) -> Header {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .delimiter(delimiter)
+            .flexible(true)
+            .from_reader(line.text.as_bytes());
+        let names: Vec<String> = match reader.records().next() {
+            Some(Ok(record)) => record.iter().map(|name| clean(name).to_string()).collect(),
+            _ => Vec::new(),
+        };
+        Header {
+            keys: names.iter().map(|name| column_key(name)).collect(),
+            names,
+            line: line.number,
+        }
+    }
+
+    /// The column names as written (cleaned).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The position of a column, if present.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        let wanted = column_key(name);
+        self.keys.iter().position(|key| *key == wanted)
+    }
+
+    /// The position of a column the format cannot do without.
+    pub fn require(&self, name: &str, path: &Path) -> Result<usize, FormatError> {
+        self.find(name).ok_or_else(|| FormatError::MissingColumn {
+            path: path.to_path_buf(),
+            line: self.line,
+            column: name.to_string(),
+        })
+    }
+}
+
+/// How to split a table body into rows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowSyntax {
+    pub delimiter: u8,
+    /// Lines starting with this byte are skipped.
+    pub comment: Option<u8>,
+}
+
+/// Calls `visit(line, fields, raw)` for every non-empty CSV row of `body`,
+/// whose first line is line `first_line` of the file. A row the CSV parser
+/// cannot read is passed as `Err(detail)`.
+pub(crate) fn for_each_row(
+    body: &str,
+    first_line: u64,
+    syntax: RowSyntax,
+    mut visit: impl FnMut(u64, Result<&StringRecord, String>, &str),
+) {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(syntax.delimiter)
+        .comment(syntax.comment)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut record = StringRecord::new();
+    loop {
+        let start = reader.position().clone();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let position = record.position().cloned().unwrap_or(start);
+                let line = first_line + position.line() - 1;
+                let raw = raw_line(body, position.byte() as usize);
+                visit(line, Ok(&record), raw);
+            }
+            Err(error) => {
+                let line = first_line + start.line() - 1;
+                let raw = raw_line(body, start.byte() as usize);
+                visit(line, Err(error.to_string()), raw);
+                if matches!(error.kind(), csv::ErrorKind::Io(_)) {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The physical line starting at byte `start` of `body`, without its ending.
+fn raw_line(body: &str, start: usize) -> &str {
+    let rest = body.get(start..).unwrap_or("");
+    let line = rest.split('\n').next().unwrap_or("");
+    line.strip_suffix('\r').unwrap_or(line)
+}
