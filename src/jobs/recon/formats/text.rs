@@ -210,13 +210,11 @@ pub(crate) fn for_each_row(
             Ok(false) => break,
             Ok(true) => {
                 let position = record.position().cloned().unwrap_or(start);
-                let line = first_line + position.line() - 1;
-                let raw = raw_line(body, position.byte() as usize);
+                let (line, raw) = locate(body, first_line, &position, syntax.comment);
                 visit(line, Ok(&record), raw);
             }
             Err(error) => {
-                let line = first_line + start.line() - 1;
-                let raw = raw_line(body, start.byte() as usize);
+                let (line, raw) = locate(body, first_line, &start, syntax.comment);
                 visit(line, Err(error.to_string()), raw);
                 if matches!(error.kind(), csv::ErrorKind::Io(_)) {
                     break;
@@ -226,9 +224,98 @@ pub(crate) fn for_each_row(
     }
 }
 
-/// The physical line starting at byte `start` of `body`, without its ending.
-fn raw_line(body: &str, start: usize) -> &str {
+/// The file line number and raw text of a record at `position`. The csv
+/// crate may report a record as starting on the line ending of the line
+/// before (after a `\r\n` it ends the record at `\r`), so line endings at
+/// the position are skipped and counted first, and so are comment lines
+/// (their position is that of the comment).
+fn locate<'a>(
+    body: &'a str,
+    first_line: u64,
+    position: &csv::Position,
+    comment: Option<u8>,
+) -> (u64, &'a str) {
+    let mut start = usize::try_from(position.byte()).unwrap_or(body.len());
+    let mut line = first_line + position.line().saturating_sub(1);
+    let bytes = body.as_bytes();
+    while let Some(&byte) = bytes.get(start) {
+        let line_start = start == 0 || bytes.get(start - 1) == Some(&b'\n');
+        match byte {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ if line_start && Some(byte) == comment => {
+                match bytes[start..].iter().position(|b| *b == b'\n') {
+                    Some(end) => {
+                        start += end;
+                        continue;
+                    }
+                    None => start = bytes.len(),
+                }
+            }
+            _ => break,
+        }
+        start += 1;
+    }
     let rest = body.get(start..).unwrap_or("");
-    let line = rest.split('\n').next().unwrap_or("");
-    line.strip_suffix('\r').unwrap_or(line)
+    let raw = rest.split('\n').next().unwrap_or("");
+    (line, raw.strip_suffix('\r').unwrap_or(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(body: &str) -> Vec<(u64, String, String)> {
+        let mut out = Vec::new();
+        let syntax = RowSyntax {
+            delimiter: b',',
+            comment: Some(b'#'),
+        };
+        for_each_row(body, 10, syntax, |line, fields, raw| {
+            let first = fields
+                .map(|f| f.get(0).unwrap_or("").to_string())
+                .unwrap_or_default();
+            out.push((line, first, raw.to_string()));
+        });
+        out
+    }
+
+    #[test]
+    fn line_numbers_survive_crlf_blank_lines_comments_and_quotes() {
+        let want = |rows: &[(u64, &str, &str)]| -> Vec<(u64, String, String)> {
+            rows.iter()
+                .map(|(l, f, r)| (*l, f.to_string(), r.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            rows("a,1\nb,2\n\nc,3\n"),
+            want(&[(10, "a", "a,1"), (11, "b", "b,2"), (13, "c", "c,3")])
+        );
+        assert_eq!(
+            rows("a,1\r\nb,2\r\n\r\nc,3\r\n"),
+            want(&[(10, "a", "a,1"), (11, "b", "b,2"), (13, "c", "c,3")])
+        );
+        assert_eq!(
+            rows("a,1\n# note\n\"x,y\",2\nc,3"),
+            want(&[(10, "a", "a,1"), (12, "x,y", "\"x,y\",2"), (13, "c", "c,3")])
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_blanked_and_listed() {
+        let decoded = decode(b"\xEF\xBB\xBFok\r\nbad \xFF\r\nok\r\n", TextEncoding::Utf8);
+        assert_eq!(decoded.text, "ok\r\n\nok\r\n");
+        assert_eq!(decoded.bad_lines, vec![(2, "bad \u{FFFD}".to_string())]);
+        let gbk = decode(&[0xD6, 0xD0, b'\n', 0x81, 0x20, b'\n'], TextEncoding::Gbk);
+        assert_eq!(gbk.text, "中\n\n");
+        assert_eq!(gbk.bad_lines.len(), 1);
+        assert_eq!(gbk.bad_lines[0].0, 2);
+    }
+
+    #[test]
+    fn fields_lose_padding_and_backticks() {
+        assert_eq!(clean("`P2026 "), "P2026");
+        assert_eq!(clean("\t12.00\t"), "12.00");
+        assert_eq!(clean("\u{3000}` 5 "), "5");
+    }
 }
