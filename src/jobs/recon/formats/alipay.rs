@@ -23,10 +23,10 @@ use super::collect::{Collector, ReadFigure, ReadOptions, Totals};
 use super::error::FormatError;
 use super::record::{
     FormatName, LedgerStatus, Record, RecordKind, RejectReason, StatedAmount, StatedTotals,
-    Statement,
+    StatementSummary,
 };
 use super::row::Row;
-use super::text::{Header, Line, RowSyntax, TextEncoding, decode, for_each_row, lines};
+use super::text::{Header, Line, RowSyntax, Table, TextEncoding, decode, lines};
 
 /// Date-time format of 创建时间 and 完成时间.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -70,82 +70,59 @@ struct Sums {
     refund_fee: Decimal,
 }
 
-/// Reads an Alipay business detail bill (GBK bytes); `path` names it in records and errors.
+/// Reads an Alipay business detail bill (GBK bytes), handing each accepted
+/// record to `sink`; `path` names the file in records and errors.
 pub fn read_alipay(
     path: &Path,
     bytes: &[u8],
     options: ReadOptions,
-) -> Result<Statement, FormatError> {
+    sink: &mut dyn FnMut(Record),
+) -> Result<StatementSummary, FormatError> {
     let decoded = decode(bytes, TextEncoding::Gbk);
-    let all = lines(&decoded.text);
-    let header_at = (0..all.len())
-        .find(|&i| !is_comment(all[i].text) && !all[i].text.trim().is_empty())
+    let text: &str = &decoded.text;
+    let mut all = lines(text);
+    let header = all
+        .find(|line| !is_comment(line.text) && !line.is_blank())
         .ok_or_else(|| FormatError::Layout {
             path: path.to_path_buf(),
-            line: all.len() as u64,
+            line: 1,
             reason: "no header row: every line is a `#` comment".to_string(),
         })?;
-    let header = Header::parse(all[header_at], SYNTAX.delimiter);
-    let columns = Columns::locate(&header, path)?;
-    let footer_at = (header_at + 1..all.len())
-        .find(|&i| is_comment(all[i].text))
-        .unwrap_or(all.len());
-    if let Some(stray) =
-        (footer_at..all.len()).find(|&i| !is_comment(all[i].text) && !all[i].text.trim().is_empty())
+    let footer: Vec<Line<'_>> = all.skip_while(|line| !is_comment(line.text)).collect();
+    if let Some(stray) = footer
+        .iter()
+        .find(|line| !is_comment(line.text) && !line.is_blank())
     {
         return Err(FormatError::Layout {
             path: path.to_path_buf(),
-            line: all[stray].number,
+            line: stray.number,
             reason: "a table row below the `#` footer".to_string(),
         });
     }
-    let body_end = all
-        .get(footer_at)
-        .map_or(decoded.text.len(), |line| line.start);
-    let body_start = all.get(header_at + 1).map_or(body_end, |line| line.start);
+    let body_end = footer.first().map_or(text.len(), |line| line.start);
+    let table = Table::new(text, header, body_end, SYNTAX.delimiter);
 
-    let mut collector = Collector::new(path);
-    collector.reject_bad_lines(
-        &decoded.bad_lines,
-        header.line + 1..=footer_at as u64,
-        TextEncoding::Gbk,
-    )?;
-    let mut sums = Sums::default();
+    let mut collector = Collector::new(path, sink);
+    collector.check_encoding(&table, &decoded.bad_lines, TextEncoding::Gbk)?;
+    let columns = Columns::locate(&table.header, path)?;
     let file = collector.file.clone();
-    for_each_row(
-        &decoded.text[body_start..body_end],
-        header.line + 1,
-        SYNTAX,
-        |line, fields, raw| {
-            let outcome = fields
-                .map_err(|detail| RejectReason::Syntax { detail })
-                .and_then(|fields| {
-                    let row = Row {
-                        fields,
-                        names: header.names(),
-                    };
-                    parse_row(&row, &columns, header.len(), &file, line)
-                });
-            match outcome {
-                Ok((record, received, fee)) => {
-                    match record.kind {
-                        RecordKind::Payment => {
-                            sums.trade_received += received;
-                            sums.trade_fee += fee;
-                        }
-                        RecordKind::Refund => {
-                            sums.refund_received += received;
-                            sums.refund_fee += fee;
-                        }
-                    }
-                    collector.accept(record);
-                }
-                Err(reason) => collector.reject(line, reason, raw),
+    let mut sums = Sums::default();
+    collector.read_rows(&table, SYNTAX, |row, line| {
+        let (record, received, fee) = parse_row(row, &columns, &file, line)?;
+        match record.kind {
+            RecordKind::Payment => {
+                sums.trade_received += received;
+                sums.trade_fee += fee;
             }
-        },
-    );
+            RecordKind::Refund => {
+                sums.refund_received += received;
+                sums.refund_fee += fee;
+            }
+        }
+        Ok(record)
+    });
 
-    let totals = match read_footer(path, &all[footer_at..])? {
+    let totals = match read_footer(path, &footer)? {
         Some(stated) => Totals::Stated(stated),
         None => Totals::Missing {
             expected: "the footer totals (#交易合计 / #退款合计)",
@@ -180,16 +157,9 @@ fn is_comment(text: &str) -> bool {
 fn parse_row(
     row: &Row<'_>,
     columns: &Columns,
-    width: usize,
     file: &Arc<Path>,
     line: u64,
 ) -> Result<(Record, Decimal, Decimal), RejectReason> {
-    if row.fields.len() != width {
-        return Err(RejectReason::FieldCount {
-            expected: width,
-            found: row.fields.len(),
-        });
-    }
     let (kind, status) = match row.text(columns.business_type) {
         "交易" => (RecordKind::Payment, LedgerStatus::Success),
         "退款" => (RecordKind::Refund, LedgerStatus::Refund),

@@ -8,9 +8,10 @@ use rust_decimal::Decimal;
 
 use super::error::FormatError;
 use super::record::{
-    FormatName, ReadTotals, Record, Reject, RejectReason, StatedTotals, Statement,
+    FormatName, ReadTotals, Record, Reject, RejectReason, StatedTotals, StatementSummary,
 };
-use super::text::TextEncoding;
+use super::row::Row;
+use super::text::{RowSyntax, Table, TextEncoding, for_each_row};
 
 /// Whole-file limits applied by every reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,31 +49,31 @@ pub(crate) enum Totals {
     },
 }
 
-/// Accumulates accepted records and rejects while a reader walks a file.
-#[derive(Debug)]
-pub(crate) struct Collector {
+/// Accumulates accepted records (handed to a sink) and rejects while a
+/// reader walks a file.
+pub(crate) struct Collector<'s> {
     pub file: Arc<Path>,
-    records: Vec<Record>,
+    sink: &'s mut dyn FnMut(Record),
     rejects: Vec<Reject>,
     read: ReadTotals,
 }
 
-impl Collector {
-    pub fn new(path: &Path) -> Collector {
+impl<'s> Collector<'s> {
+    pub fn new(path: &Path, sink: &'s mut dyn FnMut(Record)) -> Collector<'s> {
         Collector {
             file: Arc::from(path),
-            records: Vec::new(),
+            sink,
             rejects: Vec::new(),
             read: ReadTotals::default(),
         }
     }
 
-    pub fn accept(&mut self, record: Record) {
+    fn accept(&mut self, record: Record) {
         self.read.add(&record);
-        self.records.push(record);
+        (self.sink)(record);
     }
 
-    pub fn reject(&mut self, line: u64, reason: RejectReason, raw: &str) {
+    fn reject(&mut self, line: u64, reason: RejectReason, raw: &str) {
         self.read.rejects += 1;
         self.rejects.push(Reject {
             file: self.file.clone(),
@@ -82,21 +83,26 @@ impl Collector {
         });
     }
 
-    /// Rejects the undecodable lines that fall inside the table (lines
-    /// `first..=last`); such a line elsewhere (header, footer) is a layout error.
-    pub fn reject_bad_lines(
+    /// Rejects the undecodable lines that fall among the table's rows; such
+    /// a line anywhere else (above or as the header, in a summary or footer)
+    /// is a layout error. Call before looking at the header's columns.
+    pub fn check_encoding(
         &mut self,
+        table: &Table<'_>,
         bad_lines: &[(u64, String)],
-        table: std::ops::RangeInclusive<u64>,
         encoding: TextEncoding,
     ) -> Result<(), FormatError> {
+        if bad_lines.is_empty() {
+            return Ok(());
+        }
+        let rows = table.lines();
         for (line, raw) in bad_lines {
-            if !table.contains(line) {
+            if !rows.contains(line) {
                 return Err(FormatError::Layout {
                     path: self.file.to_path_buf(),
                     line: *line,
                     reason: format!(
-                        "the line is not valid {} (outside the table rows)",
+                        "the line is not valid {} (and is not a table row)",
                         encoding.name()
                     ),
                 });
@@ -107,6 +113,34 @@ impl Collector {
             self.reject(*line, reason, raw);
         }
         Ok(())
+    }
+
+    /// Walks the table's rows: a row with the wrong number of fields or that
+    /// `parse` refuses becomes a reject, every other row a record.
+    pub fn read_rows(
+        &mut self,
+        table: &Table<'_>,
+        syntax: RowSyntax,
+        mut parse: impl FnMut(&Row<'_>, u64) -> Result<Record, RejectReason>,
+    ) {
+        let names = table.header.names();
+        for_each_row(table.body, table.first_line, syntax, |line, fields, raw| {
+            let outcome = fields
+                .map_err(|detail| RejectReason::Syntax { detail })
+                .and_then(|fields| {
+                    if fields.len() != names.len() {
+                        return Err(RejectReason::FieldCount {
+                            expected: names.len(),
+                            found: fields.len(),
+                        });
+                    }
+                    parse(&Row { fields, names }, line)
+                });
+            match outcome {
+                Ok(record) => self.accept(record),
+                Err(reason) => self.reject(line, reason, raw),
+            }
+        });
     }
 
     /// Applies the reject limit, then the self-check, and builds the statement.
@@ -122,7 +156,7 @@ impl Collector {
         totals: Totals,
         figures: &[ReadFigure],
         options: ReadOptions,
-    ) -> Result<Statement, FormatError> {
+    ) -> Result<StatementSummary, FormatError> {
         self.rejects.sort_by_key(|reject| reject.line);
         let rows = self.read.rows();
         let rejected = self.read.rejects;
@@ -160,10 +194,9 @@ impl Collector {
                 rejects: self.rejects,
             });
         }
-        Ok(Statement {
+        Ok(StatementSummary {
             file: self.file,
             format,
-            records: self.records,
             rejects: self.rejects,
             stated,
             read: self.read,

@@ -11,9 +11,9 @@ use rust_decimal::Decimal;
 use super::amount::{AmountFormat, exact_cents, fee_scale};
 use super::collect::{Collector, ReadOptions, Totals};
 use super::error::FormatError;
-use super::record::{FormatName, LedgerStatus, Record, RecordKind, RejectReason, Statement};
+use super::record::{FormatName, LedgerStatus, Record, RecordKind, RejectReason, StatementSummary};
 use super::row::Row;
-use super::text::{Header, RowSyntax, TextEncoding, decode, for_each_row, lines};
+use super::text::{Header, RowSyntax, Table, TextEncoding, decode, lines};
 
 /// Which header columns hold what. Names are matched after trimming, with
 /// full-width parentheses treated as ASCII ones.
@@ -213,75 +213,59 @@ impl Columns {
     }
 }
 
-/// Reads a CSV statement laid out as `mapping` says; `path` names it in records and errors.
+/// Reads a CSV statement laid out as `mapping` says, handing each accepted
+/// record to `sink`; `path` names the file in records and errors.
 pub fn read_generic(
     path: &Path,
     bytes: &[u8],
     mapping: &GenericMapping,
     options: ReadOptions,
-) -> Result<Statement, FormatError> {
+    sink: &mut dyn FnMut(Record),
+) -> Result<StatementSummary, FormatError> {
     mapping.validate()?;
     let decoded = decode(bytes, mapping.encoding);
-    let all = lines(&decoded.text);
-    let header_at = (mapping.skip_lines..all.len())
-        .find(|&i| !all[i].text.trim().is_empty())
+    let text: &str = &decoded.text;
+    let header = lines(text)
+        .skip(mapping.skip_lines)
+        .find(|line| !line.is_blank())
         .ok_or_else(|| FormatError::Layout {
             path: path.to_path_buf(),
-            line: all.len() as u64,
+            line: mapping.skip_lines as u64 + 1,
             reason: format!("no header row after skipping {} lines", mapping.skip_lines),
         })?;
+    let body_end = footer_start(text, header.end, mapping.skip_footer_lines);
     let delimiter = mapping.delimiter as u8;
-    let header = Header::parse(all[header_at], delimiter);
-    let columns = Columns::locate(mapping, &header, path)?;
-    let body_end_index = footer_start(&all, header_at, mapping.skip_footer_lines);
-    let body_end = all
-        .get(body_end_index)
-        .map_or(decoded.text.len(), |line| line.start);
-    let body_start = all.get(header_at + 1).map_or(body_end, |line| line.start);
+    let table = Table::new(text, header, body_end, delimiter);
 
-    let mut collector = Collector::new(path);
-    collector.reject_bad_lines(
-        &decoded.bad_lines,
-        header.line + 1..=body_end_index as u64,
-        mapping.encoding,
-    )?;
+    let mut collector = Collector::new(path, sink);
+    collector.check_encoding(&table, &decoded.bad_lines, mapping.encoding)?;
+    let columns = Columns::locate(mapping, &table.header, path)?;
     let syntax = RowSyntax {
         delimiter,
         comment: mapping.comment.map(|c| c as u8),
     };
     let file = collector.file.clone();
-    for_each_row(
-        &decoded.text[body_start..body_end],
-        header.line + 1,
-        syntax,
-        |line, fields, raw| {
-            let outcome = fields
-                .map_err(|detail| RejectReason::Syntax { detail })
-                .and_then(|fields| {
-                    let row = Row {
-                        fields,
-                        names: header.names(),
-                    };
-                    parse_row(&row, &columns, mapping, header.len(), &file, line)
-                });
-            match outcome {
-                Ok(record) => collector.accept(record),
-                Err(reason) => collector.reject(line, reason, raw),
-            }
-        },
-    );
+    collector.read_rows(&table, syntax, |row, line| {
+        parse_row(row, &columns, mapping, &file, line)
+    });
     collector.finish(FormatName::Generic, Totals::NotPart, &[], options)
 }
 
-/// Index of the first footer line to skip (the end of the table).
-fn footer_start(all: &[super::text::Line<'_>], header_at: usize, skip: usize) -> usize {
-    let mut end = all.len();
+/// The byte offset where the last `skip` non-blank lines start (not before
+/// `floor`, the end of the header); the text's end when `skip` is 0.
+fn footer_start(text: &str, floor: usize, skip: usize) -> usize {
+    let mut end = text.len();
     let mut skipped = 0;
-    while skipped < skip && end > header_at + 1 {
-        end -= 1;
-        if !all[end].text.trim().is_empty() {
+    while skipped < skip && end > floor {
+        let before = text[..end].trim_end_matches(['\n', '\r']);
+        if before.len() < floor {
+            break;
+        }
+        let start = before.rfind('\n').map_or(0, |at| at + 1).max(floor);
+        if !super::text::clean(&before[start..]).is_empty() {
             skipped += 1;
         }
+        end = start;
     }
     end
 }
@@ -290,16 +274,9 @@ fn parse_row(
     row: &Row<'_>,
     columns: &Columns,
     mapping: &GenericMapping,
-    width: usize,
     file: &Arc<Path>,
     line: u64,
 ) -> Result<Record, RejectReason> {
-    if row.fields.len() != width {
-        return Err(RejectReason::FieldCount {
-            expected: width,
-            found: row.fields.len(),
-        });
-    }
     let status = match columns.status {
         Some(index) => Some(
             *mapping

@@ -38,7 +38,7 @@ pub use error::FormatError;
 pub use generic::{GenericColumns, GenericMapping, read_generic};
 pub use record::{
     FormatName, LedgerStatus, ReadTotals, Record, RecordKind, Reject, RejectReason, StatedAmount,
-    StatedTotals, Statement,
+    StatedTotals, Statement, StatementSummary,
 };
 pub use text::TextEncoding;
 pub use wechat::read_wechat;
@@ -82,6 +82,24 @@ impl StatementFormat {
     }
 }
 
+/// Reads a statement already in memory, handing each accepted record to
+/// `sink` in file order instead of keeping them (for large files: the caller
+/// builds its own columns). The records arrive before the whole-file checks
+/// run: on `Err`, discard what the sink received.
+pub fn stream_statement(
+    path: &Path,
+    bytes: &[u8],
+    format: &StatementFormat,
+    options: ReadOptions,
+    sink: &mut dyn FnMut(Record),
+) -> Result<StatementSummary, FormatError> {
+    match format {
+        StatementFormat::Wechat => read_wechat(path, bytes, options, sink),
+        StatementFormat::Alipay => read_alipay(path, bytes, options, sink),
+        StatementFormat::Generic(mapping) => read_generic(path, bytes, mapping, options, sink),
+    }
+}
+
 /// Reads a statement already in memory; `path` names it in records and errors.
 pub fn parse_statement(
     path: &Path,
@@ -89,11 +107,11 @@ pub fn parse_statement(
     format: &StatementFormat,
     options: ReadOptions,
 ) -> Result<Statement, FormatError> {
-    match format {
-        StatementFormat::Wechat => read_wechat(path, bytes, options),
-        StatementFormat::Alipay => read_alipay(path, bytes, options),
-        StatementFormat::Generic(mapping) => read_generic(path, bytes, mapping, options),
-    }
+    let mut records = Vec::new();
+    let summary = stream_statement(path, bytes, format, options, &mut |record| {
+        records.push(record)
+    })?;
+    Ok(Statement::new(summary, records))
 }
 
 /// Reads a statement file (blocking I/O: call it from `spawn_blocking` in async code).
@@ -111,9 +129,6 @@ pub fn read_statement(
 
 /// Reads the ad-hoc ledger file (`order_no,amount,status,completed_at[,fee][,refund_no]`).
 pub fn read_ledger_file(path: &Path, options: ReadOptions) -> Result<Statement, FormatError> {
-    read_statement(
-        path,
-        &StatementFormat::Generic(Box::new(GenericMapping::ledger())),
-        options,
-    )
+    let format = StatementFormat::Generic(Box::new(GenericMapping::ledger()));
+    read_statement(path, &format, options)
 }

@@ -255,8 +255,8 @@ impl FormatName {
     }
 }
 
-/// A file read in full: its records in file order, its rejects, its own
-/// totals (if it states any) and what was read.
+/// A file read in full: its records in file order, its rejects (by line),
+/// its own totals (if it states any) and what was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statement {
     pub file: Arc<Path>,
@@ -265,4 +265,29 @@ pub struct Statement {
     pub rejects: Vec<Reject>,
     pub stated: Option<StatedTotals>,
     pub read: ReadTotals,
+}
+
+/// Everything about a read file except its records, which went to a sink
+/// (see [`super::stream_statement`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementSummary {
+    pub file: Arc<Path>,
+    pub format: FormatName,
+    pub rejects: Vec<Reject>,
+    pub stated: Option<StatedTotals>,
+    pub read: ReadTotals,
+}
+
+impl Statement {
+    /// Joins a summary with the records its sink collected.
+    pub fn new(summary: StatementSummary, records: Vec<Record>) -> Statement {
+        Statement {
+            file: summary.file,
+            format: summary.format,
+            records,
+            rejects: summary.rejects,
+            stated: summary.stated,
+            read: summary.read,
+        }
+    }
 }

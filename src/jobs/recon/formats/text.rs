@@ -1,6 +1,7 @@
 //! Bytes to rows: decoding (UTF-8 or GBK) with per-line failures, locating
 //! lines, header lookup by column name and CSV row iteration with line numbers.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use csv::StringRecord;
@@ -27,12 +28,13 @@ impl TextEncoding {
         }
     }
 
-    fn decode_strict(self, bytes: &[u8]) -> Option<String> {
+    /// Borrows when it can: valid UTF-8, or GBK that is plain ASCII.
+    fn decode_strict(self, bytes: &[u8]) -> Option<Cow<'_, str>> {
         match self {
-            TextEncoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_string),
-            TextEncoding::Gbk => encoding_rs::GBK
-                .decode_without_bom_handling_and_without_replacement(bytes)
-                .map(|text| text.into_owned()),
+            TextEncoding::Utf8 => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+            TextEncoding::Gbk => {
+                encoding_rs::GBK.decode_without_bom_handling_and_without_replacement(bytes)
+            }
         }
     }
 
@@ -50,8 +52,8 @@ impl TextEncoding {
 /// A decoded file. Lines that were not valid in the encoding are replaced by
 /// empty lines (so line numbers stay right) and listed in `bad_lines`.
 #[derive(Debug)]
-pub(crate) struct Decoded {
-    pub text: String,
+pub(crate) struct Decoded<'a> {
+    pub text: Cow<'a, str>,
     /// (1-based line number, the line decoded lossily).
     pub bad_lines: Vec<(u64, String)>,
 }
@@ -59,7 +61,7 @@ pub(crate) struct Decoded {
 /// Decodes `bytes`; a leading UTF-8 byte order mark is dropped. Both encodings
 /// keep `\n` as a single byte (GBK trail bytes are ≥ 0x40), so a bad line
 /// never swallows its neighbours.
-pub(crate) fn decode(bytes: &[u8], encoding: TextEncoding) -> Decoded {
+pub(crate) fn decode(bytes: &[u8], encoding: TextEncoding) -> Decoded<'_> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Some(text) = encoding.decode_strict(bytes) {
         return Decoded {
@@ -82,33 +84,96 @@ pub(crate) fn decode(bytes: &[u8], encoding: TextEncoding) -> Decoded {
             }
         }
     }
-    Decoded { text, bad_lines }
+    Decoded {
+        text: Cow::Owned(text),
+        bad_lines,
+    }
 }
 
-/// One physical line: its 1-based number, byte span in the text (without the
-/// line ending) and content.
+/// One physical line: its 1-based number, where it starts, where the next
+/// line starts, and its content without the line ending.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Line<'a> {
     pub number: u64,
     pub start: usize,
+    pub end: usize,
     pub text: &'a str,
 }
 
-/// The lines of `text` with their numbers and offsets.
-pub(crate) fn lines(text: &str) -> Vec<Line<'_>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (index, piece) in text.split_inclusive('\n').enumerate() {
-        let content = piece.strip_suffix('\n').unwrap_or(piece);
-        let content = content.strip_suffix('\r').unwrap_or(content);
-        out.push(Line {
-            number: index as u64 + 1,
-            start,
-            text: content,
-        });
-        start += piece.len();
+impl Line<'_> {
+    /// Empty once padding (and a lone backtick) is removed.
+    pub fn is_blank(&self) -> bool {
+        clean(self.text).is_empty()
     }
-    out
+}
+
+/// The lines of a text, without storing them (statements can be large).
+#[derive(Debug, Clone)]
+pub(crate) struct Lines<'a> {
+    text: &'a str,
+    position: usize,
+    number: u64,
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        let rest = self
+            .text
+            .get(self.position..)
+            .filter(|rest| !rest.is_empty())?;
+        let (length, content) = match rest.find('\n') {
+            Some(at) => (at + 1, &rest[..at]),
+            None => (rest.len(), rest),
+        };
+        self.number += 1;
+        let line = Line {
+            number: self.number,
+            start: self.position,
+            end: self.position + length,
+            text: content.strip_suffix('\r').unwrap_or(content),
+        };
+        self.position += length;
+        Some(line)
+    }
+}
+
+/// The lines of `text`, numbered from 1.
+pub(crate) fn lines(text: &str) -> Lines<'_> {
+    Lines {
+        text,
+        position: 0,
+        number: 0,
+    }
+}
+
+/// The rows of a statement: the header and the text between it and whatever
+/// follows the table (summary rows, footer), with the line number it starts on.
+#[derive(Debug)]
+pub(crate) struct Table<'a> {
+    pub header: Header,
+    pub body: &'a str,
+    pub first_line: u64,
+}
+
+impl<'a> Table<'a> {
+    /// The table whose header is `header` and whose rows end at byte `body_end`.
+    pub fn new(text: &'a str, header: Line<'_>, body_end: usize, delimiter: u8) -> Table<'a> {
+        let body_start = header.end.min(body_end);
+        Table {
+            header: Header::parse(header, delimiter),
+            body: text.get(body_start..body_end).unwrap_or(""),
+            first_line: header.number + 1,
+        }
+    }
+
+    /// The line numbers of the rows (empty when there are none).
+    pub fn lines(&self) -> std::ops::RangeInclusive<u64> {
+        let newlines = self.body.bytes().filter(|b| *b == b'\n').count() as u64;
+        let count = newlines + u64::from(!self.body.is_empty() && !self.body.ends_with('\n'));
+        self.first_line..=self.first_line + count - 1
+    }
 }
 
 /// A field as a statement means it: surrounding spaces and tabs (including the
@@ -157,11 +222,6 @@ impl Header {
     /// The column names as written (cleaned).
     pub fn names(&self) -> &[String] {
         &self.names
-    }
-
-    /// Number of columns.
-    pub fn len(&self) -> usize {
-        self.keys.len()
     }
 
     /// The position of a column, if present.

@@ -20,10 +20,10 @@ use super::collect::{Collector, ReadFigure, ReadOptions, Totals};
 use super::error::FormatError;
 use super::record::{
     FormatName, LedgerStatus, Record, RecordKind, RejectReason, StatedAmount, StatedTotals,
-    Statement,
+    StatementSummary,
 };
 use super::row::Row;
-use super::text::{Header, Line, RowSyntax, TextEncoding, clean, decode, for_each_row, lines};
+use super::text::{Header, Line, RowSyntax, Table, TextEncoding, clean, decode, lines};
 
 /// Date-time format of 交易时间.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
@@ -72,68 +72,51 @@ struct Sums {
     fee: Decimal,
 }
 
-/// Reads a WeChat Pay trade bill from its bytes; `path` names it in records and errors.
+/// Reads a WeChat Pay trade bill from its bytes, handing each accepted record
+/// to `sink`; `path` names the file in records and errors.
 pub fn read_wechat(
     path: &Path,
     bytes: &[u8],
     options: ReadOptions,
-) -> Result<Statement, FormatError> {
+    sink: &mut dyn FnMut(Record),
+) -> Result<StatementSummary, FormatError> {
     let decoded = decode(bytes, TextEncoding::Utf8);
-    let all = lines(&decoded.text);
-    let layout = |line: u64, reason: &str| FormatError::Layout {
-        path: path.to_path_buf(),
-        line,
-        reason: reason.to_string(),
-    };
-    let header_at =
-        first_content_line(&all, 0).ok_or_else(|| layout(1, "empty file: no header row"))?;
-    let header = Header::parse(all[header_at], SYNTAX.delimiter);
-    let columns = Columns::locate(&header, path)?;
-    let summary_at =
-        (header_at + 1..all.len()).find(|&i| first_field(all[i].text) == SUMMARY_FIRST_LABEL);
-    let body_end = summary_at.map_or(decoded.text.len(), |i| all[i].start);
-    let body_start = all.get(header_at + 1).map_or(body_end, |line| line.start);
-    let last_table_line = summary_at.map_or(all.len() as u64, |i| i as u64);
-
-    let mut collector = Collector::new(path);
-    collector.reject_bad_lines(
-        &decoded.bad_lines,
-        header.line + 1..=last_table_line,
-        TextEncoding::Utf8,
-    )?;
-    let mut sums = Sums::default();
-    let file = collector.file.clone();
-    for_each_row(
-        &decoded.text[body_start..body_end],
-        header.line + 1,
-        SYNTAX,
-        |line, fields, raw| {
-            let outcome = fields
-                .map_err(|detail| RejectReason::Syntax { detail })
-                .and_then(|fields| {
-                    let row = Row {
-                        fields,
-                        names: header.names(),
-                    };
-                    parse_row(&row, &columns, header.len(), &file, line)
-                });
-            match outcome {
-                Ok((record, settled, refund, fee)) => {
-                    sums.settled += settled;
-                    sums.refund += refund;
-                    sums.fee += fee;
-                    collector.accept(record);
-                }
-                Err(reason) => collector.reject(line, reason, raw),
-            }
-        },
+    let text: &str = &decoded.text;
+    let mut all = lines(text);
+    let header = all
+        .find(|line| !line.is_blank())
+        .ok_or_else(|| FormatError::Layout {
+            path: path.to_path_buf(),
+            line: 1,
+            reason: "empty file: no header row".to_string(),
+        })?;
+    let summary = all.find(|line| first_field(line.text) == SUMMARY_FIRST_LABEL);
+    let after_summary: Vec<Line<'_>> = all.collect();
+    let table = Table::new(
+        text,
+        header,
+        summary.map_or(text.len(), |line| line.start),
+        SYNTAX.delimiter,
     );
 
-    let totals = match summary_at {
+    let mut collector = Collector::new(path, sink);
+    collector.check_encoding(&table, &decoded.bad_lines, TextEncoding::Utf8)?;
+    let columns = Columns::locate(&table.header, path)?;
+    let file = collector.file.clone();
+    let mut sums = Sums::default();
+    collector.read_rows(&table, SYNTAX, |row, line| {
+        let (record, settled, refund, fee) = parse_row(row, &columns, &file, line)?;
+        sums.settled += settled;
+        sums.refund += refund;
+        sums.fee += fee;
+        Ok(record)
+    });
+
+    let totals = match summary {
         None => Totals::Missing {
             expected: "the summary rows (总交易单数 …)",
         },
-        Some(at) => Totals::Stated(read_summary(path, &all, at)?),
+        Some(labels) => Totals::Stated(read_summary(path, labels, &after_summary)?),
     };
     let figures = [
         ReadFigure {
@@ -156,16 +139,9 @@ pub fn read_wechat(
 fn parse_row(
     row: &Row<'_>,
     columns: &Columns,
-    width: usize,
     file: &Arc<Path>,
     line: u64,
 ) -> Result<(Record, Decimal, Decimal, Decimal), RejectReason> {
-    if row.fields.len() != width {
-        return Err(RejectReason::FieldCount {
-            expected: width,
-            found: row.fields.len(),
-        });
-    }
     let (kind, status) = match row.text(columns.status) {
         "SUCCESS" => (RecordKind::Payment, LedgerStatus::Success),
         "REVOKED" | "CLOSED" | "NOTPAY" | "PAYERROR" => (RecordKind::Payment, LedgerStatus::Closed),
@@ -203,27 +179,32 @@ fn parse_row(
     Ok((record, settled, refund, fee))
 }
 
-/// The labels row at `at` and the totals row after it.
-fn read_summary(path: &Path, all: &[Line<'_>], at: usize) -> Result<StatedTotals, FormatError> {
+/// The summary labels row and the totals row after it (`rest`: every line
+/// after the labels, which must hold the totals and nothing else).
+fn read_summary(
+    path: &Path,
+    labels_line: Line<'_>,
+    rest: &[Line<'_>],
+) -> Result<StatedTotals, FormatError> {
     let layout = |line: u64, reason: String| FormatError::Layout {
         path: path.to_path_buf(),
         line,
         reason,
     };
-    let labels = split(all[at].text);
-    let values_at = first_content_line(all, at + 1).ok_or_else(|| {
+    let mut content = rest.iter().filter(|line| !line.is_blank());
+    let values_line = content.next().ok_or_else(|| {
         layout(
-            all[at].number,
+            labels_line.number,
             "the summary labels are not followed by totals".to_string(),
         )
     })?;
-    let values_line = all[values_at];
-    if let Some(extra) = first_content_line(all, values_at + 1) {
+    if let Some(extra) = content.next() {
         return Err(layout(
-            all[extra].number,
+            extra.number,
             "unexpected text after the summary rows".to_string(),
         ));
     }
+    let labels = split(labels_line.text);
     let values = split(values_line.text);
     if values.len() != labels.len() {
         return Err(layout(
@@ -256,7 +237,12 @@ fn read_summary(path: &Path, all: &[Line<'_>], at: usize) -> Result<StatedTotals
     }
     Ok(StatedTotals {
         line: values_line.number,
-        count: count.unwrap_or_default(),
+        count: count.ok_or_else(|| {
+            layout(
+                labels_line.number,
+                format!("no {SUMMARY_FIRST_LABEL} among the summary labels"),
+            )
+        })?,
         amounts,
     })
 }
@@ -270,9 +256,4 @@ fn split(text: &str) -> Vec<String> {
 
 fn first_field(text: &str) -> &str {
     clean(text.split(',').next().unwrap_or(""))
-}
-
-/// Index of the first non-blank line at or after `from`.
-pub(crate) fn first_content_line(all: &[Line<'_>], from: usize) -> Option<usize> {
-    (from..all.len()).find(|&i| !clean(all[i].text).is_empty())
 }
