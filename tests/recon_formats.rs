@@ -922,3 +922,109 @@ async fn waiting_stops_when_cancelled() {
     .unwrap_err();
     assert!(matches!(err, FormatError::Cancelled { .. }), "{err}");
 }
+
+/// Reads in-memory bytes as if they were the file `memo.csv`.
+fn parse(bytes: &[u8], format: &StatementFormat) -> Result<Statement, FormatError> {
+    reckon::jobs::recon::formats::parse_statement(
+        Path::new("memo.csv"),
+        bytes,
+        format,
+        ReadOptions::default(),
+    )
+}
+
+fn layout_error(result: Result<Statement, FormatError>) -> (u64, String) {
+    match result {
+        Err(FormatError::Layout { path, line, reason }) => {
+            assert_eq!(path, Path::new("memo.csv"));
+            (line, reason)
+        }
+        other => panic!("want a layout error, got {other:?}"),
+    }
+}
+
+#[test]
+fn undecodable_header_is_a_layout_error_not_a_reject() {
+    let mut bytes = b"order_no,amount,status,completed_at,\xFF\n".to_vec();
+    bytes.extend_from_slice(b"P1,1.00,SUCCESS,2026-11-21 10:00:00,x\n");
+    let ledger = StatementFormat::new(FormatName::Generic, None).unwrap();
+    let (line, reason) = layout_error(parse(&bytes, &ledger));
+    assert_eq!(line, 1);
+    assert!(reason.contains("not valid UTF-8"), "{reason}");
+}
+
+#[test]
+fn text_after_the_summary_or_below_the_footer_is_refused() {
+    let mut wechat = std::fs::read(fixture("wechat_20261121.csv")).unwrap();
+    wechat.extend_from_slice("`2026-11-21 23:59:59,`stray\r\n".as_bytes());
+    let (line, reason) = layout_error(parse(&wechat, &StatementFormat::Wechat));
+    assert_eq!(line, 11);
+    assert!(reason.contains("after the summary"), "{reason}");
+
+    let mut alipay = std::fs::read(fixture("alipay_20261121.csv")).unwrap();
+    alipay.extend_from_slice(b"stray,row\r\n");
+    let (line, reason) = layout_error(parse(&alipay, &StatementFormat::Alipay));
+    assert_eq!(line, 14);
+    assert!(reason.contains("below the `#` footer"), "{reason}");
+}
+
+#[test]
+fn streaming_hands_out_the_same_records_in_file_order() {
+    let bytes = std::fs::read(fixture("wechat_20261121.csv")).unwrap();
+    let mut keys = Vec::new();
+    let summary = reckon::jobs::recon::formats::stream_statement(
+        Path::new("memo.csv"),
+        &bytes,
+        &StatementFormat::Wechat,
+        ReadOptions::default(),
+        &mut |record| keys.push((record.key, record.line)),
+    )
+    .unwrap();
+    let want: Vec<_> = WECHAT_MAIN.iter().map(|e| (e.0.to_string(), e.6)).collect();
+    assert_eq!(keys, want);
+    assert_eq!(
+        (summary.read.count(), summary.read.amount()),
+        (7, dec("2898.80"))
+    );
+}
+
+#[test]
+fn generic_comments_blank_lines_and_footer_skipping() {
+    let mapping = GenericMapping::from_toml_str(
+        r##"
+        skip_lines = 1
+        skip_footer_lines = 1
+        comment = "#"
+        datetime_format = "%Y%m%d"
+        [columns]
+        order_no = "ref"
+        amount = "amt"
+        time = "date"
+        "##,
+    )
+    .unwrap();
+    let text = "Statement of account\n\nref,amt,date\n# opening balance\nA1,5.00,20261121\n\nA2,-2.50,20261121\nTotal 2.50\n\n";
+    let format = StatementFormat::new(FormatName::Generic, Some(mapping)).unwrap();
+    let s = parse(text.as_bytes(), &format).unwrap();
+    let got: Vec<_> = s
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.key.as_str(),
+                r.kind,
+                r.amount.to_string(),
+                r.status,
+                r.line,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("A1", PAY, "5.00".to_string(), Success, 5),
+            ("A2", REF, "2.50".to_string(), Refund, 7),
+        ]
+    );
+    assert!(s.rejects.is_empty());
+}
