@@ -29,6 +29,10 @@ on_both_backends! {
     injected_imbalance_fails_and_names_the_account => injected_imbalance_fails_and_names_the_account;
     late_record_rerun_replaces_outputs => late_record_rerun_replaces_outputs;
     next_day_opens_at_previous_closing => next_day_opens_at_previous_closing;
+    cut_off_moves_the_window => cut_off_moves_the_window;
+    skipped_date_is_refused => skipped_date_is_refused;
+    posting_to_unknown_account_fails_the_shard => posting_to_unknown_account_fails_the_shard;
+    bad_fixture_row_names_file_and_line => bad_fixture_row_names_file_and_line;
 }
 
 const D: &str = "2026-11-21";
@@ -38,14 +42,21 @@ fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/settlement")
 }
 
-/// The job file shipped in `jobs/`, optionally renamed and resharded.
+/// The job file shipped in `jobs/`, optionally renamed and resharded; a job
+/// named `…-2300` gets a 23:00 cut-off.
 fn job_text(name: &str, shards: u32) -> String {
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/eod-settlement.toml"),
     )
     .expect("jobs/eod-settlement.toml");
-    text.replace("name = \"eod-settlement\"", &format!("name = \"{name}\""))
-        .replace("shards = 4", &format!("shards = {shards}"))
+    let text = text
+        .replace("name = \"eod-settlement\"", &format!("name = \"{name}\""))
+        .replace("shards = 4", &format!("shards = {shards}"));
+    if name.ends_with("-2300") {
+        text.replace("cut_off = \"00:00\"", "cut_off = \"23:00\"")
+    } else {
+        text
+    }
 }
 
 /// A runner with the built-in kinds over `jobs` (name, shards), fixtures loaded.
@@ -511,5 +522,90 @@ async fn next_day_opens_at_previous_closing(db: &TestDb) {
             dec("3000.00"),
             dec("17877.30")
         ]
+    );
+}
+
+// With a 23:00 cut-off, D = 2026-11-21 runs from 2026-11-20 23:00 to 2026-11-21 23:00:
+// the previous evening's P20261120099 (M1001, 75.00, fee 0.45, 23:10) comes in and
+// P..006 (M1002, 1580.00, 23:59:58) goes out.
+// M1001: 75.00 + 128.00 + 56.50 = 259.50, fees 0.45 + 0.77 + 0.34 − 0.62 = 0.94,
+// net 259.50 − 103.00 − 0.94 = 155.56. M1002: 2999.00 − 17.99 = 2981.01.
+// 112201 debits: 75.00 + 128.00 + 56.50 + 2999.00 + 88.80 + 360.00 = 3707.30;
+// closing 20000.00 + 3707.30 − 5103.00 = 18604.30.
+async fn cut_off_moves_the_window(db: &TestDb) {
+    let runner = runner(db, &[("settle-2300", 2)]).await;
+    let summary = run(&runner, "settle-2300", D).await;
+    assert_succeeded(&summary);
+    let settlement = report(db, &summary, "settlement.csv");
+    let rows: Vec<&str> = settlement.lines().skip(1).take(2).collect();
+    assert_eq!(
+        rows,
+        [
+            "2026-11-21,M1001,杭州西湖茶馆,CNY,3,259.50,2,103.00,0.94,155.56",
+            "2026-11-21,M1002,深圳华强电子,CNY,1,2999.00,0,0.00,17.99,2981.01",
+        ]
+    );
+    let balances = report(db, &summary, "balances.csv");
+    assert!(
+        balances.contains(
+            ",112201,应收账款-支付渠道-人民币,asset,CNY,20000.00,3707.30,5103.00,18604.30,6,3\n"
+        ),
+        "{balances}"
+    );
+}
+
+async fn skipped_date_is_refused(db: &TestDb) {
+    let runner = runner(db, &[(JOB, 2)]).await;
+    assert_succeeded(&run(&runner, JOB, D).await);
+    // 2026-11-22 never ran: 2026-11-23 cannot open at 2026-11-21's closings.
+    let skipped = run(&runner, JOB, "2026-11-23").await;
+    assert_eq!(skipped.run.status, RunStatus::Failed);
+    let error = skipped.run.error.unwrap_or_default();
+    assert!(
+        error.contains("has no closing balance for 2026-11-22 (its latest is for 2026-11-21): settle 2026-11-22 first"),
+        "{error}"
+    );
+    // Nothing was written for 2026-11-23 (PostgreSQL reads the literal as a DATE).
+    let later = "SELECT COUNT(*) FROM account_balances WHERE business_date > '2026-11-21'";
+    assert_eq!(count(&db.db, later).await, 0);
+}
+
+async fn posting_to_unknown_account_fails_the_shard(db: &TestDb) {
+    let runner = runner(db, &[(JOB, 4)]).await;
+    let at = "2026-11-21T08:00:00+08:00";
+    insert_posting(&db.db, "JBAD0002", 1, "999999", "debit", "1.00", at).await;
+    insert_posting(&db.db, "JBAD0002", 2, "100201", "credit", "1.00", at).await;
+    let summary = run(&runner, JOB, D).await;
+    assert_eq!(summary.run.status, RunStatus::Failed);
+    let error = summary.run.error.unwrap_or_default();
+    assert!(
+        error.contains(
+            "journal posting JBAD0002 line 1: account `999999` is not in the chart of accounts"
+        ),
+        "{error}"
+    );
+}
+
+async fn bad_fixture_row_names_file_and_line(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let orders = dir.path().join("orders.csv");
+    let text = std::fs::read_to_string(&orders).unwrap();
+    // Line 3 of the file is P20261121001; give it an amount with a thousands separator.
+    std::fs::write(&orders, text.replacen(",128.00,", ",\"1,280.00\",", 1)).unwrap();
+    let err = reckon::jobs::settlement::fixtures::load(&db.db, dir.path(), date(D))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("orders.csv, line 3: amount: `1,280.00` is not an amount"),
+        "{err}"
+    );
+    assert_eq!(
+        count(&db.db, "SELECT COUNT(*) FROM payment_orders").await,
+        0
     );
 }

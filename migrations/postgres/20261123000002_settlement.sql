@@ -29,7 +29,9 @@ CREATE TABLE payment_orders (
     fee              NUMERIC NOT NULL DEFAULT 0,
     status           TEXT NOT NULL CHECK (status IN ('pending','succeeded','failed','closed')),
     created_at       TIMESTAMPTZ NOT NULL,
-    completed_at     TIMESTAMPTZ
+    completed_at     TIMESTAMPTZ,
+    -- A succeeded row needs its completion time: it decides the business date.
+    CHECK (status <> 'succeeded' OR completed_at IS NOT NULL)
 );
 CREATE INDEX payment_orders_by_completed ON payment_orders (completed_at);
 CREATE INDEX payment_orders_by_merchant ON payment_orders (merchant_id, completed_at);
@@ -46,7 +48,9 @@ CREATE TABLE refunds (
     fee               NUMERIC NOT NULL DEFAULT 0,
     status            TEXT NOT NULL CHECK (status IN ('pending','succeeded','failed')),
     created_at        TIMESTAMPTZ NOT NULL,
-    completed_at      TIMESTAMPTZ
+    completed_at      TIMESTAMPTZ,
+    -- A succeeded row needs its completion time: it decides the business date.
+    CHECK (status <> 'succeeded' OR completed_at IS NOT NULL)
 );
 CREATE INDEX refunds_by_completed ON refunds (completed_at);
 CREATE INDEX refunds_by_order ON refunds (order_no);
