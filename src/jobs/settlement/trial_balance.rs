@@ -182,9 +182,10 @@ impl TrialBalance {
             })
     }
 
-    /// Every failed check as one line each, totals first.
+    /// Every failed check as one line each: the entries and accounts at
+    /// fault first (they say where to look), then the totals they upset.
     pub fn failures(&self) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = self.problems.iter().map(Problem::describe).collect();
         for totals in &self.totals {
             for (name, sides) in [
                 (
@@ -209,7 +210,6 @@ impl TrialBalance {
                 }
             }
         }
-        lines.extend(self.problems.iter().map(Problem::describe));
         lines
     }
 }
