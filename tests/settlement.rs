@@ -33,6 +33,7 @@ on_both_backends! {
     skipped_date_is_refused => skipped_date_is_refused;
     posting_to_unknown_account_fails_the_shard => posting_to_unknown_account_fails_the_shard;
     bad_fixture_row_names_file_and_line => bad_fixture_row_names_file_and_line;
+    shard_count_change_leaves_no_stale_rows => shard_count_change_leaves_no_stale_rows;
 }
 
 const D: &str = "2026-11-21";
@@ -607,5 +608,30 @@ async fn bad_fixture_row_names_file_and_line(db: &TestDb) {
     assert_eq!(
         count(&db.db, "SELECT COUNT(*) FROM payment_orders").await,
         0
+    );
+}
+
+async fn shard_count_change_leaves_no_stale_rows(db: &TestDb) {
+    let four = runner(db, &[(JOB, 4)]).await;
+    let first = run(&four, JOB, D).await;
+    assert_succeeded(&first);
+    // Operations reshard the job to 2 items, rerun, then go back to 4.
+    let two = runner(db, &[(JOB, 2)]).await;
+    let second = rerun(&two, &first).await;
+    assert_succeeded(&second);
+    let third = rerun(&four, &second).await;
+    assert_succeeded(&third);
+    for summary in [&first, &second, &third] {
+        assert_eq!(report(db, summary, "settlement.csv"), SETTLEMENT_CSV);
+        assert_eq!(report(db, summary, "balances.csv"), BALANCES_CSV);
+        assert_eq!(report(db, summary, "summary.csv"), SUMMARY_CSV);
+    }
+    assert_eq!(
+        count(&db.db, "SELECT COUNT(*) FROM settlement_lines").await,
+        5
+    );
+    assert_eq!(
+        count(&db.db, "SELECT COUNT(*) FROM account_balances").await,
+        11
     );
 }
