@@ -4,6 +4,7 @@
 pub mod command;
 pub mod params;
 pub mod recon;
+pub mod settlement;
 
 use std::sync::Arc;
 
@@ -13,15 +14,19 @@ use crate::runtime::KindRegistry;
 pub fn builtin() -> KindRegistry {
     let mut kinds = KindRegistry::new();
     kinds.register(Arc::new(command::Command));
+    kinds.register(Arc::new(settlement::Settlement));
     kinds
 }
 
 /// Loads the fixture data that the built-in job kinds read (used by
 /// `reckon demo` and the tests); returns a one-line description of what was loaded.
 pub async fn load_fixtures(
-    _db: &crate::db::Db,
-    _fixtures: &std::path::Path,
-    _business_date: chrono::NaiveDate,
+    db: &crate::db::Db,
+    fixtures: &std::path::Path,
+    business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
-    Ok("no fixture tables yet".to_string())
+    let loaded = [
+        settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
+    ];
+    Ok(loaded.join("; "))
 }

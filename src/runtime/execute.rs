@@ -185,8 +185,19 @@ impl Runner {
                         .append_event(&run.run_id, None, "report", &file.display().to_string())
                         .await?;
                 }
+                // A kind may publish its reports and still fail the run
+                // (RunOutcome::failure): the reports stay recorded.
+                let status = match outcome.failure {
+                    Some(_) => RunStatus::Failed,
+                    None => RunStatus::Succeeded,
+                };
                 self.ledger
-                    .finish_run(&run.run_id, RunStatus::Succeeded, None, Some(&value))
+                    .finish_run(
+                        &run.run_id,
+                        status,
+                        outcome.failure.as_deref(),
+                        Some(&value),
+                    )
                     .await?;
             }
             Err(err) => {
