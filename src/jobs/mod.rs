@@ -25,8 +25,7 @@ pub async fn load_fixtures(
     fixtures: &std::path::Path,
     business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
-    let loaded = [
-        settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
-    ];
+    let loaded =
+        [settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?];
     Ok(loaded.join("; "))
 }
