@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod params;
+pub mod repayment;
 
 use std::sync::Arc;
 

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Independent reference for reckon's repayment schedules (docs/repayment.md).
+
+Written from the convention, not from the Rust code: exact rational arithmetic
+(fractions.Fraction) and half-up rounding to the cent. Its output is pasted as
+expected values into src/jobs/repayment/schedule.rs tests.
+
+Usage: python3 scripts/repayment_reference.py
+"""
+import calendar
+import datetime
+from fractions import Fraction as F
+
+CENT = F(1, 100)
+
+
+def half_up(x):
+    """Rounds a Fraction to the cent, ties away from zero."""
+    sign = -1 if x < 0 else 1
+    cents = (abs(x) * 100 + F(1, 2)).__floor__()
+    return sign * F(cents, 100)
+
+
+def fmt(x):
+    cents = int(x * 100)
+    sign = "-" if cents < 0 else ""
+    cents = abs(cents)
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def due_date(start, k, day):
+    month0 = start.month - 1 + k
+    year = start.year + month0 // 12
+    month = month0 % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return datetime.date(year, month, min(day, last))
+
+
+def schedule(principal, annual, months, method, start):
+    P = F(principal)
+    r = F(annual) / 12
+    rows = []
+    bal = P
+    day = start.day
+    if method == "bullet":
+        interest = half_up(P * r * months)
+        return [(1, due_date(start, months, day), P + interest, P, interest, F(0))]
+    if method == "equal-installment":
+        if r == 0:
+            inst = half_up(P / months)
+        else:
+            g = (1 + r) ** months
+            inst = half_up(P * r * g / (g - 1))
+    per_principal = half_up(P / months)
+    for k in range(1, months + 1):
+        interest = half_up(bal * r)
+        if k == months:
+            principal_k = bal
+        elif method == "equal-installment":
+            principal_k = inst - interest
+        elif method == "equal-principal":
+            principal_k = per_principal
+        elif method == "interest-only":
+            principal_k = F(0)
+        bal -= principal_k
+        rows.append((k, due_date(start, k, day), principal_k + interest, principal_k, interest, bal))
+    return rows
+
+
+CASES = [
+    ("10000.00", "0.12", 12, "equal-installment", datetime.date(2026, 1, 15)),
+    ("10000.00", "0.12", 12, "equal-principal", datetime.date(2026, 1, 15)),
+    ("10000.00", "0.12", 12, "interest-only", datetime.date(2026, 1, 15)),
+    ("10000.00", "0.12", 12, "bullet", datetime.date(2026, 1, 15)),
+    ("50000.00", "0.0435", 6, "equal-installment", datetime.date(2026, 1, 31)),
+    ("7777.77", "0.10", 5, "equal-principal", datetime.date(2026, 8, 31)),
+    ("1000.00", "0", 3, "equal-installment", datetime.date(2026, 11, 21)),
+]
+
+if __name__ == "__main__":
+    for principal, annual, months, method, start in CASES:
+        rows = schedule(principal, annual, months, method, start)
+        total_interest = sum(r[4] for r in rows)
+        print(f"# {principal} at {annual} for {months} months, {method}, start {start}: "
+              f"total interest {fmt(total_interest)}")
+        for k, due, inst, prin, intr, bal in rows:
+            print(f'({k}, "{due}", "{fmt(inst)}", "{fmt(prin)}", "{fmt(intr)}", "{fmt(bal)}"),')

@@ -1,0 +1,5 @@
+//! `kind = "repayment"`: loan repayment schedules and the end of day of a
+//! loan book — schedule generation, repayment allocation, overdue status,
+//! penalty interest and daily interest accrual. See docs/repayment.md.
+
+pub mod schedule;
