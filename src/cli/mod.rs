@@ -8,6 +8,7 @@ mod history;
 mod jobs_list;
 mod progress;
 mod run;
+mod schedule;
 mod serve;
 
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ enum Command {
     Serve,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
+    /// Print a loan's repayment schedule as CSV (a calculator; no database)
+    Schedule(schedule::ScheduleArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -121,6 +124,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Migrate => context::migrate(&config).await,
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
+        Command::Schedule(args) => schedule::schedule(args),
     };
     match result {
         Ok(code) => code,
