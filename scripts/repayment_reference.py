@@ -85,3 +85,47 @@ if __name__ == "__main__":
               f"total interest {fmt(total_interest)}")
         for k, due, inst, prin, intr, bal in rows:
             print(f'({k}, "{due}", "{fmt(inst)}", "{fmt(prin)}", "{fmt(intr)}", "{fmt(bal)}"),')
+
+
+def regenerate(balance, annual, slots, method, mode, current_installment=None, current_principal=None):
+    """The rest of a schedule after a prepayment (docs/repayment.md)."""
+    r = F(annual) / 12
+    bal = F(balance)
+    n = len(slots)
+    rows = []
+    shorter = mode == "shorter-term" and n > 1 and method in ("equal-installment", "equal-principal")
+    if method == "equal-installment":
+        inst = F(current_installment) if shorter else half_up(bal * r * (1 + r) ** n / ((1 + r) ** n - 1))
+    per_principal = F(current_principal) if (shorter and current_principal) else half_up(bal / n)
+    for i, (k, due) in enumerate(slots):
+        interest = half_up(bal * r)
+        if method == "equal-installment":
+            scheduled = inst - interest
+        elif method == "equal-principal":
+            scheduled = per_principal
+        else:
+            scheduled = F(0)
+        principal_k = bal if (i == n - 1 or scheduled >= bal) else scheduled
+        bal -= principal_k
+        rows.append((k, due, principal_k + interest, principal_k, interest, bal))
+        if shorter and bal == 0:
+            break
+    return rows
+
+
+def penalty_day(principal, annual, multiplier="1.5", basis=360):
+    return half_up(F(principal) * F(annual) * F(multiplier) / basis)
+
+
+if __name__ == "__main__":
+    print("# prepayment on 2026-02-25 of the 10000.00 / 0.12 / 12 equal-installment loan:")
+    print("# balance 9211.51 - 4608.95 = 4602.56 over periods 2..12")
+    start = datetime.date(2026, 1, 15)
+    slots = [(k, due_date(start, k, 15)) for k in range(2, 13)]
+    for mode in ("shorter-term", "lower-installment"):
+        print(f"# {mode}")
+        for k, due, inst, prin, intr, bal in regenerate("4602.56", "0.12", slots, "equal-installment", mode, "888.49"):
+            print(f'({k}, "{due}", "{fmt(inst)}", "{fmt(prin)}", "{fmt(intr)}", "{fmt(bal)}"),')
+    print("# daily penalties (x 0.12 x 1.5 / 360):",
+          [fmt(penalty_day(p, "0.12")) for p in ("788.49", "390.05")])
+    print("# daily accrual on 4602.56 at 0.12 / 360:", fmt(half_up(F("4602.56") * F("0.12") / 360)))
