@@ -129,3 +129,15 @@ if __name__ == "__main__":
     print("# daily penalties (x 0.12 x 1.5 / 360):",
           [fmt(penalty_day(p, "0.12")) for p in ("788.49", "390.05")])
     print("# daily accrual on 4602.56 at 0.12 / 360:", fmt(half_up(F("4602.56") * F("0.12") / 360)))
+    print("# demo LN-1001: 50000.00 at 0.12 for 12 months, equal installment, from 2026-11-21")
+    for k, due, inst, prin, intr, bal in schedule("50000.00", "0.12", 12, "equal-installment", datetime.date(2026, 11, 21)):
+        print(f'{k},{due},{fmt(inst)},{fmt(prin)},{fmt(intr)},{fmt(bal)}')
+    print("# demo LN-1005: 60000.00 at 0.108 for 24 months from 2025-12-21; periods 1-11 paid,")
+    print("# 20000.00 prepaid on 2026-11-21 (shorter term, keep the installment)")
+    full = schedule("60000.00", "0.108", 24, "equal-installment", datetime.date(2025, 12, 21))
+    balance = full[10][5] - 20000
+    inst = full[0][2]
+    slots = [(k, due_date(datetime.date(2025, 12, 21), k, 21)) for k in range(12, 25)]
+    print(f"# installment {fmt(inst)}, balance after period 11 {fmt(full[10][5])}, after prepayment {fmt(balance)}")
+    for k, due, inst_k, prin, intr, bal in regenerate(balance, "0.108", slots, "equal-installment", "shorter-term", inst):
+        print(f'{k},{due},{fmt(inst_k)},{fmt(prin)},{fmt(intr)},{fmt(bal)}')

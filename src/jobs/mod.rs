@@ -13,15 +13,18 @@ use crate::runtime::KindRegistry;
 pub fn builtin() -> KindRegistry {
     let mut kinds = KindRegistry::new();
     kinds.register(Arc::new(command::Command));
+    kinds.register(Arc::new(repayment::Repayment));
     kinds
 }
 
 /// Loads the fixture data that the built-in job kinds read (used by
 /// `reckon demo` and the tests); returns a one-line description of what was loaded.
 pub async fn load_fixtures(
-    _db: &crate::db::Db,
-    _fixtures: &std::path::Path,
-    _business_date: chrono::NaiveDate,
+    db: &crate::db::Db,
+    fixtures: &std::path::Path,
+    business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
-    Ok("no fixture tables yet".to_string())
+    let mut loaded: Vec<String> = Vec::new();
+    loaded.push(repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?);
+    Ok(loaded.join("; "))
 }
