@@ -2,6 +2,7 @@
 //! knows exit codes: 0 ok, 1 a run failed (or was refused), 2 usage or
 //! configuration error.
 
+mod bench;
 mod context;
 mod demo;
 mod history;
@@ -76,6 +77,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Print a loan's repayment schedule as CSV (a calculator; no database)
     Schedule(schedule::ScheduleArgs),
+    /// Benchmarks with their data generators
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -125,6 +128,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
         Command::Schedule(args) => schedule::schedule(args),
+        Command::Bench(args) => bench::bench(args).await,
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@
 //! `prepayment` (`"shorter-term"`, the default, or `"lower-installment"`).
 
 pub mod allocation;
+pub mod bench;
 pub mod eod;
 pub mod fixtures;
 pub mod interest;
