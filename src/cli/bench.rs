@@ -53,7 +53,7 @@ pub(super) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
 
 async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {
     let loans = repayment::generate_loans(args.loans, args.months, args.seed);
-    let (count, checksum, elapsed) = repayment::compute_all(&loans).map_err(Failure::run)?;
+    let (count, checksum, elapsed, cpu) = repayment::compute_all(&loans).map_err(Failure::run)?;
     println!(
         "repayment bench: {} loans of {} months, {count} installments (checksum {checksum})",
         args.loans, args.months
@@ -65,6 +65,14 @@ async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {
         extrapolated_from: None,
     };
     print_timing(&compute);
+    if let Some(cpu) = cpu {
+        print_timing(&repayment::Timing {
+            label: "compute only, thread CPU time (busy machine: time on core)".into(),
+            installments: count,
+            elapsed: cpu,
+            extrapolated_from: None,
+        });
+    }
     if args.compute_only {
         return Ok(EXIT_OK);
     }

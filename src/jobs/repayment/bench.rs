@@ -128,7 +128,10 @@ impl Timing {
 
 /// Computes every schedule on this thread, reusing one buffer; returns the
 /// installment count and a checksum (so the work cannot be optimized away).
-pub fn compute_all(loans: &[BenchLoan]) -> Result<(u64, Decimal, Duration), BenchError> {
+pub fn compute_all(
+    loans: &[BenchLoan],
+) -> Result<(u64, Decimal, Duration, Option<Duration>), BenchError> {
+    let cpu_started = thread_cpu_time();
     let started = Instant::now();
     let mut buffer = Vec::with_capacity(64);
     let mut count = 0u64;
@@ -138,7 +141,19 @@ pub fn compute_all(loans: &[BenchLoan]) -> Result<(u64, Decimal, Duration), Benc
         count += buffer.len() as u64;
         checksum += buffer[buffer.len() - 1].interest;
     }
-    Ok((count, checksum, started.elapsed()))
+    let elapsed = started.elapsed();
+    let cpu = thread_cpu_time()
+        .zip(cpu_started)
+        .map(|(end, start)| end.saturating_sub(start));
+    Ok((count, checksum, elapsed, cpu))
+}
+
+/// CPU time of the calling thread (Linux `/proc/thread-self/schedstat`), so
+/// the single-core figure holds on a busy machine.
+fn thread_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
 }
 
 /// Appends a scale-2 amount as text (fast path; other scales via Display).
@@ -548,7 +563,7 @@ mod tests {
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x.terms, y.terms);
         }
-        let (count, _, _) = compute_all(&a).unwrap();
+        let (count, _, _, _) = compute_all(&a).unwrap();
         assert_eq!(count, 200 * 12);
     }
 }

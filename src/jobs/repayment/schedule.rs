@@ -29,6 +29,7 @@ pub const MONTHS_MAX: u32 = 600;
 pub const ANNUAL_RATE_MAX: Decimal = Decimal::ONE;
 
 const MONTHS_PER_YEAR: Decimal = Decimal::from_parts(12, 0, 0, false, 0);
+const CENTS_SCALE: u32 = 2;
 /// 0.00: zero with the scale of an amount.
 pub const ZERO_CENTS: Decimal = Decimal::from_parts(0, 0, 0, false, 2);
 
@@ -116,7 +117,9 @@ pub struct Terms {
 impl Terms {
     /// Checks the terms are in range; the principal gets scale 2.
     pub fn validated(mut self) -> Result<Terms, ScheduleError> {
-        if self.principal <= Decimal::ZERO || self.principal.normalize().scale() > 2 {
+        let has_fraction_cents =
+            self.principal.scale() > 2 && self.principal != self.principal.round_dp(CENTS_SCALE);
+        if self.principal <= Decimal::ZERO || has_fraction_cents {
             return Err(ScheduleError::Principal(self.principal));
         }
         self.principal.rescale(2);
@@ -151,13 +154,16 @@ pub fn due_date(start: NaiveDate, months_after: u32, day: u32) -> Option<NaiveDa
     let month0 = i64::from(start.month0()) + i64::from(months_after);
     let year = i32::try_from(i64::from(start.year()) + month0 / 12).ok()?;
     let month = u32::try_from(month0 % 12).ok()? + 1;
-    let first_of_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)?
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)?
-    };
-    let last_day = first_of_next.pred_opt()?.day();
-    NaiveDate::from_ymd_opt(year, month, day.min(last_day))
+    NaiveDate::from_ymd_opt(year, month, day.min(days_in_month(year, month)))
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        _ => 31,
+    }
 }
 
 /// `round_half_up(balance × annual / 12, 2)`: one month's interest.
@@ -165,7 +171,25 @@ pub fn monthly_interest(balance: Decimal, annual_rate: Decimal) -> Result<Decima
     let yearly = balance
         .checked_mul(annual_rate)
         .ok_or(ScheduleError::Overflow)?;
-    Ok(round_cents(yearly / MONTHS_PER_YEAR))
+    Ok(divide_to_cents(yearly, 12).unwrap_or_else(|| round_cents(yearly / MONTHS_PER_YEAR)))
+}
+
+/// `round_half_up(value / divisor, 2)` in 64-bit integers when the digits
+/// fit (the hot path of schedule generation); `None` otherwise.
+fn divide_to_cents(value: Decimal, divisor: u64) -> Option<Decimal> {
+    let scale = value.scale();
+    let shift = scale.checked_sub(CENTS_SCALE)?;
+    let denominator = 10u64.checked_pow(shift)?.checked_mul(divisor)?;
+    let mantissa = value.mantissa();
+    let magnitude = u64::try_from(mantissa.unsigned_abs()).ok()?;
+    let (quotient, remainder) = (magnitude / denominator, magnitude % denominator);
+    // Half-up: a remainder of at least half the denominator rounds away from zero.
+    let cents = quotient + u64::from(remainder >= denominator - remainder);
+    let cents = i64::try_from(cents).ok()?;
+    Some(Decimal::new(
+        if mantissa < 0 { -cents } else { cents },
+        CENTS_SCALE,
+    ))
 }
 
 /// The rounded equal installment for `balance` over `periods` months.
@@ -335,33 +359,40 @@ pub fn slots(terms: &Terms, first: u32) -> Result<Vec<(u32, NaiveDate)>, Schedul
 /// amounts have scale 2 and none is negative, balances run down to zero.
 pub fn check(principal: Decimal, schedule: &[Installment]) -> Result<(), ScheduleError> {
     let broken = |what: String| Err(ScheduleError::Invariant(what));
-    let total: Decimal = schedule.iter().map(|i| i.principal).sum();
-    if total != principal {
-        return broken(format!("principals sum to {total}, not {principal}"));
-    }
-    let mut balance = principal;
+    // Every amount must have scale 2, so the sums run on the integer cents.
+    let cents = |amount: Decimal| (amount.scale() == CENTS_SCALE).then(|| amount.mantissa());
+    let Some(principal_cents) = cents(principal) else {
+        return broken(format!(
+            "principal {principal} has scale {}",
+            principal.scale()
+        ));
+    };
+    let mut balance = principal_cents;
     for i in schedule {
-        for (name, amount) in [
-            ("installment", i.installment),
-            ("principal", i.principal),
-            ("interest", i.interest),
-            ("remaining", i.remaining),
-        ] {
-            if amount.scale() != 2 {
-                return broken(format!(
-                    "period {} {name} {amount} has scale {}",
-                    i.period,
-                    amount.scale()
-                ));
-            }
-            if amount.is_sign_negative() && !amount.is_zero() {
-                return broken(format!("period {} {name} {amount} is negative", i.period));
-            }
+        let amounts = [i.installment, i.principal, i.interest, i.remaining];
+        let [
+            Some(installment),
+            Some(paid),
+            Some(interest),
+            Some(remaining),
+        ] = amounts.map(cents)
+        else {
+            return broken(format!(
+                "period {} has an amount of scale other than 2",
+                i.period
+            ));
+        };
+        if installment < 0 || paid < 0 || interest < 0 || remaining < 0 {
+            return broken(format!("period {} has a negative amount", i.period));
         }
-        balance -= i.principal;
-        if i.remaining != balance || i.installment != i.principal + i.interest {
+        balance -= paid;
+        if remaining != balance || installment != paid + interest {
             return broken(format!("period {} does not add up", i.period));
         }
+    }
+    if balance != 0 {
+        let total: Decimal = schedule.iter().map(|i| i.principal).sum();
+        return broken(format!("principals sum to {total}, not {principal}"));
     }
     Ok(())
 }
@@ -672,5 +703,32 @@ mod tests {
         let mut schedule = generate(&terms).unwrap();
         schedule[0].interest = dec("10.0");
         assert!(check(dec("1000.00"), &schedule).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn integer_division_rounds_like_decimal() {
+        // Half-up ties both signs, exact values, and the fallback for scale < 2.
+        for (value, expected) in [
+            ("0.06", "0.01"),   // 0.005 → 0.01
+            ("-0.06", "-0.01"), // -0.005 → -0.01
+            ("0.0599", "0.00"), // 0.0049916… → 0.00
+            ("1200.0000", "100.00"),
+            ("1105.3812", "92.12"), // 9211.51 × 0.12 = 1105.3812; / 12 = 92.1151
+            ("12", "1.00"),
+        ] {
+            let value: Decimal = value.parse().unwrap();
+            let got = divide_to_cents(value, 12)
+                .unwrap_or_else(|| round_cents(value / Decimal::from(12)));
+            assert_eq!(got.to_string(), expected, "{value}");
+            assert_eq!(got, round_cents(value / Decimal::from(12)), "{value}");
+        }
+        assert_eq!(days_in_month(2028, 2), 29);
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
     }
 }
