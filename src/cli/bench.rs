@@ -39,6 +39,9 @@ struct RepaymentArgs {
     /// Time the computation only
     #[arg(long)]
     compute_only: bool,
+    /// Skip the SQLite storage runs
+    #[arg(long)]
+    skip_sqlite: bool,
     /// Seed of the generated book
     #[arg(long, default_value_t = 20261121)]
     seed: u64,
@@ -76,10 +79,12 @@ async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {
     if args.compute_only {
         return Ok(EXIT_OK);
     }
-    let sqlite = repayment::sqlite(&args.sqlite_url, &loans, args.sample)
-        .await
-        .map_err(Failure::run)?;
-    sqlite.iter().for_each(print_timing);
+    if !args.skip_sqlite {
+        let sqlite = repayment::sqlite(&args.sqlite_url, &loans, args.sample)
+            .await
+            .map_err(Failure::run)?;
+        sqlite.iter().for_each(print_timing);
+    }
     if let Some(url) = &args.postgres_url {
         let postgres = repayment::postgres(url, &loans, args.sample)
             .await
