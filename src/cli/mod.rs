@@ -2,12 +2,14 @@
 //! knows exit codes: 0 ok, 1 a run failed (or was refused), 2 usage or
 //! configuration error.
 
+mod bench;
 mod context;
 mod demo;
 mod history;
 mod jobs_list;
 mod progress;
 mod run;
+mod schedule;
 mod serve;
 
 use std::path::PathBuf;
@@ -73,6 +75,10 @@ enum Command {
     Serve,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
+    /// Print a loan's repayment schedule as CSV (a calculator; no database)
+    Schedule(schedule::ScheduleArgs),
+    /// Benchmarks with their data generators
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -121,6 +127,8 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Migrate => context::migrate(&config).await,
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
+        Command::Schedule(args) => schedule::schedule(args),
+        Command::Bench(args) => bench::bench(args).await,
     };
     match result {
         Ok(code) => code,

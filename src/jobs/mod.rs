@@ -4,6 +4,7 @@
 pub mod command;
 pub mod params;
 pub mod recon;
+pub mod repayment;
 pub mod settlement;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::runtime::KindRegistry;
 pub fn builtin() -> KindRegistry {
     let mut kinds = KindRegistry::new();
     kinds.register(Arc::new(command::Command));
+    kinds.register(Arc::new(repayment::Repayment));
     kinds.register(Arc::new(settlement::Settlement));
     kinds
 }
@@ -25,7 +27,9 @@ pub async fn load_fixtures(
     fixtures: &std::path::Path,
     business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
-    let loaded =
-        [settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?];
+    let loaded = [
+        repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?,
+        settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
+    ];
     Ok(loaded.join("; "))
 }

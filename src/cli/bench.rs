@@ -1,0 +1,116 @@
+//! `reckon bench …`: benchmarks with their data generators. A small
+//! dispatcher; each benchmark lives with its job kind.
+
+use clap::{Args, Subcommand};
+
+use super::{EXIT_OK, Failure};
+use crate::jobs::repayment::bench as repayment;
+
+#[derive(Debug, Args)]
+pub(super) struct BenchArgs {
+    #[command(subcommand)]
+    which: Bench,
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// Generate repayment schedules for a loan book: compute alone, and
+    /// compute + store on SQLite and PostgreSQL, beside baselines
+    Repayment(RepaymentArgs),
+}
+
+#[derive(Debug, Args)]
+struct RepaymentArgs {
+    /// Loans in the generated book
+    #[arg(long, default_value_t = 1_000_000)]
+    loans: usize,
+    /// Term of every loan, in months
+    #[arg(long, default_value_t = 12)]
+    months: u32,
+    /// Loans stored with single-row INSERTs for that baseline (then extrapolated)
+    #[arg(long, default_value_t = 2_000)]
+    sample: usize,
+    /// SQLite database for the storage runs (a scratch table is created and dropped)
+    #[arg(long, default_value = "sqlite://reckon-bench.db")]
+    sqlite_url: String,
+    /// PostgreSQL database for the storage runs; PostgreSQL is skipped without it
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// Time the computation only
+    #[arg(long)]
+    compute_only: bool,
+    /// Skip the SQLite storage runs
+    #[arg(long)]
+    skip_sqlite: bool,
+    /// Seed of the generated book
+    #[arg(long, default_value_t = 20261121)]
+    seed: u64,
+}
+
+/// Runs the chosen benchmark.
+pub(super) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
+    match args.which {
+        Bench::Repayment(args) => bench_repayment(args).await,
+    }
+}
+
+async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {
+    let loans = repayment::generate_loans(args.loans, args.months, args.seed);
+    let (count, checksum, elapsed, cpu) = repayment::compute_all(&loans).map_err(Failure::run)?;
+    println!(
+        "repayment bench: {} loans of {} months, {count} installments (checksum {checksum})",
+        args.loans, args.months
+    );
+    let compute = repayment::Timing {
+        label: "compute only (1 thread)".into(),
+        installments: count,
+        elapsed,
+        extrapolated_from: None,
+    };
+    print_timing(&compute);
+    if let Some(cpu) = cpu {
+        print_timing(&repayment::Timing {
+            label: "compute only, thread CPU time (busy machine: time on core)".into(),
+            installments: count,
+            elapsed: cpu,
+            extrapolated_from: None,
+        });
+    }
+    if args.compute_only {
+        return Ok(EXIT_OK);
+    }
+    if !args.skip_sqlite {
+        let sqlite = repayment::sqlite(&args.sqlite_url, &loans, args.sample)
+            .await
+            .map_err(Failure::run)?;
+        sqlite.iter().for_each(print_timing);
+    }
+    if let Some(url) = &args.postgres_url {
+        let postgres = repayment::postgres(url, &loans, args.sample)
+            .await
+            .map_err(Failure::run)?;
+        postgres.iter().for_each(print_timing);
+        if let [bare, streamed, ..] = postgres.as_slice() {
+            println!(
+                "postgres  compute + COPY / bare COPY = {:.2}x (target <= 3x)",
+                streamed.elapsed.as_secs_f64() / bare.elapsed.as_secs_f64().max(1e-9)
+            );
+        }
+    } else {
+        println!("postgres  skipped (no --postgres-url)");
+    }
+    Ok(EXIT_OK)
+}
+
+fn print_timing(timing: &repayment::Timing) {
+    let note = match timing.extrapolated_from {
+        Some(rows) => format!("  (extrapolated from {rows} rows)"),
+        None => String::new(),
+    };
+    println!(
+        "{:<58} {:>9.2} s {:>12.0} installments/s{note}",
+        timing.label,
+        timing.elapsed.as_secs_f64(),
+        timing.rate()
+    );
+}

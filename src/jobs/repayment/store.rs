@@ -1,0 +1,456 @@
+//! Reading a shard's loans, schedules and repayments, and writing its outputs
+//! inside the shard's fenced transaction. Queries run on both backends.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::allocation::Component;
+use super::eod::{Loan, LoanDay, Receipt};
+use super::interest::DayCountBasis;
+use super::schedule::{CONVENTION, Installment, Method, Terms, ZERO_CENTS};
+use crate::db::{Db, DbTx};
+use crate::money::Money;
+use crate::sharding::partition_of;
+use crate::{on_db, on_tx};
+
+/// A loan row that cannot be used, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub source: &'static str,
+    pub record: String,
+    pub reason: String,
+}
+
+type LoanRow = (String, Money, Money, i64, String, NaiveDate, i64, i64);
+
+/// The loans of shard `item` (of `items`) disbursed on or before `date`,
+/// by loan id; loans whose stored terms are unusable come back as rejects.
+pub async fn loans(
+    db: &Db,
+    date: NaiveDate,
+    item: u32,
+    items: u32,
+) -> Result<(Vec<Loan>, Vec<Reject>), sqlx::Error> {
+    let rows: Vec<LoanRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT loan_id, principal, annual_rate, months, method, disbursed_on, repayment_day, day_count_basis \
+             FROM repayment_loans WHERE disbursed_on <= $1",
+        )
+        .bind(date)
+        .fetch_all(pool)
+        .await?
+    });
+    let mut loans = Vec::new();
+    let mut rejects = Vec::new();
+    for row in rows {
+        if partition_of(&row.0, items) != item {
+            continue;
+        }
+        let loan_id = row.0.clone();
+        match loan_from_row(row) {
+            Ok(loan) => loans.push(loan),
+            Err(reason) => rejects.push(Reject {
+                source: "loan",
+                record: loan_id,
+                reason,
+            }),
+        }
+    }
+    loans.sort_by(|a, b| a.loan_id.cmp(&b.loan_id));
+    Ok((loans, rejects))
+}
+
+fn loan_from_row(row: LoanRow) -> Result<Loan, String> {
+    let (loan_id, principal, rate, months, method, disbursed_on, day, basis) = row;
+    let terms = Terms {
+        principal: principal.0,
+        annual_rate: rate.0,
+        months: u32::try_from(months).map_err(|_| format!("term of {months} months"))?,
+        method: Method::from_str(&method).map_err(|e| e.to_string())?,
+        disbursed_on,
+        repayment_day: u32::try_from(day).map_err(|_| format!("repayment day {day}"))?,
+    }
+    .validated()
+    .map_err(|e| e.to_string())?;
+    let basis = DayCountBasis::from_days(basis)
+        .ok_or_else(|| format!("day-count basis {basis} is not 360 or 365"))?;
+    Ok(Loan {
+        loan_id,
+        terms,
+        basis,
+    })
+}
+
+/// Repayments received on or before `date` for the loans of shard `item`,
+/// by loan id.
+pub async fn receipts(
+    db: &Db,
+    date: NaiveDate,
+    item: u32,
+    items: u32,
+) -> Result<BTreeMap<String, Vec<Receipt>>, sqlx::Error> {
+    let rows: Vec<(String, String, NaiveDate, Money)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT repayment_id, loan_id, received_on, amount FROM repayment_receipts WHERE received_on <= $1",
+        )
+        .bind(date)
+        .fetch_all(pool)
+        .await?
+    });
+    let mut by_loan: BTreeMap<String, Vec<Receipt>> = BTreeMap::new();
+    for (repayment_id, loan_id, received_on, amount) in rows {
+        if partition_of(&loan_id, items) == item {
+            by_loan.entry(loan_id).or_default().push(Receipt {
+                repayment_id,
+                received_on,
+                amount: amount.0,
+            });
+        }
+    }
+    Ok(by_loan)
+}
+
+/// A stored original schedule and the convention it was generated under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSchedule {
+    pub convention: String,
+    pub installments: Vec<Installment>,
+}
+
+type ScheduleRow = (String, i64, String, NaiveDate, Money, Money, Money, Money);
+
+/// The original (version 0) schedules of the loans of shard `item`.
+pub async fn original_schedules(
+    db: &Db,
+    item: u32,
+    items: u32,
+) -> Result<BTreeMap<String, StoredSchedule>, sqlx::Error> {
+    let rows: Vec<ScheduleRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT loan_id, period, convention, due_date, installment, principal, interest, remaining_balance \
+             FROM repayment_schedules WHERE version = 0 ORDER BY period",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    let mut by_loan: BTreeMap<String, StoredSchedule> = BTreeMap::new();
+    for (loan_id, period, convention, due_date, installment, principal, interest, remaining) in rows
+    {
+        if partition_of(&loan_id, items) != item {
+            continue;
+        }
+        let entry = by_loan.entry(loan_id).or_insert_with(|| StoredSchedule {
+            convention,
+            installments: Vec::new(),
+        });
+        entry.installments.push(Installment {
+            period: u32::try_from(period).unwrap_or(0),
+            due_date,
+            installment: installment.0,
+            principal: principal.0,
+            interest: interest.0,
+            remaining: remaining.0,
+        });
+    }
+    Ok(by_loan)
+}
+
+/// Everything one loan's end of day writes.
+pub struct LoanOutput<'a> {
+    pub loan: &'a Loan,
+    /// The original schedule, when generated by this run.
+    pub generated: Option<&'a [Installment]>,
+    pub day: &'a LoanDay,
+}
+
+/// The key of a shard's per-day outputs.
+pub struct OutputKey<'a> {
+    pub job: &'a str,
+    pub business_date: NaiveDate,
+    pub item: u32,
+}
+
+/// Replaces the shard's per-day outputs of the date (delete then insert).
+pub async fn clear_outputs(tx: &mut DbTx, key: &OutputKey<'_>) -> Result<(), sqlx::Error> {
+    for table in [
+        "repayment_loan_days",
+        "repayment_installment_days",
+        "repayment_allocations",
+        "repayment_rejects",
+    ] {
+        let sql =
+            format!("DELETE FROM {table} WHERE job = $1 AND business_date = $2 AND item = $3");
+        on_tx!(tx, conn => {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(key.job)
+                .bind(key.business_date)
+                .bind(i64::from(key.item))
+                .execute(&mut **conn)
+                .await?;
+        });
+    }
+    Ok(())
+}
+
+/// Writes rejects of the shard.
+pub async fn write_rejects(
+    tx: &mut DbTx,
+    key: &OutputKey<'_>,
+    rejects: &[Reject],
+) -> Result<(), sqlx::Error> {
+    for reject in rejects {
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO repayment_rejects (job, business_date, item, source, record, reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(key.job)
+            .bind(key.business_date)
+            .bind(i64::from(key.item))
+            .bind(reject.source)
+            .bind(&reject.record)
+            .bind(&reject.reason)
+            .execute(&mut **conn)
+            .await?;
+        });
+    }
+    Ok(())
+}
+
+/// Writes one loan's schedules, installment state and per-day rows.
+pub async fn write_loan(
+    tx: &mut DbTx,
+    key: &OutputKey<'_>,
+    output: &LoanOutput<'_>,
+) -> Result<(), sqlx::Error> {
+    let loan_id = output.loan.loan_id.as_str();
+    if let Some(schedule) = output.generated {
+        delete_schedule(tx, loan_id, "version = 0", None).await?;
+        let disbursed = output.loan.terms.disbursed_on;
+        insert_schedule(tx, loan_id, 0, disbursed, "disbursement", schedule).await?;
+    }
+    delete_schedule(
+        tx,
+        loan_id,
+        "version >= 1 AND generated_on <= $2",
+        Some(key.business_date),
+    )
+    .await?;
+    for regeneration in &output.day.regenerations {
+        insert_schedule(
+            tx,
+            loan_id,
+            regeneration.version,
+            regeneration.generated_on,
+            "prepayment",
+            &regeneration.schedule,
+        )
+        .await?;
+    }
+    write_installments(tx, key, output).await?;
+    write_loan_day(tx, key, output).await?;
+    write_allocations(tx, key, output).await
+}
+
+async fn delete_schedule(
+    tx: &mut DbTx,
+    loan_id: &str,
+    condition: &str,
+    date: Option<NaiveDate>,
+) -> Result<(), sqlx::Error> {
+    let sql = format!("DELETE FROM repayment_schedules WHERE loan_id = $1 AND {condition}");
+    on_tx!(tx, conn => {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(loan_id);
+        if let Some(date) = date {
+            query = query.bind(date);
+        }
+        query.execute(&mut **conn).await?;
+    });
+    Ok(())
+}
+
+async fn insert_schedule(
+    tx: &mut DbTx,
+    loan_id: &str,
+    version: u32,
+    generated_on: NaiveDate,
+    reason: &str,
+    schedule: &[Installment],
+) -> Result<(), sqlx::Error> {
+    for row in schedule {
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO repayment_schedules (loan_id, version, period, generated_on, reason, convention, \
+                 due_date, installment, principal, interest, remaining_balance) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(loan_id)
+            .bind(i64::from(version))
+            .bind(i64::from(row.period))
+            .bind(generated_on)
+            .bind(reason)
+            .bind(CONVENTION)
+            .bind(row.due_date)
+            .bind(Money(row.installment))
+            .bind(Money(row.principal))
+            .bind(Money(row.interest))
+            .bind(Money(row.remaining))
+            .execute(&mut **conn)
+            .await?;
+        });
+    }
+    Ok(())
+}
+
+async fn write_installments(
+    tx: &mut DbTx,
+    key: &OutputKey<'_>,
+    output: &LoanOutput<'_>,
+) -> Result<(), sqlx::Error> {
+    let loan_id = output.loan.loan_id.as_str();
+    let day = output.day;
+    on_tx!(tx, conn => {
+        sqlx::query("DELETE FROM repayment_installments WHERE loan_id = $1")
+            .bind(loan_id)
+            .execute(&mut **conn)
+            .await?;
+    });
+    for i in &day.installments {
+        let overdue = i.due_date <= day.business_date && !i.is_paid();
+        let status = if i.is_paid() {
+            "paid"
+        } else if overdue {
+            "overdue"
+        } else {
+            "pending"
+        };
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO repayment_installments (loan_id, period, due_date, installment, principal, interest, \
+                 penalty, paid_principal, paid_interest, paid_penalty, status, as_of) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(loan_id)
+            .bind(i64::from(i.period))
+            .bind(i.due_date)
+            .bind(Money(i.principal + i.interest))
+            .bind(Money(i.principal))
+            .bind(Money(i.interest))
+            .bind(Money(i.penalty))
+            .bind(Money(i.paid_principal))
+            .bind(Money(i.paid_interest))
+            .bind(Money(i.paid_penalty))
+            .bind(status)
+            .bind(key.business_date)
+            .execute(&mut **conn)
+            .await?;
+        });
+        if i.due_date == day.business_date || overdue {
+            on_tx!(tx, conn => {
+                sqlx::query(
+                    "INSERT INTO repayment_installment_days (job, business_date, item, loan_id, period, due_date, \
+                     installment, principal, interest, paid_principal, paid_interest, penalty, paid_penalty, \
+                     penalty_today, days_overdue, status) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                )
+                .bind(key.job)
+                .bind(key.business_date)
+                .bind(i64::from(key.item))
+                .bind(loan_id)
+                .bind(i64::from(i.period))
+                .bind(i.due_date)
+                .bind(Money(i.principal + i.interest))
+                .bind(Money(i.principal))
+                .bind(Money(i.interest))
+                .bind(Money(i.paid_principal))
+                .bind(Money(i.paid_interest))
+                .bind(Money(i.penalty))
+                .bind(Money(i.paid_penalty))
+                .bind(Money(i.penalty_today))
+                .bind((day.business_date - i.due_date).num_days().max(0))
+                .bind(status)
+                .execute(&mut **conn)
+                .await?;
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn write_loan_day(
+    tx: &mut DbTx,
+    key: &OutputKey<'_>,
+    output: &LoanOutput<'_>,
+) -> Result<(), sqlx::Error> {
+    let day = output.day;
+    let sum = |f: fn(&super::allocation::InstallmentState) -> Decimal| -> Decimal {
+        day.overdue().map(f).fold(ZERO_CENTS, |total, x| total + x)
+    };
+    let new_schedule = output.loan.terms.disbursed_on == key.business_date
+        || day
+            .regenerations
+            .iter()
+            .any(|r| r.generated_on == key.business_date);
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO repayment_loan_days (job, business_date, item, loan_id, status, new_schedule, \
+             outstanding_principal, overdue_principal, overdue_interest, penalty_owed, days_overdue, receipts, \
+             received, applied_penalty, applied_interest, applied_principal, prepaid_principal, unapplied, \
+             accrued_interest, penalty_today) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        )
+        .bind(key.job)
+        .bind(key.business_date)
+        .bind(i64::from(key.item))
+        .bind(&output.loan.loan_id)
+        .bind(day.status.as_str())
+        .bind(i64::from(new_schedule))
+        .bind(Money(day.outstanding_principal()))
+        .bind(Money(sum(|i| i.owed_principal())))
+        .bind(Money(sum(|i| i.owed_interest())))
+        .bind(Money(sum(|i| i.owed_penalty())))
+        .bind(day.days_overdue())
+        .bind(i64::from(day.receipts_count))
+        .bind(Money(day.received))
+        .bind(Money(day.applied(Component::Penalty)))
+        .bind(Money(day.applied(Component::Interest)))
+        .bind(Money(day.applied(Component::Principal)))
+        .bind(Money(day.applied(Component::Prepayment)))
+        .bind(Money(day.applied(Component::Unapplied)))
+        .bind(Money(day.accrued_interest))
+        .bind(Money(day.penalty_today()))
+        .execute(&mut **conn)
+        .await?;
+    });
+    Ok(())
+}
+
+async fn write_allocations(
+    tx: &mut DbTx,
+    key: &OutputKey<'_>,
+    output: &LoanOutput<'_>,
+) -> Result<(), sqlx::Error> {
+    for (seq, a) in output.day.allocations.iter().enumerate() {
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO repayment_allocations (job, business_date, item, loan_id, seq, repayment_id, period, \
+                 component, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(key.job)
+            .bind(key.business_date)
+            .bind(i64::from(key.item))
+            .bind(&output.loan.loan_id)
+            .bind(seq as i64)
+            .bind(&a.repayment_id)
+            .bind(i64::from(a.allocation.period))
+            .bind(a.allocation.component.as_str())
+            .bind(Money(a.allocation.amount))
+            .execute(&mut **conn)
+            .await?;
+        });
+    }
+    Ok(())
+}

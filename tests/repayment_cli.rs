@@ -1,0 +1,114 @@
+//! `reckon schedule`: the calculator prints the same schedule as the job code,
+//! checked against scripts/repayment_reference.py output.
+
+use std::process::Command;
+
+fn schedule(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .arg("schedule")
+        .args(args)
+        .env_remove("RECKON_DATABASE_URL")
+        .output()
+        .expect("reckon runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn prints_schedule_csv() {
+    let (code, stdout, stderr) = schedule(&[
+        "--principal",
+        "50000.00",
+        "--annual-rate",
+        "0.0435",
+        "--months",
+        "6",
+        "--method",
+        "equal-installment",
+        "--start",
+        "2026-01-31",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // From scripts/repayment_reference.py (month-end due dates: Feb 28, Mar 31…).
+    assert_eq!(
+        stdout,
+        "period,due_date,installment,principal,interest,remaining_balance\n\
+         1,2026-02-28,8439.38,8258.13,181.25,41741.87\n\
+         2,2026-03-31,8439.38,8288.07,151.31,33453.80\n\
+         3,2026-04-30,8439.38,8318.11,121.27,25135.69\n\
+         4,2026-05-31,8439.38,8348.26,91.12,16787.43\n\
+         5,2026-06-30,8439.38,8378.53,60.85,8408.90\n\
+         6,2026-07-31,8439.38,8408.90,30.48,0.00\n"
+    );
+    let (code, stdout, _) = schedule(&[
+        "--principal",
+        "10000",
+        "--annual-rate",
+        "0.12",
+        "--months",
+        "12",
+        "--method",
+        "bullet",
+        "--start",
+        "2026-01-15",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some("1,2027-01-15,11200.00,10000.00,1200.00,0.00")
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error() {
+    for args in [
+        &[
+            "--principal",
+            "10,000",
+            "--annual-rate",
+            "0.12",
+            "--months",
+            "12",
+            "--method",
+            "bullet",
+        ][..],
+        &[
+            "--principal",
+            "100",
+            "--annual-rate",
+            "0.12",
+            "--months",
+            "0",
+            "--method",
+            "bullet",
+        ][..],
+        &[
+            "--principal",
+            "100",
+            "--annual-rate",
+            "12",
+            "--months",
+            "12",
+            "--method",
+            "bullet",
+        ][..],
+        &[
+            "--principal",
+            "100",
+            "--annual-rate",
+            "0.12",
+            "--months",
+            "12",
+            "--method",
+            "monthly",
+        ][..],
+    ] {
+        let (code, stdout, stderr) = schedule(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(!stderr.is_empty());
+    }
+}
