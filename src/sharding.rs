@@ -37,6 +37,17 @@ pub enum Strategy {
     RoundRobin,
 }
 
+impl Strategy {
+    /// The name used in job files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Average => "average",
+            Strategy::Odevity => "odevity",
+            Strategy::RoundRobin => "round_robin",
+        }
+    }
+}
+
 impl std::str::FromStr for Strategy {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, Self::Err> {

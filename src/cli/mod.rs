@@ -2,6 +2,7 @@
 //! knows exit codes: 0 ok, 1 a run failed (or was refused), 2 usage or
 //! configuration error.
 
+mod cluster;
 mod context;
 mod demo;
 mod history;
@@ -53,6 +54,12 @@ struct GlobalArgs {
     /// Log lines as JSON instead of text
     #[arg(long, global = true)]
     log_json: bool,
+    /// Cluster registry: zk://host:port[,host:port…]/namespace [default: none, single node]
+    #[arg(long, global = true, value_name = "URL")]
+    registry: Option<String>,
+    /// This node's instance id in a cluster [default: host-pid]
+    #[arg(long, global = true, value_name = "ID")]
+    instance_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +80,9 @@ enum Command {
     Serve,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
+    /// Cluster status and control (needs --registry)
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -93,6 +103,8 @@ pub fn main() -> ExitCode {
         jobs_dir: cli.global.jobs.clone(),
         database_url: cli.global.database.clone(),
         log_format: cli.global.log_json.then_some(LogFormat::Json),
+        registry: cli.global.registry.clone(),
+        instance_id: cli.global.instance_id.clone(),
     };
     let config = match Config::load(&overrides, &|key| std::env::var(key).ok()) {
         Ok(config) => config,
@@ -121,6 +133,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Migrate => context::migrate(&config).await,
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
+        Command::Cluster(command) => cluster::cluster(&config, command).await,
     };
     match result {
         Ok(code) => code,

@@ -3,12 +3,14 @@
 //! plugs in behind the same [`Coordinator`] trait.
 
 mod embedded;
+pub mod zookeeper;
 
 pub use embedded::Embedded;
 
 use std::collections::BTreeMap;
 
 use crate::catalog::JobDef;
+use crate::ledger::RunRecord;
 
 /// Errors from the coordination service.
 #[derive(Debug, thiserror::Error)]
@@ -29,4 +31,21 @@ pub trait Coordinator: Send + Sync {
     async fn is_leader(&self) -> bool;
     /// Spreads `items` of `job` over the live instances.
     async fn assign(&self, job: &JobDef, items: &[u32]) -> Result<Assignment, CoordError>;
+    /// True when the instances named by an assignment run their items
+    /// themselves (cluster); false when the process executing the run runs
+    /// its share in place (embedded).
+    fn distributed(&self) -> bool {
+        false
+    }
+    /// Hands a run's assignment to the instances it names (cluster mode).
+    async fn dispatch(
+        &self,
+        _run: &RunRecord,
+        _job: &JobDef,
+        _assignment: &Assignment,
+    ) -> Result<(), CoordError> {
+        Ok(())
+    }
+    /// The run has concluded: its coordination markers can go.
+    async fn concluded(&self, _run_id: &str) {}
 }
