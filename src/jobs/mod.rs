@@ -1,6 +1,7 @@
 //! Job kinds: the finance domain. Each kind implements
 //! [`crate::runtime::JobKind`] and knows nothing of ZooKeeper or scheduling.
 
+pub mod checksum;
 pub mod command;
 pub mod params;
 
@@ -12,6 +13,7 @@ use crate::runtime::KindRegistry;
 pub fn builtin() -> KindRegistry {
     let mut kinds = KindRegistry::new();
     kinds.register(Arc::new(command::Command));
+    kinds.register(Arc::new(checksum::Checksum));
     kinds
 }
 

@@ -1,0 +1,357 @@
+//! Cluster mode on a real ZooKeeper and a shared PostgreSQL, with nodes as
+//! separate `reckon serve` processes (issue 6). Each test starts its own
+//! ZooKeeper server, so it can stop and restart it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::TestDb;
+use common::zk::{SESSION_TIMEOUT, Setup, ZkServer, client, instances, leader, wait_for};
+use reckon::db::Db;
+use reckon::ledger::{Ledger, RunFilter, RunRecord, RunStatus};
+use reckon::schedule::SystemClock;
+
+const NS: &str = "reckon-test";
+const DATE: &str = "2026-11-21";
+
+/// A `checksum` job of `shards` items, each spending `work` before committing.
+fn checksum_job(name: &str, shards: u32, work: &str, extra: &str) -> String {
+    format!(
+        "name = \"{name}\"\nkind = \"checksum\"\nshards = {shards}\ntimeout = \"60s\"\nretries = 1\nretry_backoff = \"100ms\"\n{extra}\n[params]\nrows = 40\nwork = \"{work}\"\n"
+    )
+}
+
+struct Cluster {
+    db: TestDb,
+    zk: ZkServer,
+    setup: Setup,
+    ledger: Ledger,
+    nodes: BTreeMap<String, common::zk::Node>,
+    client: zookeeper_client::Client,
+}
+
+impl Cluster {
+    async fn new(jobs: &[(&str, &str)]) -> Cluster {
+        let db = TestDb::postgres().await;
+        let zk = ZkServer::start();
+        let setup = Setup::new(db.dir.path(), &db.url, zk.url(NS), jobs);
+        let ledger = Ledger::new(db.db.clone(), Arc::new(SystemClock));
+        let client = client(&zk).await;
+        Cluster {
+            db,
+            zk,
+            setup,
+            ledger,
+            nodes: BTreeMap::new(),
+            client,
+        }
+    }
+
+    /// Starts a node and waits until it is registered (so registration
+    /// order = start order).
+    async fn start(&mut self, id: &str) {
+        let node = self.setup.node(id);
+        self.nodes.insert(id.to_string(), node);
+        let client = self.client.clone();
+        let id = id.to_string();
+        wait_for(
+            &format!("{id} to register"),
+            Duration::from_secs(30),
+            || {
+                let (client, id) = (client.clone(), id.clone());
+                async move { instances(&client, NS).await.contains(&id).then_some(()) }
+            },
+        )
+        .await;
+    }
+
+    async fn leader(&self) -> String {
+        let client = self.client.clone();
+        wait_for("a leader", Duration::from_secs(30), || {
+            let client = client.clone();
+            async move { leader(&client, NS).await }
+        })
+        .await
+    }
+
+    fn node(&mut self, id: &str) -> &mut common::zk::Node {
+        self.nodes.get_mut(id).expect("node started")
+    }
+
+    async fn runs(&self, job: &str) -> Vec<RunRecord> {
+        self.ledger
+            .runs(&RunFilter {
+                job: Some(job.into()),
+                limit: 1000,
+                ..RunFilter::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Per item: (owner of every committed epoch). Owners come from the
+    /// `claimed` events ("by {owner} with epoch {n}").
+    async fn commits(&self, run_id: &str) -> BTreeMap<u32, Vec<String>> {
+        let events = self.ledger.events(run_id).await.unwrap();
+        let mut owner_of: BTreeMap<(u32, String), String> = BTreeMap::new();
+        let mut commits: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for e in &events {
+            let Some(item) = e.item else { continue };
+            let item = item as u32;
+            if e.kind == "claimed" {
+                let (owner, epoch) = e
+                    .message
+                    .strip_prefix("by ")
+                    .and_then(|m| m.split_once(" with epoch "))
+                    .expect("claimed event names owner and epoch");
+                owner_of.insert((item, epoch.to_string()), owner.to_string());
+            }
+            if e.kind == "committed" {
+                let epoch = e
+                    .message
+                    .strip_prefix("epoch ")
+                    .and_then(|m| m.split(':').next())
+                    .expect("committed event names its epoch");
+                let owner = owner_of
+                    .get(&(item, epoch.to_string()))
+                    .cloned()
+                    .unwrap_or_else(|| "?".into());
+                commits.entry(item).or_default().push(owner);
+            }
+        }
+        commits
+    }
+
+    async fn finish(self) {
+        let Cluster { db, nodes, .. } = self;
+        drop(nodes);
+        db.cleanup().await;
+    }
+}
+
+/// The checksum outputs of a job and date, as text, in key order.
+async fn outputs(db: &Db, job: &str) -> Vec<(i64, i64, String, String)> {
+    let Db::Postgres(pool) = db else {
+        panic!("cluster tests run on PostgreSQL")
+    };
+    sqlx::query_as(
+        "SELECT item, line, record_key, amount::text FROM checksum_outputs \
+         WHERE job = $1 AND business_date = $2 ORDER BY item, line",
+    )
+    .bind(job)
+    .bind(DATE.parse::<chrono::NaiveDate>().unwrap())
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The published summary.csv of a run.
+fn summary_csv(setup: &Setup, job: &str, run_id: &str) -> Vec<u8> {
+    std::fs::read(
+        setup
+            .reports_dir
+            .join(DATE)
+            .join(job)
+            .join(run_id)
+            .join("summary.csv"),
+    )
+    .unwrap_or_else(|e| panic!("summary.csv of run {run_id}: {e}"))
+}
+
+/// The same job run on one node without a registry, on a fresh database:
+/// the reference outputs and report.
+async fn single_node_reference(
+    jobs: &[(&str, &str)],
+    job: &str,
+) -> (Vec<(i64, i64, String, String)>, Vec<u8>) {
+    let db = TestDb::postgres().await;
+    let setup = Setup::new(db.dir.path(), &db.url, "unused".into(), jobs);
+    let out = setup.run_cli(false, &["run", job, "--date", DATE]);
+    assert!(
+        out.status.success(),
+        "single-node run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ledger = Ledger::new(db.db.clone(), Arc::new(SystemClock));
+    let run = ledger
+        .runs(&RunFilter {
+            job: Some(job.into()),
+            limit: 1,
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    let rows = outputs(&db.db, job).await;
+    let csv = summary_csv(&setup, job, &run.run_id);
+    db.cleanup().await;
+    (rows, csv)
+}
+
+fn assert_ok(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} exited {}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+fn owners(shards: &[reckon::ledger::ShardRecord]) -> BTreeMap<String, Vec<u32>> {
+    let mut by: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for s in shards {
+        by.entry(s.instance.clone().unwrap_or_default())
+            .or_default()
+            .push(s.item);
+    }
+    by
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_run_every_shard_once_by_the_average_strategy() {
+    let job = checksum_job("sixes", 6, "200ms", "");
+    let jobs = [("sixes", job.as_str())];
+    let mut c = Cluster::new(&jobs).await;
+    for id in ["n1", "n2", "n3"] {
+        c.start(id).await;
+    }
+    assert_eq!(c.leader().await, "n1", "the first node to contend leads");
+    let out = c
+        .setup
+        .run_cli(true, &["run", "sixes", "--date", DATE, "--reason", "test"]);
+    assert_ok(&out, "reckon run --registry");
+    let runs = c.runs("sixes").await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Succeeded, "{:?}", runs[0].error);
+    let shards = c.ledger.shards(&runs[0].run_id).await.unwrap();
+    // average over [n1, n2, n3] (registration order), 6 items: 2 each, in blocks.
+    let expected: BTreeMap<String, Vec<u32>> = [
+        ("n1".to_string(), vec![0, 1]),
+        ("n2".to_string(), vec![2, 3]),
+        ("n3".to_string(), vec![4, 5]),
+    ]
+    .into();
+    assert_eq!(owners(&shards), expected);
+    assert!(
+        shards
+            .iter()
+            .all(|s| s.attempts == 1 && s.status == RunStatus::Succeeded)
+    );
+    let commits = c.commits(&runs[0].run_id).await;
+    for item in 0..6u32 {
+        assert_eq!(
+            commits.get(&item).map(Vec::len),
+            Some(1),
+            "item {item}: {commits:?}"
+        );
+    }
+    // The leader recorded the assignment, versioned, in ZooKeeper.
+    let (data, stat) = c
+        .client
+        .get_data(&format!("/{NS}/jobs/sixes/assignment"))
+        .await
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(record["strategy"], "average");
+    assert_eq!(record["items"]["n3"], serde_json::json!([4, 5]));
+    assert_eq!(stat.version, 0);
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_run_fails_over_and_outputs_match_a_single_node_run() {
+    let job = checksum_job("eod", 6, "3s", "");
+    let jobs = [("eod", job.as_str())];
+    let (reference_rows, reference_csv) = single_node_reference(&jobs, "eod").await;
+    let mut c = Cluster::new(&jobs).await;
+    for id in ["n1", "n2", "n3"] {
+        c.start(id).await;
+    }
+    c.leader().await;
+    let cli = c
+        .setup
+        .cli(true, &["run", "eod", "--date", DATE])
+        .spawn()
+        .unwrap();
+    // Wait until n2 holds its shards, then kill it.
+    let ledger = c.ledger.clone();
+    let run_id = wait_for("n2 to run its shards", Duration::from_secs(30), || {
+        let ledger = ledger.clone();
+        async move {
+            let run = ledger
+                .runs(&RunFilter {
+                    job: Some("eod".into()),
+                    limit: 1,
+                    ..RunFilter::default()
+                })
+                .await
+                .ok()?
+                .pop()?;
+            let shards = ledger.shards(&run.run_id).await.ok()?;
+            let held = shards
+                .iter()
+                .filter(|s| s.instance.as_deref() == Some("n2") && s.status == RunStatus::Running)
+                .count();
+            (held == 2).then_some(run.run_id)
+        }
+    })
+    .await;
+    let killed_at = Instant::now();
+    c.node("n2").kill9();
+    // The orphaned shards are claimed again elsewhere.
+    let ledger = c.ledger.clone();
+    let rid = run_id.clone();
+    wait_for(
+        "the orphaned shards to be taken over",
+        Duration::from_secs(20),
+        || {
+            let (ledger, rid) = (ledger.clone(), rid.clone());
+            async move {
+                let shards = ledger.shards(&rid).await.ok()?;
+                shards
+                    .iter()
+                    .filter(|s| [2, 3].contains(&s.item))
+                    .all(|s| s.instance.as_deref() != Some("n2"))
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let failover = killed_at.elapsed();
+    eprintln!(
+        "failover latency (kill -9 → shards claimed elsewhere): {failover:?}, session timeout {SESSION_TIMEOUT:?}"
+    );
+    assert!(
+        failover < SESSION_TIMEOUT + Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+    let out = cli.wait_with_output().unwrap();
+    assert_ok(&out, "reckon run --registry");
+    let run = c.ledger.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let commits = c.commits(&run_id).await;
+    for item in 0..6u32 {
+        let owners = commits.get(&item).cloned().unwrap_or_default();
+        assert_eq!(owners.len(), 1, "item {item} committed {owners:?}");
+        assert_ne!(owners[0], "n2", "the killed node committed item {item}");
+    }
+    let events = c.ledger.events(&run_id).await.unwrap();
+    let failed_over: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "failover")
+        .filter_map(|e| e.item)
+        .collect();
+    assert_eq!(
+        failed_over.len(),
+        2,
+        "exactly the killed node's two items: {failed_over:?}"
+    );
+    assert!(failed_over.contains(&2) && failed_over.contains(&3));
+    assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
+    assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
+    c.finish().await;
+}
