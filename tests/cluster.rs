@@ -355,3 +355,235 @@ async fn kill_9_mid_run_fails_over_and_outputs_match_a_single_node_run() {
     assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
     c.finish().await;
 }
+
+/// Waits until the latest run of `job` has `count` shards running on `node`.
+async fn wait_running_on(c: &Cluster, job: &str, node: &str, count: usize) -> String {
+    let ledger = c.ledger.clone();
+    let (job, node) = (job.to_string(), node.to_string());
+    wait_for(&format!("{node} to run {count} shards"), Duration::from_secs(30), || {
+        let (ledger, job, node) = (ledger.clone(), job.clone(), node.clone());
+        async move {
+            let run = ledger
+                .runs(&RunFilter {
+                    job: Some(job),
+                    limit: 1,
+                    ..RunFilter::default()
+                })
+                .await
+                .ok()?
+                .pop()?;
+            let shards = ledger.shards(&run.run_id).await.ok()?;
+            let held = shards
+                .iter()
+                .filter(|s| {
+                    (node == "*" || s.instance.as_deref() == Some(node.as_str()))
+                        && s.status == RunStatus::Running
+                })
+                .count();
+            (held == count).then_some(run.run_id)
+        }
+    })
+    .await
+}
+
+/// The fire time named in a cron run's reason ("fire time …").
+fn fire_time(run: &RunRecord) -> Option<String> {
+    run.reason
+        .as_deref()?
+        .split("fire time")
+        .nth(1)
+        .map(|t| t.trim().trim_start_matches("s),").trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_new_leader_in_time_and_next_cron_fire_happens_once() {
+    // Fires every 2 s; each run fails at once, so every fire makes a new
+    // attempt for the same date and can be counted by its fire time.
+    let tick = "name = \"tick\"\nkind = \"command\"\ncron = \"*/2 * * * * *\"\nbusiness_date = \"same_day\"\n\
+                shards = 2\nretries = 0\n[params]\nprogram = \"sh\"\nargs = [\"-c\", \"exit 3\"]\n";
+    let mut c = Cluster::new(&[("tick", tick)]).await;
+    for id in ["n1", "n2", "n3"] {
+        c.start(id).await;
+    }
+    assert_eq!(c.leader().await, "n1");
+    let ledger = c.ledger.clone();
+    wait_for("a cron run under n1", Duration::from_secs(20), || {
+        let ledger = ledger.clone();
+        async move {
+            let runs = ledger
+                .runs(&RunFilter {
+                    job: Some("tick".into()),
+                    limit: 10,
+                    ..RunFilter::default()
+                })
+                .await
+                .ok()?;
+            runs.iter().any(|r| r.status.is_final()).then_some(())
+        }
+    })
+    .await;
+    let killed_at = Instant::now();
+    let killed_utc = chrono::Utc::now();
+    c.node("n1").kill9();
+    let client = c.client.clone();
+    let new_leader = wait_for("a new leader", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move { leader(&client, NS).await.filter(|l| l != "n1") }
+    })
+    .await;
+    let election = killed_at.elapsed();
+    eprintln!("leader election latency (kill -9 of the leader → {new_leader} leads): {election:?}, session timeout {SESSION_TIMEOUT:?}");
+    assert!(
+        election < SESSION_TIMEOUT + Duration::from_secs(5),
+        "new leader after {election:?}"
+    );
+    assert_eq!(new_leader, "n2", "the next in line leads");
+    // Let the new leader fire a few times.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let runs = c.runs("tick").await;
+    let mut per_fire: BTreeMap<String, usize> = BTreeMap::new();
+    for run in &runs {
+        let fire = fire_time(run).unwrap_or_else(|| panic!("cron run without fire time: {run:?}"));
+        *per_fire.entry(fire).or_default() += 1;
+    }
+    for (fire, count) in &per_fire {
+        assert_eq!(*count, 1, "fire time {fire} made {count} runs: {per_fire:?}");
+    }
+    let after: Vec<chrono::DateTime<chrono::Utc>> = per_fire
+        .keys()
+        .filter_map(|f| chrono::DateTime::parse_from_rfc3339(f).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .filter(|t| *t > killed_utc)
+        .collect();
+    assert!(
+        after.len() >= 2,
+        "the new leader fires the next fire times: {per_fire:?}"
+    );
+    // After the catch-up fire, no fire time of the new leader is skipped.
+    for pair in after.windows(2).skip(1) {
+        assert_eq!((pair[1] - pair[0]).num_seconds(), 2, "{per_fire:?}");
+    }
+    assert!(runs.iter().all(|r| r.status.is_final() || r.status == RunStatus::Running || r.status == RunStatus::Pending));
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_past_session_timeout_commits_nothing_and_rejoins() {
+    let job = checksum_job("eod", 6, "4s", "");
+    let jobs = [("eod", job.as_str())];
+    let (reference_rows, reference_csv) = single_node_reference(&jobs, "eod").await;
+    let mut c = Cluster::new(&jobs).await;
+    for id in ["n1", "n2", "n3"] {
+        c.start(id).await;
+    }
+    assert_eq!(c.leader().await, "n1");
+    let cli = c.setup.cli(true, &["run", "eod", "--date", DATE]).spawn().unwrap();
+    let run_id = wait_running_on(&c, "eod", "n2", 2).await;
+    c.node("n2").sigstop();
+    let out = cli.wait_with_output().unwrap();
+    assert_ok(&out, "reckon run --registry");
+    let run = c.ledger.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    c.node("n2").sigcont();
+    // n2 notices its session expired, stops the shards it held, registers again.
+    let client = c.client.clone();
+    wait_for("n2 to register again", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move { instances(&client, NS).await.contains(&"n2".to_string()).then_some(()) }
+    })
+    .await;
+    // Give the paused shards every chance to try to commit.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let commits = c.commits(&run_id).await;
+    for item in 0..6u32 {
+        let owners = commits.get(&item).cloned().unwrap_or_default();
+        assert_eq!(owners.len(), 1, "item {item} committed {owners:?}");
+        assert_ne!(owners[0], "n2", "the paused node committed item {item}");
+    }
+    assert_eq!(c.ledger.run(&run_id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
+    assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
+    assert!(
+        c.node("n2").log_text().contains("session ended"),
+        "n2 logs its session expiry"
+    );
+    // Rejoined: n2 is given work again (last in registration order now).
+    let out = c.setup.run_cli(true, &["run", "eod", "--date", "2026-11-22"]);
+    assert_ok(&out, "second run");
+    let second = c.runs("eod").await.remove(0);
+    let shards = c.ledger.shards(&second.run_id).await.unwrap();
+    assert_eq!(owners(&shards).get("n2"), Some(&vec![4, 5]), "{shards:?}");
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_restart_during_a_run_loses_and_duplicates_nothing() {
+    let job = checksum_job("eod", 6, "3s", "");
+    let jobs = [("eod", job.as_str())];
+    let (reference_rows, _) = single_node_reference(&jobs, "eod").await;
+    let mut c = Cluster::new(&jobs).await;
+    for id in ["n1", "n2", "n3"] {
+        c.start(id).await;
+    }
+    c.leader().await;
+    let cli = c.setup.cli(true, &["run", "eod", "--date", DATE]).spawn().unwrap();
+    let run_id = wait_running_on(&c, "eod", "*", 6).await;
+    c.zk.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.zk.restart();
+    let out = cli.wait_with_output().unwrap();
+    assert_ok(&out, "reckon run --registry");
+    let run = c.ledger.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let commits = c.commits(&run_id).await;
+    for item in 0..6u32 {
+        assert_eq!(
+            commits.get(&item).map(Vec::len),
+            Some(1),
+            "item {item}: {commits:?}"
+        );
+    }
+    assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
+    // The cluster resumes by itself: the next run works.
+    let out = c.setup.run_cli(true, &["run", "eod", "--date", "2026-11-22"]);
+    assert_ok(&out, "run after the restart");
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_added_between_runs_gets_work_in_the_next_run() {
+    let job = checksum_job("eod", 6, "100ms", "");
+    let mut c = Cluster::new(&[("eod", job.as_str())]).await;
+    for id in ["n1", "n2"] {
+        c.start(id).await;
+    }
+    c.leader().await;
+    let out = c.setup.run_cli(true, &["run", "eod", "--date", "2026-11-20"]);
+    assert_ok(&out, "first run");
+    let first = c.runs("eod").await.remove(0);
+    let expected_first: BTreeMap<String, Vec<u32>> = [
+        ("n1".to_string(), vec![0, 1, 2]),
+        ("n2".to_string(), vec![3, 4, 5]),
+    ]
+    .into();
+    assert_eq!(owners(&c.ledger.shards(&first.run_id).await.unwrap()), expected_first);
+    c.start("n3").await;
+    let out = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
+    assert_ok(&out, "second run");
+    let second = c.runs("eod").await.remove(0);
+    assert_ne!(second.run_id, first.run_id);
+    let expected_second: BTreeMap<String, Vec<u32>> = [
+        ("n1".to_string(), vec![0, 1]),
+        ("n2".to_string(), vec![2, 3]),
+        ("n3".to_string(), vec![4, 5]),
+    ]
+    .into();
+    assert_eq!(owners(&c.ledger.shards(&second.run_id).await.unwrap()), expected_second);
+    let (_, stat) = c
+        .client
+        .get_data(&format!("/{NS}/jobs/eod/assignment"))
+        .await
+        .unwrap();
+    assert_eq!(stat.version, 1, "one reshard per run: versions 0 and 1");
+    c.finish().await;
+}
