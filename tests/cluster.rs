@@ -360,29 +360,33 @@ async fn kill_9_mid_run_fails_over_and_outputs_match_a_single_node_run() {
 async fn wait_running_on(c: &Cluster, job: &str, node: &str, count: usize) -> String {
     let ledger = c.ledger.clone();
     let (job, node) = (job.to_string(), node.to_string());
-    wait_for(&format!("{node} to run {count} shards"), Duration::from_secs(30), || {
-        let (ledger, job, node) = (ledger.clone(), job.clone(), node.clone());
-        async move {
-            let run = ledger
-                .runs(&RunFilter {
-                    job: Some(job),
-                    limit: 1,
-                    ..RunFilter::default()
-                })
-                .await
-                .ok()?
-                .pop()?;
-            let shards = ledger.shards(&run.run_id).await.ok()?;
-            let held = shards
-                .iter()
-                .filter(|s| {
-                    (node == "*" || s.instance.as_deref() == Some(node.as_str()))
-                        && s.status == RunStatus::Running
-                })
-                .count();
-            (held == count).then_some(run.run_id)
-        }
-    })
+    wait_for(
+        &format!("{node} to run {count} shards"),
+        Duration::from_secs(30),
+        || {
+            let (ledger, job, node) = (ledger.clone(), job.clone(), node.clone());
+            async move {
+                let run = ledger
+                    .runs(&RunFilter {
+                        job: Some(job),
+                        limit: 1,
+                        ..RunFilter::default()
+                    })
+                    .await
+                    .ok()?
+                    .pop()?;
+                let shards = ledger.shards(&run.run_id).await.ok()?;
+                let held = shards
+                    .iter()
+                    .filter(|s| {
+                        (node == "*" || s.instance.as_deref() == Some(node.as_str()))
+                            && s.status == RunStatus::Running
+                    })
+                    .count();
+                (held == count).then_some(run.run_id)
+            }
+        },
+    )
     .await
 }
 
@@ -432,7 +436,9 @@ async fn leader_killed_new_leader_in_time_and_next_cron_fire_happens_once() {
     })
     .await;
     let election = killed_at.elapsed();
-    eprintln!("leader election latency (kill -9 of the leader → {new_leader} leads): {election:?}, session timeout {SESSION_TIMEOUT:?}");
+    eprintln!(
+        "leader election latency (kill -9 of the leader → {new_leader} leads): {election:?}, session timeout {SESSION_TIMEOUT:?}"
+    );
     assert!(
         election < SESSION_TIMEOUT + Duration::from_secs(5),
         "new leader after {election:?}"
@@ -447,7 +453,10 @@ async fn leader_killed_new_leader_in_time_and_next_cron_fire_happens_once() {
         *per_fire.entry(fire).or_default() += 1;
     }
     for (fire, count) in &per_fire {
-        assert_eq!(*count, 1, "fire time {fire} made {count} runs: {per_fire:?}");
+        assert_eq!(
+            *count, 1,
+            "fire time {fire} made {count} runs: {per_fire:?}"
+        );
     }
     let after: Vec<chrono::DateTime<chrono::Utc>> = per_fire
         .keys()
@@ -463,7 +472,9 @@ async fn leader_killed_new_leader_in_time_and_next_cron_fire_happens_once() {
     for pair in after.windows(2).skip(1) {
         assert_eq!((pair[1] - pair[0]).num_seconds(), 2, "{per_fire:?}");
     }
-    assert!(runs.iter().all(|r| r.status.is_final() || r.status == RunStatus::Running || r.status == RunStatus::Pending));
+    assert!(runs.iter().all(|r| r.status.is_final()
+        || r.status == RunStatus::Running
+        || r.status == RunStatus::Pending));
     c.finish().await;
 }
 
@@ -477,7 +488,11 @@ async fn sigstop_past_session_timeout_commits_nothing_and_rejoins() {
         c.start(id).await;
     }
     assert_eq!(c.leader().await, "n1");
-    let cli = c.setup.cli(true, &["run", "eod", "--date", DATE]).spawn().unwrap();
+    let cli = c
+        .setup
+        .cli(true, &["run", "eod", "--date", DATE])
+        .spawn()
+        .unwrap();
     let run_id = wait_running_on(&c, "eod", "n2", 2).await;
     c.node("n2").sigstop();
     let out = cli.wait_with_output().unwrap();
@@ -489,7 +504,12 @@ async fn sigstop_past_session_timeout_commits_nothing_and_rejoins() {
     let client = c.client.clone();
     wait_for("n2 to register again", Duration::from_secs(30), || {
         let client = client.clone();
-        async move { instances(&client, NS).await.contains(&"n2".to_string()).then_some(()) }
+        async move {
+            instances(&client, NS)
+                .await
+                .contains(&"n2".to_string())
+                .then_some(())
+        }
     })
     .await;
     // Give the paused shards every chance to try to commit.
@@ -500,7 +520,22 @@ async fn sigstop_past_session_timeout_commits_nothing_and_rejoins() {
         assert_eq!(owners.len(), 1, "item {item} committed {owners:?}");
         assert_ne!(owners[0], "n2", "the paused node committed item {item}");
     }
-    assert_eq!(c.ledger.run(&run_id).await.unwrap().status, RunStatus::Succeeded);
+    assert_eq!(
+        c.ledger.run(&run_id).await.unwrap().status,
+        RunStatus::Succeeded
+    );
+    let events = c.ledger.events(&run_id).await.unwrap();
+    let mut failed_over: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "failover" && e.message.starts_with("from n2"))
+        .filter_map(|e| e.item)
+        .collect();
+    failed_over.sort();
+    assert_eq!(
+        failed_over,
+        vec![2, 3],
+        "the paused node's items failed over"
+    );
     assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
     assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
     assert!(
@@ -508,7 +543,9 @@ async fn sigstop_past_session_timeout_commits_nothing_and_rejoins() {
         "n2 logs its session expiry"
     );
     // Rejoined: n2 is given work again (last in registration order now).
-    let out = c.setup.run_cli(true, &["run", "eod", "--date", "2026-11-22"]);
+    let out = c
+        .setup
+        .run_cli(true, &["run", "eod", "--date", "2026-11-22"]);
     assert_ok(&out, "second run");
     let second = c.runs("eod").await.remove(0);
     let shards = c.ledger.shards(&second.run_id).await.unwrap();
@@ -526,7 +563,11 @@ async fn zookeeper_restart_during_a_run_loses_and_duplicates_nothing() {
         c.start(id).await;
     }
     c.leader().await;
-    let cli = c.setup.cli(true, &["run", "eod", "--date", DATE]).spawn().unwrap();
+    let cli = c
+        .setup
+        .cli(true, &["run", "eod", "--date", DATE])
+        .spawn()
+        .unwrap();
     let run_id = wait_running_on(&c, "eod", "*", 6).await;
     c.zk.stop();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -545,7 +586,9 @@ async fn zookeeper_restart_during_a_run_loses_and_duplicates_nothing() {
     }
     assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
     // The cluster resumes by itself: the next run works.
-    let out = c.setup.run_cli(true, &["run", "eod", "--date", "2026-11-22"]);
+    let out = c
+        .setup
+        .run_cli(true, &["run", "eod", "--date", "2026-11-22"]);
     assert_ok(&out, "run after the restart");
     c.finish().await;
 }
@@ -558,7 +601,9 @@ async fn node_added_between_runs_gets_work_in_the_next_run() {
         c.start(id).await;
     }
     c.leader().await;
-    let out = c.setup.run_cli(true, &["run", "eod", "--date", "2026-11-20"]);
+    let out = c
+        .setup
+        .run_cli(true, &["run", "eod", "--date", "2026-11-20"]);
     assert_ok(&out, "first run");
     let first = c.runs("eod").await.remove(0);
     let expected_first: BTreeMap<String, Vec<u32>> = [
@@ -566,7 +611,10 @@ async fn node_added_between_runs_gets_work_in_the_next_run() {
         ("n2".to_string(), vec![3, 4, 5]),
     ]
     .into();
-    assert_eq!(owners(&c.ledger.shards(&first.run_id).await.unwrap()), expected_first);
+    assert_eq!(
+        owners(&c.ledger.shards(&first.run_id).await.unwrap()),
+        expected_first
+    );
     c.start("n3").await;
     let out = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
     assert_ok(&out, "second run");
@@ -578,7 +626,10 @@ async fn node_added_between_runs_gets_work_in_the_next_run() {
         ("n3".to_string(), vec![4, 5]),
     ]
     .into();
-    assert_eq!(owners(&c.ledger.shards(&second.run_id).await.unwrap()), expected_second);
+    assert_eq!(
+        owners(&c.ledger.shards(&second.run_id).await.unwrap()),
+        expected_second
+    );
     let (_, stat) = c
         .client
         .get_data(&format!("/{NS}/jobs/eod/assignment"))
