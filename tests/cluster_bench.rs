@@ -60,7 +60,7 @@ async fn failover_and_election_latency() {
             async move { leader(&c, NS).await.filter(|l| l == "n1") }
         })
         .await;
-        let _cli = setup
+        let mut cli = setup
             .cli(true, &["run", "eod", "--date", "2026-11-21"])
             .spawn()
             .unwrap();
@@ -121,6 +121,8 @@ async fn failover_and_election_latency() {
             failovers[trial],
             elections[trial]
         );
+        let _ = cli.kill();
+        let _ = cli.wait();
         drop(nodes);
         drop(zk);
         db.cleanup().await;

@@ -98,7 +98,9 @@ impl Runner {
         }
     }
 
-    /// `Ok(None)` when the shard succeeded, else its final status and reason.
+    /// `Ok(None)` when the shard succeeded, else its final status and reason;
+    /// `epoch` tells the caller the last epoch claimed, for a fenced end mark.
+    #[allow(clippy::too_many_arguments)]
     async fn attempts(
         &self,
         run: &RunRecord,
