@@ -60,6 +60,10 @@ impl Runner {
                 .await?;
             return Ok(());
         }
+        if self.coord.distributed() && !self.coord.is_leader().await {
+            // Leadership moved while waiting: the next leader adopts the run.
+            return Ok(());
+        }
         let instance = self.coord.instance_id().to_string();
         self.ledger.start_run(&run.run_id, &instance).await?;
         let (to_run, to_carry) = self.plan_items(run, job).await?;
@@ -221,7 +225,7 @@ impl Runner {
                     missing.push(dep.as_str());
                 }
             }
-            if missing.is_empty() {
+            if missing.is_empty() || (self.coord.distributed() && !self.coord.is_leader().await) {
                 return Ok(Ok(()));
             }
             if Instant::now() >= deadline || self.shutdown.stop_new.is_cancelled() {

@@ -171,7 +171,10 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &self.pid()]).status();
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.pid()])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

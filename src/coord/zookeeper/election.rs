@@ -105,6 +105,7 @@ async fn lead(coord: &Arc<ZkCoordinator>, runner: &Runner, session: &Session) {
     }
     // Runs being concluded here notice the lost leadership and stop; the
     // next leader adopts them.
+    coord.set_leader(false);
     while runs.join_next().await.is_some() {}
 }
 
