@@ -638,3 +638,119 @@ async fn node_added_between_runs_gets_work_in_the_next_run() {
     assert_eq!(stat.version, 1, "one reshard per run: versions 0 and 1");
     c.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
+    let job = checksum_job("eod", 4, "50ms", "");
+    let mut c = Cluster::new(&[("eod", job.as_str())]).await;
+    for id in ["n1", "n2"] {
+        c.start(id).await;
+    }
+    c.leader().await;
+    let status = c.setup.run_cli(true, &["cluster", "status"]);
+    assert_ok(&status, "cluster status");
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(text.contains("leader: n1"), "{text}");
+    let n1 = text.find("  n1 ").expect("n1 listed");
+    let n2 = text.find("  n2 ").expect("n2 listed");
+    assert!(n1 < n2, "registration order: {text}");
+
+    // A disabled job is refused by the leader, with the reason.
+    assert_ok(
+        &c.setup.run_cli(true, &["cluster", "disable", "eod"]),
+        "disable job",
+    );
+    let refused = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("disabled"), "{err}");
+    assert!(c.runs("eod").await.is_empty(), "no run was created");
+    assert_ok(
+        &c.setup.run_cli(true, &["cluster", "enable", "eod"]),
+        "enable job",
+    );
+
+    // A disabled instance gets no new work.
+    assert_ok(
+        &c.setup.run_cli(true, &["cluster", "disable", "n2"]),
+        "disable instance",
+    );
+    let out = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
+    assert_ok(&out, "run with n2 disabled");
+    let run = c.runs("eod").await.remove(0);
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let shards = c.ledger.shards(&run.run_id).await.unwrap();
+    let all_n1: BTreeMap<String, Vec<u32>> = [("n1".to_string(), vec![0, 1, 2, 3])].into();
+    assert_eq!(owners(&shards), all_n1);
+    let status = c.setup.run_cli(true, &["cluster", "status"]);
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(text.contains("disabled"), "{text}");
+    assert_ok(
+        &c.setup.run_cli(true, &["cluster", "enable", "n2"]),
+        "enable instance",
+    );
+
+    // rerun goes through the leader too and creates the next attempt.
+    let out = c.setup.run_cli(
+        true,
+        &["rerun", &run.run_id, "--reason", "statement corrected"],
+    );
+    assert_ok(&out, "rerun --registry");
+    let latest = c.runs("eod").await.remove(0);
+    assert_eq!(latest.attempt, 2);
+    assert_eq!(latest.parent_run.as_deref(), Some(run.run_id.as_str()));
+    assert_eq!(latest.status, RunStatus::Succeeded);
+    let shards = c.ledger.shards(&latest.run_id).await.unwrap();
+    assert_eq!(
+        owners(&shards).len(),
+        2,
+        "both instances work again: {shards:?}"
+    );
+    c.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_without_progress_past_its_timeout_is_failed_with_a_reason() {
+    // timeout 4 s + run_lease 1 s: a run whose shards stop moving for 5 s fails.
+    let job = checksum_job("eod", 4, "1500ms", "").replace("timeout = \"60s\"", "timeout = \"4s\"");
+    let mut c = Cluster::new(&[("eod", job.as_str())]).await;
+    let mut config = std::fs::read_to_string(&c.setup.config).unwrap();
+    config.push_str("run_lease = \"1s\"\n");
+    std::fs::write(&c.setup.config, config).unwrap();
+    for id in ["n1", "n2"] {
+        c.start(id).await;
+    }
+    c.leader().await;
+    let cli = c
+        .setup
+        .cli(true, &["run", "eod", "--date", DATE])
+        .spawn()
+        .unwrap();
+    let run_id = wait_running_on(&c, "eod", "n2", 2).await;
+    // Lose n2's work markers (as a broken registry would) and stop n2, so
+    // nobody will ever finish items 2 and 3.
+    c.node("n2").sigstop();
+    for item in [2, 3] {
+        let path = format!("/{NS}/work/n2/{run_id}_{item}");
+        c.client.delete(&path, None).await.unwrap();
+    }
+    let out = cli.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = c.ledger.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let reason = run.error.unwrap_or_default();
+    assert!(
+        reason.contains("no progress") && reason.contains("2, 3"),
+        "{reason}"
+    );
+    // The job is not blocked: the next run of the date is accepted.
+    c.node("n2").sigcont();
+    let out = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
+    assert_ok(&out, "the next run");
+    c.finish().await;
+}
