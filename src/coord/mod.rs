@@ -29,6 +29,13 @@ pub trait Coordinator: Send + Sync {
     fn instance_id(&self) -> &str;
     /// True while this instance may fire cron triggers and create runs.
     async fn is_leader(&self) -> bool;
+    /// Like [`Coordinator::is_leader`], but asks the coordination service
+    /// (a round trip): used right before acts that only the leader may do
+    /// once, such as finalizing a run, so a leader that was paused past its
+    /// session does not act on a stale belief.
+    async fn confirm_leader(&self) -> bool {
+        self.is_leader().await
+    }
     /// Spreads `items` of `job` over the live instances.
     async fn assign(&self, job: &JobDef, items: &[u32]) -> Result<Assignment, CoordError>;
     /// True when the instances named by an assignment run their items

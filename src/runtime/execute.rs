@@ -142,6 +142,10 @@ impl Runner {
             }
             tokio::time::sleep(BARRIER_POLL).await;
         }
+        if !self.coord.confirm_leader().await {
+            tracing::warn!(run_id = %run.run_id, "leadership not confirmed: the next leader concludes the run");
+            return Ok(());
+        }
         self.conclude(run, job).await?;
         self.coord.concluded(&run.run_id).await;
         Ok(())

@@ -66,6 +66,10 @@ impl Coordinator for ZkCoordinator {
         self.leading()
     }
 
+    async fn confirm_leader(&self) -> bool {
+        self.confirm_lock().await
+    }
+
     async fn assign(&self, job: &JobDef, items: &[u32]) -> Result<Assignment, CoordError> {
         let instances = self.eligible_instances().await?;
         if instances.is_empty() {

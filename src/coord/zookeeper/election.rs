@@ -44,6 +44,7 @@ pub(crate) async fn run(coord: Arc<ZkCoordinator>, runner: Runner, session: Sess
         };
         match locked {
             Ok(lock) => {
+                coord.set_lock_path(lock.lock_path());
                 coord.set_leader(true);
                 tracing::info!(instance = %coord.id(), "elected leader");
                 lead(&coord, &runner, &session).await;
@@ -73,6 +74,7 @@ async fn lead(coord: &Arc<ZkCoordinator>, runner: &Runner, session: &Session) {
     );
     let handling: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let mut runs = JoinSet::new();
+    heal_abandoned(coord, runner).await;
     while !session.ended.is_cancelled() && !stop.is_cancelled() {
         if client.state() == SessionState::SyncConnected {
             if let Err(err) = coord.requeue_orphans(runner.ledger()).await {
@@ -83,9 +85,9 @@ async fn lead(coord: &Arc<ZkCoordinator>, runner: &Runner, session: &Session) {
             let paused = disabled(client, &coord.paths.disabled_jobs())
                 .await
                 .unwrap_or_default();
-            // Re-checked right before creating runs: a paused leader that
-            // lost its session must not fire.
-            if client.state() == SessionState::SyncConnected && coord.leading() {
+            // Confirmed with ZooKeeper right before creating runs: a paused
+            // leader that lost its session must not fire.
+            if coord.confirm_lock().await {
                 match scheduler.tick_except(&paused).await {
                     Ok(created) => {
                         for run in created {
@@ -258,4 +260,35 @@ async fn create_requested(
         params: serde_json::json!({}),
     };
     runner.request(new).await.map_err(|e: RunError| chain(&e))
+}
+
+/// On election: runs left pending or running by a leader that died before
+/// recording them in `runs/` (no heartbeat within the run lease) are failed,
+/// so they never block their job and date. Runs listed in `runs/` are adopted
+/// instead.
+async fn heal_abandoned(coord: &Arc<ZkCoordinator>, runner: &Runner) {
+    let Ok(client) = coord.client() else { return };
+    let Ok(in_flight) = client.list_children(&coord.paths.runs()).await else {
+        return;
+    };
+    let ledger = runner.ledger();
+    let lease = runner.config().run_lease;
+    let before = ledger.clock().now() - chrono::Duration::from_std(lease).unwrap_or_default();
+    let Ok(stale) = ledger.stale_runs(before).await else {
+        return;
+    };
+    for run in stale.iter().filter(|r| !in_flight.contains(&r.run_id)) {
+        match ledger
+            .fail_abandoned(&run.job, run.business_date, lease)
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::warn!(run_id = %run.run_id, job = %run.job, "marked abandoned run failed")
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(run_id = %run.run_id, error = %chain(&err), "cannot heal run")
+            }
+        }
+    }
 }

@@ -26,6 +26,8 @@ pub struct ZkCoordinator {
     pub(crate) session_timeout: Duration,
     current: Mutex<Option<Session>>,
     leader: AtomicBool,
+    /// The election node this instance holds while leading.
+    lock_path: Mutex<Option<String>>,
 }
 
 impl ZkCoordinator {
@@ -43,6 +45,7 @@ impl ZkCoordinator {
             session_timeout,
             current: Mutex::new(None),
             leader: AtomicBool::new(false),
+            lock_path: Mutex::new(None),
         }
     }
 
@@ -74,6 +77,29 @@ impl ZkCoordinator {
 
     pub(crate) fn set_leader(&self, leading: bool) {
         self.leader.store(leading, Ordering::SeqCst);
+        if !leading && let Ok(mut path) = self.lock_path.lock() {
+            *path = None;
+        }
+    }
+
+    pub(crate) fn set_lock_path(&self, path: &str) {
+        if let Ok(mut held) = self.lock_path.lock() {
+            *held = Some(path.to_string());
+        }
+    }
+
+    /// True when ZooKeeper confirms that this session still owns the leader lock.
+    pub(crate) async fn confirm_lock(&self) -> bool {
+        let Some(session) = self.session() else {
+            return false;
+        };
+        let Some(path) = self.lock_path.lock().ok().and_then(|p| p.clone()) else {
+            return false;
+        };
+        matches!(
+            session.client.check_stat(&path).await,
+            Ok(Some(stat)) if stat.ephemeral_owner == session.client.session_id().0
+        ) && self.leading()
     }
 
     pub(crate) fn leading(&self) -> bool {
