@@ -88,3 +88,37 @@ async fn superseded_owner_cannot_mark_the_end(db: &TestDb) {
         RunStatus::Failed
     );
 }
+
+#[test]
+fn sharding_strategy_is_read_per_job_and_validated() {
+    use reckon::catalog::{Catalog, CatalogError};
+    use reckon::sharding::Strategy;
+    let job = |name: &str, line: &str| {
+        (
+            std::path::PathBuf::from(format!("jobs/{name}.toml")),
+            format!(
+                "name = \"{name}\"\nkind = \"checksum\"\nshards = 4\n{line}\n[params]\nrows = 1\n"
+            ),
+        )
+    };
+    let catalog = Catalog::from_sources(
+        &[job("a", ""), job("b", "sharding = \"round_robin\"")],
+        &reckon::jobs::builtin(),
+    )
+    .unwrap();
+    assert_eq!(catalog.get("a").unwrap().sharding, Strategy::Average);
+    assert_eq!(catalog.get("b").unwrap().sharding, Strategy::RoundRobin);
+    match Catalog::from_sources(
+        &[job("c", "sharding = \"random\"")],
+        &reckon::jobs::builtin(),
+    ) {
+        Err(CatalogError::Invalid(problems)) => {
+            let text = problems[0].to_string();
+            assert!(
+                text.contains("sharding") && text.contains("`random` is not one of"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
