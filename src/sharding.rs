@@ -76,7 +76,7 @@ pub fn assign(
         Strategy::Average => instances.to_vec(),
         Strategy::Odevity => {
             let mut list = instances.to_vec();
-            if stable_hash(job.as_bytes()) % 2 == 0 {
+            if stable_hash(job.as_bytes()).is_multiple_of(2) {
                 list.reverse();
             }
             list
