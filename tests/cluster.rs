@@ -754,3 +754,42 @@ async fn a_run_without_progress_past_its_timeout_is_failed_with_a_reason() {
     assert_ok(&out, "the next run");
     c.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_mid_run_the_next_leader_adopts_and_concludes_it() {
+    let job = checksum_job("eod", 6, "3s", "");
+    let jobs = [("eod", job.as_str())];
+    let (reference_rows, reference_csv) = single_node_reference(&jobs, "eod").await;
+    let mut c = Cluster::new(&jobs).await;
+    for id in ["n1", "n2", "n3"] {
+        c.start(id).await;
+    }
+    assert_eq!(c.leader().await, "n1");
+    let cli = c
+        .setup
+        .cli(true, &["run", "eod", "--date", DATE])
+        .spawn()
+        .unwrap();
+    let run_id = wait_running_on(&c, "eod", "n1", 2).await;
+    c.node("n1").kill9();
+    let out = cli.wait_with_output().unwrap();
+    assert_ok(&out, "reckon run --registry");
+    let run = c.ledger.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let events = c.ledger.events(&run_id).await.unwrap();
+    let adopted: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "adopted")
+        .map(|e| e.message.as_str())
+        .collect();
+    assert_eq!(adopted, vec!["by leader n2"], "{events:#?}");
+    let commits = c.commits(&run_id).await;
+    for item in 0..6u32 {
+        let owners = commits.get(&item).cloned().unwrap_or_default();
+        assert_eq!(owners.len(), 1, "item {item} committed {owners:?}");
+        assert_ne!(owners[0], "n1", "the killed leader committed item {item}");
+    }
+    assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
+    assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
+    c.finish().await;
+}
