@@ -538,9 +538,12 @@ async fn sigstop_past_session_timeout_commits_nothing_and_rejoins() {
     );
     assert_eq!(outputs(&c.db.db, "eod").await, reference_rows);
     assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
-    assert!(
-        c.node("n2").log_text().contains("session ended"),
-        "n2 logs its session expiry"
+    let log = c.node("n2").log_text();
+    assert!(log.contains("session ended"), "n2 logs its session expiry");
+    assert_eq!(
+        log.matches("shard released").count(),
+        2,
+        "n2 gave up both shards it held without recording anything:\n{log}"
     );
     // Rejoined: n2 is given work again (last in registration order now).
     let out = c
