@@ -796,3 +796,77 @@ async fn leader_killed_mid_run_the_next_leader_adopts_and_concludes_it() {
     assert_eq!(summary_csv(&c.setup, "eod", &run_id), reference_csv);
     c.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_down_starts_no_run_and_the_cluster_resumes_by_itself() {
+    let tick = "name = \"tick\"\nkind = \"command\"\ncron = \"*/2 * * * * *\"\nbusiness_date = \"same_day\"\n\
+                shards = 2\nretries = 0\n[params]\nprogram = \"sh\"\nargs = [\"-c\", \"exit 3\"]\n";
+    let mut c = Cluster::new(&[("tick", tick)]).await;
+    for id in ["n1", "n2"] {
+        c.start(id).await;
+    }
+    c.leader().await;
+    let ledger = c.ledger.clone();
+    let first = wait_for("a first cron run", Duration::from_secs(20), || {
+        let ledger = ledger.clone();
+        async move {
+            let runs = ledger
+                .runs(&RunFilter {
+                    job: Some("tick".into()),
+                    limit: 1,
+                    ..RunFilter::default()
+                })
+                .await
+                .ok()?;
+            runs.into_iter().find(|r| r.status.is_final())
+        }
+    })
+    .await;
+    c.zk.stop();
+    let down_at = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let up_at = chrono::Utc::now();
+    // A run created in the first second may have been on its way already.
+    let grace = chrono::Duration::seconds(1);
+    let during: Vec<RunRecord> = c
+        .runs("tick")
+        .await
+        .into_iter()
+        .filter(|r| r.created_at > down_at + grace && r.created_at < up_at)
+        .collect();
+    assert!(
+        during.is_empty(),
+        "runs started while ZooKeeper was down: {during:#?}"
+    );
+    c.zk.restart();
+    let ledger = c.ledger.clone();
+    wait_for(
+        "a cron run after ZooKeeper is back",
+        Duration::from_secs(30),
+        || {
+            let ledger = ledger.clone();
+            async move {
+                let runs = ledger
+                    .runs(&RunFilter {
+                        job: Some("tick".into()),
+                        limit: 5,
+                        ..RunFilter::default()
+                    })
+                    .await
+                    .ok()?;
+                runs.iter().any(|r| r.created_at > up_at).then_some(())
+            }
+        },
+    )
+    .await;
+    let runs = c.runs("tick").await;
+    let mut per_fire: BTreeMap<String, usize> = BTreeMap::new();
+    for run in &runs {
+        *per_fire
+            .entry(fire_time(run).unwrap_or_default())
+            .or_default() += 1;
+    }
+    assert!(per_fire.values().all(|n| *n == 1), "{per_fire:?}");
+    assert!(runs.iter().any(|r| r.run_id == first.run_id));
+    c.finish().await;
+}
