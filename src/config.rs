@@ -305,6 +305,42 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_from_file_env_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reckon.toml");
+        std::fs::write(
+            &path,
+            "registry = \"zk://a:2181/file\"\nsession_timeout = \"4s\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&overrides, &|_| None).unwrap();
+        assert_eq!(config.registry.as_deref(), Some("zk://a:2181/file"));
+        assert_eq!(config.session_timeout, Duration::from_secs(4));
+        let env = |key: &str| match key {
+            "RECKON_REGISTRY" => Some("zk://b:2181/env".to_string()),
+            "RECKON_SESSION_TIMEOUT" => Some("1500ms".to_string()),
+            _ => None,
+        };
+        let config = Config::load(&overrides, &env).unwrap();
+        assert_eq!(config.registry.as_deref(), Some("zk://b:2181/env"));
+        assert_eq!(config.session_timeout, Duration::from_millis(1500));
+        let flags = Overrides {
+            config_file: Some(path),
+            registry: Some("zk://c:2181/flag".into()),
+            instance_id: Some("node-a".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&flags, &env).unwrap();
+        assert_eq!(config.registry.as_deref(), Some("zk://c:2181/flag"));
+        assert_eq!(config.instance_id, "node-a");
+        assert_eq!(Config::defaults().registry, None, "embedded by default");
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reckon.toml");

@@ -870,3 +870,56 @@ async fn zookeeper_down_starts_no_run_and_the_cluster_resumes_by_itself() {
     assert!(runs.iter().any(|r| r.run_id == first.run_id));
     c.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_unfinished_shards_to_other_nodes_and_exits_0() {
+    // Shards take 4 s; the shutdown grace is 1 s: n2 cannot finish its own.
+    let job = checksum_job("eod", 4, "4s", "");
+    let jobs = [("eod", job.as_str())];
+    let mut c = Cluster::new(&jobs).await;
+    for id in ["n1", "n2"] {
+        c.start(id).await;
+    }
+    assert_eq!(c.leader().await, "n1");
+    let cli = c
+        .setup
+        .cli(true, &["run", "eod", "--date", DATE])
+        .spawn()
+        .unwrap();
+    let run_id = wait_running_on(&c, "eod", "n2", 2).await;
+    let pid = c.node("n2").pid();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = c.node("n2").child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "n2 did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "n2 exited {status}");
+    let out = cli.wait_with_output().unwrap();
+    assert_ok(&out, "reckon run --registry");
+    let run = c.ledger.run(&run_id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let shards = c.ledger.shards(&run_id).await.unwrap();
+    assert!(
+        shards.iter().all(|s| s.instance.as_deref() == Some("n1")),
+        "n1 finished n2's shards: {shards:?}"
+    );
+    let events = c.ledger.events(&run_id).await.unwrap();
+    assert!(
+        !events.iter().any(|e| e.kind == "cancelled"),
+        "released, not cancelled: {events:#?}"
+    );
+    c.finish().await;
+}
