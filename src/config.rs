@@ -55,6 +55,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Start CSV reports with a UTF-8 BOM for Excel.
     pub excel_bom: bool,
+    /// Cluster mode: `zk://host:port[,host:port…]/namespace`; `None` = embedded single node.
+    pub registry: Option<String>,
+    /// ZooKeeper session timeout in cluster mode.
+    pub session_timeout: Duration,
 }
 
 /// Values given on the command line, which win over file and environment.
@@ -64,6 +68,8 @@ pub struct Overrides {
     pub jobs_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_format: Option<LogFormat>,
+    pub registry: Option<String>,
+    pub instance_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +86,8 @@ struct FileConfig {
     shutdown_grace: Option<String>,
     log_format: Option<String>,
     excel_bom: Option<bool>,
+    registry: Option<String>,
+    session_timeout: Option<String>,
 }
 
 impl Config {
@@ -101,6 +109,12 @@ impl Config {
         if let Some(format) = overrides.log_format {
             config.log_format = format;
         }
+        if let Some(registry) = &overrides.registry {
+            config.registry = Some(registry.clone());
+        }
+        if let Some(id) = &overrides.instance_id {
+            config.instance_id = id.clone();
+        }
         Ok(config)
     }
 
@@ -116,6 +130,8 @@ impl Config {
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,
             excel_bom: false,
+            registry: None,
+            session_timeout: crate::coord::zookeeper::SESSION_TIMEOUT_DEFAULT,
         }
     }
 
@@ -131,6 +147,9 @@ impl Config {
             file.parallel_shards_max,
         );
         set(&mut self.excel_bom, file.excel_bom);
+        if file.registry.is_some() {
+            self.registry = file.registry;
+        }
         let fields = [
             ("run_lease", file.run_lease, &mut self.runner.run_lease),
             (
@@ -142,6 +161,11 @@ impl Config {
                 "shutdown_grace",
                 file.shutdown_grace,
                 &mut self.shutdown_grace,
+            ),
+            (
+                "session_timeout",
+                file.session_timeout,
+                &mut self.session_timeout,
             ),
         ];
         for (field, value, target) in fields {
@@ -180,6 +204,12 @@ impl Config {
                         value: value.clone(),
                         reason: e.to_string(),
                     })?;
+        }
+        if let Some(value) = env("RECKON_REGISTRY") {
+            self.registry = Some(value);
+        }
+        if let Some(value) = env("RECKON_SESSION_TIMEOUT") {
+            self.session_timeout = duration("RECKON_SESSION_TIMEOUT", "session_timeout", &value)?;
         }
         if let Some(value) = env("RECKON_LOG_FORMAT") {
             self.log_format = log_format("RECKON_LOG_FORMAT", &value)?;
@@ -272,6 +302,42 @@ mod tests {
         assert_eq!(config.database_url, "postgres://flag/db");
         assert_eq!(config.reports_dir, PathBuf::from("env-out"));
         assert_eq!(config.runner.run_lease, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn cluster_settings_from_file_env_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reckon.toml");
+        std::fs::write(
+            &path,
+            "registry = \"zk://a:2181/file\"\nsession_timeout = \"4s\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&overrides, &|_| None).unwrap();
+        assert_eq!(config.registry.as_deref(), Some("zk://a:2181/file"));
+        assert_eq!(config.session_timeout, Duration::from_secs(4));
+        let env = |key: &str| match key {
+            "RECKON_REGISTRY" => Some("zk://b:2181/env".to_string()),
+            "RECKON_SESSION_TIMEOUT" => Some("1500ms".to_string()),
+            _ => None,
+        };
+        let config = Config::load(&overrides, &env).unwrap();
+        assert_eq!(config.registry.as_deref(), Some("zk://b:2181/env"));
+        assert_eq!(config.session_timeout, Duration::from_millis(1500));
+        let flags = Overrides {
+            config_file: Some(path),
+            registry: Some("zk://c:2181/flag".into()),
+            instance_id: Some("node-a".into()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&flags, &env).unwrap();
+        assert_eq!(config.registry.as_deref(), Some("zk://c:2181/flag"));
+        assert_eq!(config.instance_id, "node-a");
+        assert_eq!(Config::defaults().registry, None, "embedded by default");
     }
 
     #[test]

@@ -42,13 +42,23 @@ impl Scheduler {
 
     /// Handles every fire time due by now; returns the runs created (pending).
     pub async fn tick(&self) -> Result<Vec<RunRecord>, RunError> {
+        self.tick_except(&std::collections::BTreeSet::new()).await
+    }
+
+    /// Like [`Scheduler::tick`], leaving out the jobs named in `paused`
+    /// (disabled in a cluster); their missed fire times follow the misfire
+    /// policy once they are enabled again.
+    pub async fn tick_except(
+        &self,
+        paused: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<RunRecord>, RunError> {
         let now = self.clock.now();
         let mut created = Vec::new();
         let jobs: Vec<JobDef> = self
             .runner
             .catalog()
             .jobs()
-            .filter(|j| j.enabled && j.cron.is_some())
+            .filter(|j| j.enabled && j.cron.is_some() && !paused.contains(&j.name))
             .cloned()
             .collect();
         for job in &jobs {

@@ -31,10 +31,22 @@ pub enum Strategy {
     /// Contiguous blocks; the remainder goes one each to the first instances.
     #[default]
     Average,
-    /// Average over the instance list, reversed when the job name hashes odd.
+    /// Average over the instance list, reversed when the job name's hash is
+    /// even (ElasticJob's odevity rule, with FNV-1a instead of Java's hashCode).
     Odevity,
     /// Average over the instance list rotated by the job name's hash.
     RoundRobin,
+}
+
+impl Strategy {
+    /// The name used in job files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Average => "average",
+            Strategy::Odevity => "odevity",
+            Strategy::RoundRobin => "round_robin",
+        }
+    }
 }
 
 impl std::str::FromStr for Strategy {
@@ -64,7 +76,7 @@ pub fn assign(
         Strategy::Average => instances.to_vec(),
         Strategy::Odevity => {
             let mut list = instances.to_vec();
-            if stable_hash(job.as_bytes()) % 2 == 1 {
+            if stable_hash(job.as_bytes()).is_multiple_of(2) {
                 list.reverse();
             }
             list
@@ -122,6 +134,28 @@ mod tests {
         assert_eq!(got["node-0"], [0, 1, 6]);
         assert_eq!(got["node-1"], [2, 3, 7]);
         assert_eq!(got["node-2"], [4, 5]);
+    }
+
+    #[test]
+    fn odevity_reverses_for_even_hashes() {
+        // FNV-1a 64 (computed in Python): "settlement" is even, "eod" is odd.
+        let even = assign(Strategy::Odevity, "settlement", &names(3), 8);
+        assert_eq!(even["node-2"], [0, 1, 6]);
+        assert_eq!(even["node-1"], [2, 3, 7]);
+        assert_eq!(even["node-0"], [4, 5]);
+        let odd = assign(Strategy::Odevity, "eod", &names(3), 8);
+        assert_eq!(odd["node-0"], [0, 1, 6]);
+    }
+
+    #[test]
+    fn round_robin_rotates_by_the_job_hash() {
+        // FNV-1a 64 mod 3 (computed in Python): "settlement" → 2, "recon" → 0.
+        let got = assign(Strategy::RoundRobin, "settlement", &names(3), 8);
+        assert_eq!(got["node-2"], [0, 1, 6]);
+        assert_eq!(got["node-0"], [2, 3, 7]);
+        assert_eq!(got["node-1"], [4, 5]);
+        let got = assign(Strategy::RoundRobin, "recon", &names(3), 8);
+        assert_eq!(got["node-0"], [0, 1, 6]);
     }
 
     #[test]

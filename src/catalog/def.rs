@@ -33,6 +33,9 @@ pub struct JobDef {
     /// How long a run waits for its dependencies before failing.
     pub depends_wait: Duration,
     pub enabled: bool,
+    /// How a cluster spreads the items over its instances (`sharding = "average"`,
+    /// `"odevity"` or `"round_robin"`); ignored by a single node.
+    pub sharding: crate::sharding::Strategy,
     /// Kind-specific parameters (the `[params]` table).
     pub params: toml::Table,
     /// The file it was loaded from.

@@ -96,6 +96,7 @@ struct RawJob {
     depends_on: Vec<String>,
     depends_wait: Option<String>,
     enabled: Option<bool>,
+    sharding: Option<String>,
     #[serde(default)]
     params: toml::Table,
 }
@@ -328,6 +329,13 @@ fn build(
             MisfirePolicy::FireOnce
         }
     };
+    let sharding = raw
+        .sharding
+        .as_deref()
+        .unwrap_or("average")
+        .parse::<crate::sharding::Strategy>()
+        .map_err(|e| report("sharding", e))
+        .unwrap_or_default();
     Some(JobDef {
         name: raw.name,
         kind: raw.kind,
@@ -347,6 +355,7 @@ fn build(
         depends_on: raw.depends_on,
         depends_wait,
         enabled: raw.enabled.unwrap_or(true),
+        sharding,
         params: raw.params,
         source: path.to_path_buf(),
     })

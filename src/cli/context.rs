@@ -31,8 +31,27 @@ pub(super) fn catalog(config: &Config) -> Result<Catalog, Failure> {
     Catalog::load_dir(&config.jobs_dir, &crate::jobs::builtin()).map_err(Failure::usage)
 }
 
+/// The configured cluster registry, if any; a malformed one is a usage error.
+pub(super) fn registry(
+    config: &Config,
+) -> Result<Option<crate::coord::zookeeper::Registry>, Failure> {
+    config
+        .registry
+        .as_deref()
+        .map(|url| url.parse().map_err(Failure::usage))
+        .transpose()
+}
+
 /// A runner for this node on the embedded coordinator.
 pub(super) async fn runner(config: &Config) -> Result<Runner, Failure> {
+    runner_with(config, Arc::new(Embedded::new(config.instance_id.clone()))).await
+}
+
+/// A runner for this node under `coord`.
+pub(super) async fn runner_with(
+    config: &Config,
+    coord: Arc<dyn crate::coord::Coordinator>,
+) -> Result<Runner, Failure> {
     let catalog = catalog(config)?;
     let ledger = ledger(config).await?;
     let paths = Paths {
@@ -44,7 +63,7 @@ pub(super) async fn runner(config: &Config) -> Result<Runner, Failure> {
         ledger,
         Arc::new(catalog),
         Arc::new(crate::jobs::builtin()),
-        Arc::new(Embedded::new(config.instance_id.clone())),
+        coord,
         paths,
         config.runner.clone(),
     ))

@@ -3,6 +3,7 @@
 //! configuration error.
 
 mod bench;
+mod cluster;
 mod context;
 mod demo;
 mod history;
@@ -55,6 +56,12 @@ struct GlobalArgs {
     /// Log lines as JSON instead of text
     #[arg(long, global = true)]
     log_json: bool,
+    /// Cluster registry: zk://host:port[,host:port…]/namespace [default: none, single node]
+    #[arg(long, global = true, value_name = "URL")]
+    registry: Option<String>,
+    /// This node's instance id in a cluster [default: host-pid]
+    #[arg(long, global = true, value_name = "ID")]
+    instance_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,6 +86,9 @@ enum Command {
     Schedule(schedule::ScheduleArgs),
     /// Benchmarks with their data generators
     Bench(bench::BenchArgs),
+    /// Cluster status and control (needs --registry)
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -99,6 +109,8 @@ pub fn main() -> ExitCode {
         jobs_dir: cli.global.jobs.clone(),
         database_url: cli.global.database.clone(),
         log_format: cli.global.log_json.then_some(LogFormat::Json),
+        registry: cli.global.registry.clone(),
+        instance_id: cli.global.instance_id.clone(),
     };
     let config = match Config::load(&overrides, &|key| std::env::var(key).ok()) {
         Ok(config) => config,
@@ -129,6 +141,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Demo(args) => demo::demo(&config, args).await,
         Command::Schedule(args) => schedule::schedule(args),
         Command::Bench(args) => bench::bench(args).await,
+        Command::Cluster(command) => cluster::cluster(&config, command).await,
     };
     match result {
         Ok(code) => code,

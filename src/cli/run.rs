@@ -9,6 +9,7 @@ use super::context::{requested_by, runner};
 use super::progress::{print_summary, watch};
 use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
+use crate::coord::zookeeper::triggers::TriggerRequest;
 use crate::error_chain::chain;
 use crate::ledger::{NewRun, RunStatus, Trigger};
 use crate::runtime::{Progress, RunError, RunSummary, Runner};
@@ -48,6 +49,9 @@ pub(super) struct RerunArgs {
 
 /// `reckon run`.
 pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
+    if let Some(registry) = super::context::registry(config)? {
+        return run_in_cluster(config, &registry, args).await;
+    }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
     let job = runner
@@ -100,6 +104,17 @@ pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
 
 /// `reckon rerun`.
 pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failure> {
+    if let Some(registry) = super::context::registry(config)? {
+        let request = TriggerRequest {
+            job: None,
+            business_date: None,
+            rerun_of: Some(args.run_id),
+            failed_only: args.failed_only,
+            reason: Some(args.reason),
+            requested_by: requested_by(),
+        };
+        return super::cluster::run_via_leader(config, &registry, request).await;
+    }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
     let run = runner
@@ -112,6 +127,32 @@ pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failur
         .await
         .map_err(Failure::run)?;
     execute(&runner, &run.run_id).await
+}
+
+/// `reckon run --registry …`: each date is handed to the leader in turn.
+async fn run_in_cluster(
+    config: &Config,
+    registry: &crate::coord::zookeeper::Registry,
+    args: RunArgs,
+) -> Result<u8, Failure> {
+    let dates = match (args.date, args.from, args.to) {
+        (Some(date), _, _) => vec![Some(date)],
+        (None, Some(from), Some(to)) => date_range(from, to)?.into_iter().map(Some).collect(),
+        _ => vec![None],
+    };
+    let mut code = EXIT_OK;
+    for date in dates {
+        let request = TriggerRequest {
+            job: Some(args.job.clone()),
+            business_date: date,
+            rerun_of: None,
+            failed_only: false,
+            reason: args.reason.clone(),
+            requested_by: requested_by(),
+        };
+        code = code.max(super::cluster::run_via_leader(config, registry, request).await?);
+    }
+    Ok(code)
 }
 
 async fn execute(runner: &Runner, run_id: &str) -> Result<u8, Failure> {

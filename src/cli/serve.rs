@@ -19,6 +19,9 @@ const TICK_INTERVAL_MAX: Duration = Duration::from_secs(30);
 
 /// Fires jobs by cron until SIGTERM/SIGINT, then drains running runs.
 pub(super) async fn serve(config: &Config) -> Result<u8, Failure> {
+    if let Some(registry) = super::context::registry(config)? {
+        return serve_cluster(config, registry).await;
+    }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
     heal_abandoned(&runner).await.map_err(Failure::run)?;
@@ -52,6 +55,29 @@ pub(super) async fn serve(config: &Config) -> Result<u8, Failure> {
     }
     tracing::info!(runs = running.len(), "waiting for running runs to finish");
     while running.join_next().await.is_some() {}
+    Ok(EXIT_OK)
+}
+
+/// Cluster mode: this node registers, works, and leads when elected.
+async fn serve_cluster(
+    config: &Config,
+    registry: crate::coord::zookeeper::Registry,
+) -> Result<u8, Failure> {
+    let coord = Arc::new(crate::coord::zookeeper::ZkCoordinator::new(
+        registry.clone(),
+        config.instance_id.clone(),
+        config.session_timeout,
+    ));
+    let runner = super::context::runner_with(config, coord.clone()).await?;
+    install_signal_handler(&runner, config);
+    tracing::info!(
+        instance = %config.instance_id,
+        registry = %format!("{}/{}", registry.hosts, registry.namespace),
+        session_timeout_ms = config.session_timeout.as_millis() as u64,
+        jobs = runner.catalog().jobs().count(),
+        "reckon serving in a cluster"
+    );
+    crate::coord::zookeeper::serve_cluster(runner, coord).await;
     Ok(EXIT_OK)
 }
 

@@ -1,6 +1,7 @@
 //! Job kinds: the finance domain. Each kind implements
 //! [`crate::runtime::JobKind`] and knows nothing of ZooKeeper or scheduling.
 
+pub mod checksum;
 pub mod command;
 pub mod params;
 pub mod recon;
@@ -17,6 +18,7 @@ pub fn builtin() -> KindRegistry {
     kinds.register(Arc::new(command::Command));
     kinds.register(Arc::new(repayment::Repayment));
     kinds.register(Arc::new(settlement::Settlement));
+    kinds.register(Arc::new(checksum::Checksum));
     kinds
 }
 

@@ -45,6 +45,8 @@ pub enum LedgerError {
         item: u32,
         held: i64,
     },
+    #[error("shard {item} of run {run_id} has already committed its outputs; it is not run again")]
+    AlreadyCommitted { run_id: String, item: u32 },
     #[error("run {run_id} is {actual}, expected {expected}")]
     WrongState {
         run_id: String,

@@ -58,7 +58,8 @@ impl Ledger {
 
     /// Claims a shard for `owner`: bumps the fencing epoch of
     /// `(job, date, item)` and marks the shard running under that epoch.
-    /// Any earlier holder of the shard can no longer commit.
+    /// Any earlier holder of the shard can no longer commit. A shard that
+    /// already succeeded is refused with [`LedgerError::AlreadyCommitted`].
     pub async fn claim_shard(
         &self,
         run_id: &str,
@@ -69,7 +70,7 @@ impl Ledger {
     ) -> Result<i64, LedgerError> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let epoch: i64 = on_tx!(&mut tx, conn => {
+        let epoch: (i64, u64) = on_tx!(&mut tx, conn => {
             let (epoch,): (i64,) = sqlx::query_as(
                 "INSERT INTO shard_fences (job, business_date, item, epoch, owner, run_id, claimed_at) \
                  VALUES ($1, $2, $3, 1, $4, $5, $6) \
@@ -85,9 +86,10 @@ impl Ledger {
             .bind(now)
             .fetch_one(&mut **conn)
             .await?;
-            sqlx::query(
+            let marked = sqlx::query(
                 "UPDATE shard_runs SET status = 'running', instance = $3, epoch = $4, attempts = attempts + 1, \
-                 started_at = $5, finished_at = NULL, error = NULL WHERE run_id = $1 AND item = $2",
+                 started_at = $5, finished_at = NULL, error = NULL \
+                 WHERE run_id = $1 AND item = $2 AND status <> 'succeeded'",
             )
             .bind(run_id)
             .bind(i64::from(item))
@@ -95,9 +97,20 @@ impl Ledger {
             .bind(epoch)
             .bind(now)
             .execute(&mut **conn)
-            .await?;
-            epoch
+            .await?
+            .rows_affected();
+            (epoch, marked)
         });
+        let (epoch, marked) = epoch;
+        if marked == 0 {
+            // Committed by an earlier owner (a failover that came too late):
+            // never run a committed shard again; the fence bump is undone.
+            tx.rollback().await?;
+            return Err(LedgerError::AlreadyCommitted {
+                run_id: run_id.to_string(),
+                item,
+            });
+        }
         tx.commit().await?;
         self.append_event(
             run_id,
@@ -136,23 +149,45 @@ impl Ledger {
         status: super::RunStatus,
         error: &str,
     ) -> Result<(), LedgerError> {
+        self.end_shard_fenced(run_id, item, status, error, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Like [`Ledger::end_shard`], but with `Some(epoch)` only while the shard
+    /// is still held under that epoch (a cluster node must not mark a shard
+    /// that failed over to another node). Returns whether the shard was marked.
+    pub async fn end_shard_fenced(
+        &self,
+        run_id: &str,
+        item: u32,
+        status: super::RunStatus,
+        error: &str,
+        epoch: Option<i64>,
+    ) -> Result<bool, LedgerError> {
         let now = self.clock.now();
-        on_db!(&self.db, pool => {
+        let marked = on_db!(&self.db, pool => {
             sqlx::query(
                 "UPDATE shard_runs SET status = $3, error = $4, finished_at = $5 \
-                 WHERE run_id = $1 AND item = $2 AND status IN ('pending', 'running')",
+                 WHERE run_id = $1 AND item = $2 AND status IN ('pending', 'running') \
+                 AND ($6 IS NULL OR epoch = $6)",
             )
             .bind(run_id)
             .bind(i64::from(item))
             .bind(status.as_str())
             .bind(error)
             .bind(now)
+            .bind(epoch)
             .execute(pool)
             .await?
             .rows_affected()
         });
+        if marked == 0 && epoch.is_some() {
+            return Ok(false);
+        }
         self.append_event(run_id, Some(item), status.as_str(), error)
-            .await
+            .await?;
+        Ok(marked > 0)
     }
 
     /// Fails every pending or running shard of a run.

@@ -9,10 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::kind::{RunCtx, ShardOutcome};
 use super::progress::Progress;
+use super::shard::{ItemEnd, Ownership};
 use super::{RunError, RunSummary, Runner};
 use crate::catalog::JobDef;
 use crate::error_chain::chain;
 use crate::ledger::{RunRecord, RunStatus, ShardRecord};
+
+/// How often the leader looks at a distributed run's shards in the ledger.
+const BARRIER_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Runner {
     /// Executes a pending run to its end and returns it with its shards.
@@ -56,6 +60,10 @@ impl Runner {
                 .await?;
             return Ok(());
         }
+        if self.coord.distributed() && !self.coord.is_leader().await {
+            // Leadership moved while waiting: the next leader adopts the run.
+            return Ok(());
+        }
         let instance = self.coord.instance_id().to_string();
         self.ledger.start_run(&run.run_id, &instance).await?;
         let (to_run, to_carry) = self.plan_items(run, job).await?;
@@ -70,16 +78,135 @@ impl Runner {
             progress.shard_done(0);
         }
         let assignment = self.coord.assign(job, &to_run).await?;
+        if self.coord.distributed() {
+            // Cluster: every named instance runs its own items; this node (the
+            // leader) waits at the barrier, which is kept in the ledger.
+            self.coord.dispatch(run, job, &assignment).await?;
+            return self.barrier_and_conclude(run, job).await;
+        }
         let mine = assignment.get(&instance).cloned().unwrap_or_default();
         let permits = Arc::new(Semaphore::new(self.config.parallel_shards_max.max(1)));
         let started = Instant::now();
-        join_all(
-            mine.iter()
-                .map(|item| self.drive_shard(run, job, *item, permits.clone(), progress.clone())),
-        )
+        let owner = Ownership::local();
+        join_all(mine.iter().map(|item| {
+            self.drive_shard(run, job, *item, permits.clone(), progress.clone(), &owner)
+        }))
         .await;
         tracing::info!(run_id = %run.run_id, elapsed_ms = started.elapsed().as_millis() as u64, "shards finished");
         self.conclude(run, job).await
+    }
+
+    /// Cluster mode: waits until every shard of the run is final in the
+    /// ledger, then concludes. Returns without concluding when this node
+    /// stops leading (the next leader adopts the run). A run whose shards
+    /// make no progress for the job's timeout plus the run lease is failed
+    /// with a reason naming the shards, so it never stays running for ever.
+    async fn barrier_and_conclude(
+        &self,
+        run: &RunRecord,
+        job: &Arc<JobDef>,
+    ) -> Result<(), RunError> {
+        let stall_limit = job.timeout + self.config.run_lease;
+        let mut last_change = Instant::now();
+        let mut last_seen: Vec<(u32, RunStatus, Option<i64>)> = Vec::new();
+        loop {
+            let shards = self.ledger.shards(&run.run_id).await?;
+            if shards.iter().all(|s| s.status.is_final()) {
+                break;
+            }
+            let seen: Vec<(u32, RunStatus, Option<i64>)> =
+                shards.iter().map(|s| (s.item, s.status, s.epoch)).collect();
+            if seen != last_seen {
+                last_seen = seen;
+                last_change = Instant::now();
+            } else if last_change.elapsed() > stall_limit {
+                let waiting: Vec<String> = shards
+                    .iter()
+                    .filter(|s| !s.status.is_final())
+                    .map(|s| s.item.to_string())
+                    .collect();
+                let reason = format!(
+                    "no progress for {}: shard(s) {} not finished by any node",
+                    humantime::format_duration(stall_limit),
+                    waiting.join(", ")
+                );
+                tracing::warn!(run_id = %run.run_id, "{reason}");
+                self.ledger
+                    .fail_unfinished_shards(&run.run_id, &reason)
+                    .await?;
+                break;
+            }
+            if !self.coord.is_leader().await {
+                tracing::warn!(run_id = %run.run_id, "no longer leader: the next leader concludes the run");
+                return Ok(());
+            }
+            tokio::time::sleep(BARRIER_POLL).await;
+        }
+        if !self.coord.confirm_leader().await {
+            tracing::warn!(run_id = %run.run_id, "leadership not confirmed: the next leader concludes the run");
+            return Ok(());
+        }
+        self.conclude(run, job).await?;
+        self.coord.concluded(&run.run_id).await;
+        Ok(())
+    }
+
+    /// Cluster mode: a new leader takes over a running run whose leader went
+    /// away; waits at its barrier and concludes it.
+    pub async fn resume(&self, run_id: &str) -> Result<(), RunError> {
+        let run = self.ledger.run(run_id).await?;
+        if run.status.is_final() {
+            self.coord.concluded(run_id).await;
+            return Ok(());
+        }
+        if run.status == RunStatus::Pending {
+            self.execute(run_id, Arc::new(Progress::default())).await?;
+            return Ok(());
+        }
+        let job = Arc::new(self.catalog.get(&run.job)?.clone());
+        self.ledger
+            .append_event(
+                run_id,
+                None,
+                "adopted",
+                &format!("by leader {}", self.coord.instance_id()),
+            )
+            .await?;
+        let heartbeat_stop = CancellationToken::new();
+        let heartbeat = self.spawn_heartbeat(run_id, heartbeat_stop.clone());
+        let result = self.barrier_and_conclude(&run, &job).await;
+        heartbeat_stop.cancel();
+        let _ = heartbeat.await;
+        result
+    }
+
+    /// Cluster mode: runs one item this node was given, under `lost` (cancelled
+    /// when this node loses the shard). Nothing is done for a finished run.
+    pub async fn run_item(
+        &self,
+        run_id: &str,
+        item: u32,
+        lost: CancellationToken,
+    ) -> Result<ItemEnd, RunError> {
+        let run = self.ledger.run(run_id).await?;
+        if run.status.is_final() {
+            return Ok(ItemEnd::Ended);
+        }
+        let job = Arc::new(self.catalog.get(&run.job)?.clone());
+        let owner = Ownership {
+            lost,
+            distributed: true,
+        };
+        Ok(self
+            .drive_shard(
+                &run,
+                &job,
+                item,
+                self.worker_permits.clone(),
+                Arc::new(Progress::default()),
+                &owner,
+            )
+            .await)
     }
 
     /// Waits for `depends_on` jobs to succeed for the same date, up to the
@@ -102,7 +229,7 @@ impl Runner {
                     missing.push(dep.as_str());
                 }
             }
-            if missing.is_empty() {
+            if missing.is_empty() || (self.coord.distributed() && !self.coord.is_leader().await) {
                 return Ok(Ok(()));
             }
             if Instant::now() >= deadline || self.shutdown.stop_new.is_cancelled() {

@@ -11,6 +11,7 @@ mod shard;
 pub use kind::{JobError, JobKind, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use registry::KindRegistry;
+pub use shard::ItemEnd;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,8 @@ pub struct Runner {
     paths: Arc<Paths>,
     config: RunnerConfig,
     shutdown: Shutdown,
+    /// Bounds the shards this node runs at once for other nodes' runs (cluster).
+    worker_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runner {
@@ -111,6 +114,9 @@ impl Runner {
             kinds,
             coord,
             paths: Arc::new(paths),
+            worker_permits: Arc::new(tokio::sync::Semaphore::new(
+                config.parallel_shards_max.max(1),
+            )),
             config,
             shutdown: Shutdown::default(),
         }
@@ -124,6 +130,11 @@ impl Runner {
     /// The ledger the runner writes to.
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
+    }
+
+    /// The coordinator this runner works under.
+    pub fn coordinator(&self) -> &Arc<dyn Coordinator> {
+        &self.coord
     }
 
     /// The catalog the runner reads jobs from.

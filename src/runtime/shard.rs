@@ -5,19 +5,54 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use super::kind::{JobError, ShardCtx, ShardOutcome};
 use super::progress::Progress;
 use super::{RunError, Runner};
 use crate::catalog::JobDef;
 use crate::error_chain::chain;
-use crate::ledger::{RunRecord, RunStatus};
+use crate::ledger::{LedgerError, RunRecord, RunStatus};
 
 /// How one attempt ended.
 enum Attempt {
     Done,
     Failed(JobError),
     Cancelled(&'static str),
+    /// This node lost ownership of the shard (cluster session expired,
+    /// shutdown of a cluster node): another node takes it over.
+    Lost,
+}
+
+/// How the work on one item ended, seen from this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemEnd {
+    /// Committed (here, or earlier by another owner).
+    Succeeded,
+    /// Failed or cancelled, recorded in the ledger.
+    Ended,
+    /// Given up without recording anything: ownership passed to another node.
+    Released,
+}
+
+/// How a shard is owned while this node drives it.
+#[derive(Debug, Clone)]
+pub(super) struct Ownership {
+    /// Cancelled when this node loses the shard (cluster session expiry).
+    pub lost: CancellationToken,
+    /// Cluster mode: end marks are fenced by the epoch held, and a shard
+    /// this node cannot finish (shutdown, takeover) is left to another node.
+    pub distributed: bool,
+}
+
+impl Ownership {
+    /// A single node owns every shard it runs until it finishes it.
+    pub fn local() -> Ownership {
+        Ownership {
+            lost: CancellationToken::new(),
+            distributed: false,
+        }
+    }
 }
 
 impl Runner {
@@ -30,26 +65,42 @@ impl Runner {
         item: u32,
         permits: Arc<Semaphore>,
         progress: Arc<Progress>,
-    ) {
-        let ended = self.attempts(run, job, item, permits, &progress).await;
+        owner: &Ownership,
+    ) -> ItemEnd {
+        let mut epoch = None;
+        let ended = self
+            .attempts(run, job, item, permits, &progress, owner, &mut epoch)
+            .await;
         let (status, message) = match ended {
-            Ok(None) => return,
+            Ok(None) => return ItemEnd::Succeeded,
             Ok(Some((status, message))) => (status, message),
             Err(err) => (RunStatus::Failed, chain(&err)),
         };
+        if owner.distributed && (status != RunStatus::Failed || owner.lost.is_cancelled()) {
+            // Cancelled by shutdown or lost: the leader hands it to another node.
+            return ItemEnd::Released;
+        }
         if status == RunStatus::Failed {
             progress.shard_failed();
         }
-        if let Err(err) = self
+        let fence = if owner.distributed { epoch } else { None };
+        match self
             .ledger
-            .end_shard(&run.run_id, item, status, &message)
+            .end_shard_fenced(&run.run_id, item, status, &message, fence)
             .await
         {
-            tracing::error!(run_id = %run.run_id, item, error = %chain(&err), "cannot record shard end");
+            Ok(true) => ItemEnd::Ended,
+            Ok(false) => ItemEnd::Released,
+            Err(err) => {
+                tracing::error!(run_id = %run.run_id, item, error = %chain(&err), "cannot record shard end");
+                ItemEnd::Released
+            }
         }
     }
 
-    /// `Ok(None)` when the shard succeeded, else its final status and reason.
+    /// `Ok(None)` when the shard succeeded, else its final status and reason;
+    /// `epoch` tells the caller the last epoch claimed, for a fenced end mark.
+    #[allow(clippy::too_many_arguments)]
     async fn attempts(
         &self,
         run: &RunRecord,
@@ -57,6 +108,8 @@ impl Runner {
         item: u32,
         permits: Arc<Semaphore>,
         progress: &Arc<Progress>,
+        owner: &Ownership,
+        epoch: &mut Option<i64>,
     ) -> Result<Option<(RunStatus, String)>, RunError> {
         let attempts_max = job.retry.retries + 1;
         let mut last_error = String::new();
@@ -70,6 +123,7 @@ impl Runner {
             let _permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.ok(),
                 _ = self.shutdown.stop_new.cancelled() => None,
+                _ = owner.lost.cancelled() => None,
             };
             if _permit.is_none() {
                 return Ok(Some((
@@ -77,8 +131,11 @@ impl Runner {
                     "not started: reckon is shutting down".into(),
                 )));
             }
-            match self.attempt(run, job, item, progress).await? {
+            match self.attempt(run, job, item, progress, owner, epoch).await? {
                 Attempt::Done => return Ok(None),
+                Attempt::Lost => {
+                    return Ok(Some((RunStatus::Cancelled, "ownership lost".into())));
+                }
                 Attempt::Cancelled(why) => {
                     return Ok(Some((RunStatus::Cancelled, why.to_string())));
                 }
@@ -91,6 +148,12 @@ impl Runner {
                         .await?;
                     tracing::warn!(run_id = %run.run_id, job = %job.name, item, "{message}");
                     if !err.is_retryable() {
+                        if owner.distributed
+                            && matches!(err, JobError::Ledger(LedgerError::Fenced { .. }))
+                        {
+                            // Taken over by another node: it is theirs now.
+                            return Ok(Some((RunStatus::Cancelled, last_error)));
+                        }
                         break;
                     }
                 }
@@ -101,6 +164,9 @@ impl Runner {
                     _ = tokio::time::sleep(job.retry.backoff(attempt)) => {}
                     _ = self.shutdown.abort.cancelled() => {
                         return Ok(Some((RunStatus::Cancelled, "cancelled by shutdown while waiting to retry".into())));
+                    }
+                    _ = owner.lost.cancelled() => {
+                        return Ok(Some((RunStatus::Cancelled, "ownership lost".into())));
                     }
                 }
             }
@@ -114,12 +180,23 @@ impl Runner {
         job: &Arc<JobDef>,
         item: u32,
         progress: &Arc<Progress>,
+        owner: &Ownership,
+        held: &mut Option<i64>,
     ) -> Result<Attempt, RunError> {
+        if owner.lost.is_cancelled() {
+            return Ok(Attempt::Lost);
+        }
         let instance = self.coord.instance_id().to_string();
-        let epoch = self
+        let epoch = match self
             .ledger
             .claim_shard(&run.run_id, &job.name, run.business_date, item, &instance)
-            .await?;
+            .await
+        {
+            Ok(epoch) => epoch,
+            Err(LedgerError::AlreadyCommitted { .. }) => return Ok(Attempt::Done),
+            Err(err) => return Err(err.into()),
+        };
+        *held = Some(epoch);
         let kind = self
             .kinds
             .get(&job.kind)
@@ -127,6 +204,18 @@ impl Runner {
                 job: job.name.clone(),
                 kind: job.kind.clone(),
             })?;
+        // The kind sees one token: cancelled on shutdown abort or lost ownership.
+        let cancel = self.shutdown.abort.child_token();
+        let _cancel_on_end = cancel.clone().drop_guard();
+        if owner.distributed {
+            let (linked, lost) = (cancel.clone(), owner.lost.clone());
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = lost.cancelled() => linked.cancel(),
+                    _ = linked.cancelled() => {}
+                }
+            });
+        }
         let ctx = ShardCtx {
             run_id: run.run_id.clone(),
             job: job.clone(),
@@ -138,13 +227,14 @@ impl Runner {
             instance,
             ledger: self.ledger.clone(),
             paths: self.paths.clone(),
-            cancel: self.shutdown.abort.child_token(),
+            cancel,
             progress: progress.clone(),
             committed: AtomicBool::new(false),
         };
         let result = tokio::select! {
             result = tokio::time::timeout(job.timeout, kind.run_shard(&ctx)) => result,
             _ = self.shutdown.abort.cancelled() => return Ok(Attempt::Cancelled("cancelled by shutdown while running")),
+            _ = owner.lost.cancelled() => return Ok(Attempt::Lost),
         };
         let outcome = match result {
             Err(_) => {

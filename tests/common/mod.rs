@@ -319,3 +319,4 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
         params: serde_json::json!({}),
     }
 }
+pub mod zk;
