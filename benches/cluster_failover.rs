@@ -1,8 +1,8 @@
 //! Failover and leader-election latency of a 3-node cluster, over several
-//! trials — a measurement, not a test (ignored by default). Run it with
+//! trials — a measurement, not a test. Run it with
 //!
 //! ```text
-//! cargo test --release --test cluster_bench -- --ignored --nocapture
+//! cargo bench --bench cluster_failover
 //! ```
 //!
 //! (PostgreSQL and ZooKeeper as for `.ci/run`; `RECKON_BENCH_TRIALS`, default 5.)
@@ -11,6 +11,7 @@
 //! `kill -9` of the leader → another node holds the leader lock.
 //! Target for both: session timeout + 2 s.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;
@@ -23,8 +24,15 @@ use reckon::schedule::SystemClock;
 
 const NS: &str = "reckon-bench";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run with --ignored --nocapture"]
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(failover_and_election_latency());
+}
+
 async fn failover_and_election_latency() {
     let trials: usize = std::env::var("RECKON_BENCH_TRIALS")
         .ok()
