@@ -2,6 +2,7 @@
 //! [`crate::runtime::JobKind`] and knows nothing of ZooKeeper or scheduling.
 
 pub mod command;
+pub mod compensation;
 pub mod params;
 
 use std::sync::Arc;
@@ -12,15 +13,18 @@ use crate::runtime::KindRegistry;
 pub fn builtin() -> KindRegistry {
     let mut kinds = KindRegistry::new();
     kinds.register(Arc::new(command::Command));
+    kinds.register(Arc::new(compensation::Compensation::default()));
     kinds
 }
 
 /// Loads the fixture data that the built-in job kinds read (used by
 /// `reckon demo` and the tests); returns a one-line description of what was loaded.
 pub async fn load_fixtures(
-    _db: &crate::db::Db,
-    _fixtures: &std::path::Path,
-    _business_date: chrono::NaiveDate,
+    db: &crate::db::Db,
+    fixtures: &std::path::Path,
+    business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
-    Ok("no fixture tables yet".to_string())
+    let loaded =
+        [compensation::fixtures::load(db, &fixtures.join("compensation"), business_date).await?];
+    Ok(loaded.join("; "))
 }

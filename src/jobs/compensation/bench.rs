@@ -1,0 +1,1 @@
+//! `reckon bench compensation`.
