@@ -9,6 +9,7 @@ mod jobs_list;
 mod progress;
 mod run;
 mod serve;
+mod txn;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,8 @@ enum Command {
     Serve,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
+    /// Transactional messages: list, show, retry a dead one, resolve by hand
+    Txn(txn::TxnArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -121,6 +124,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Migrate => context::migrate(&config).await,
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
+        Command::Txn(args) => txn::txn(&config, args).await,
     };
     match result {
         Ok(code) => code,
