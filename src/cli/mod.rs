@@ -2,6 +2,7 @@
 //! knows exit codes: 0 ok, 1 a run failed (or was refused), 2 usage or
 //! configuration error.
 
+mod bench;
 mod context;
 mod demo;
 mod history;
@@ -74,6 +75,8 @@ enum Command {
     Serve,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
+    /// Performance figures of a job kind on the configured database
+    Bench(bench::BenchArgs),
     /// Transactional messages: list, show, retry a dead one, resolve by hand
     Txn(txn::TxnArgs),
 }
@@ -124,6 +127,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Migrate => context::migrate(&config).await,
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
+        Command::Bench(args) => bench::bench(&config, args).await,
         Command::Txn(args) => txn::txn(&config, args).await,
     };
     match result {

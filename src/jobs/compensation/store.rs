@@ -283,6 +283,57 @@ async fn compare_and_set(
     transitions: &[Transition],
     now_ms: i64,
 ) -> Result<BTreeSet<String>, CompensationError> {
+    match tx {
+        DbTx::Postgres(_) => compare_and_set_batched(tx, transitions, now_ms).await,
+        DbTx::Sqlite(_) => compare_and_set_each(tx, transitions, now_ms).await,
+    }
+}
+
+/// SQLite: one prepared `UPDATE` per message inside the batch transaction.
+/// SQLite is in-process (no round trip per statement), and its planner
+/// scans the whole table for `UPDATE … FROM (VALUES …)`, so this is faster.
+async fn compare_and_set_each(
+    tx: &mut DbTx,
+    transitions: &[Transition],
+    now_ms: i64,
+) -> Result<BTreeSet<String>, CompensationError> {
+    let mut applied = BTreeSet::new();
+    for t in transitions {
+        let dead_from = (t.to == State::Dead).then(|| t.from.as_str());
+        let moved = on_tx!(&mut *tx, conn => {
+            sqlx::query(
+                "UPDATE txn_messages SET state = $5, check_count = $6, delivery_attempts = $7, \
+                 next_attempt_at_ms = $8, last_error = $9, dead_from = $10, updated_at_ms = $11 \
+                 WHERE id = $1 AND state = $2 AND check_count = $3 AND delivery_attempts = $4",
+            )
+            .bind(t.id.as_str())
+            .bind(t.from.as_str())
+            .bind(t.old_checks)
+            .bind(t.old_attempts)
+            .bind(t.to.as_str())
+            .bind(t.checks)
+            .bind(t.attempts)
+            .bind(t.next_attempt_at_ms)
+            .bind(t.error.as_deref())
+            .bind(dead_from)
+            .bind(now_ms)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+        });
+        if moved == 1 {
+            applied.insert(t.id.clone());
+        }
+    }
+    Ok(applied)
+}
+
+/// PostgreSQL: the whole batch in one `UPDATE … FROM (VALUES …) RETURNING id`.
+async fn compare_and_set_batched(
+    tx: &mut DbTx,
+    transitions: &[Transition],
+    now_ms: i64,
+) -> Result<BTreeSet<String>, CompensationError> {
     const COLUMNS: usize = 10;
     let rows: Vec<String> = (0..transitions.len())
         .map(|r| {
