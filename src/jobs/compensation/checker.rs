@@ -2,8 +2,9 @@
 //! committed or rolled back — by one SQL query per batch and transaction
 //! type, or by one HTTP `GET` per message.
 //!
-//! SQL protocol: the configured query has `{keys}` where reckon puts the
-//! batch's business keys as bind parameters (`$1, $2, …`); it returns rows
+//! SQL protocol: the configured query has `IN ({keys})` where reckon puts the
+//! batch's business keys — bind parameters `$1, $2, …` on SQLite,
+//! `SELECT unnest($1::text[])` (one array parameter) on PostgreSQL; it returns rows
 //! `(business_key, outcome)`. Outcome `committed` or `rolled_back` decides;
 //! anything else, no row, or a failed query is unknown.
 //!
@@ -22,7 +23,6 @@ use super::settings::{CheckerConfig, Settings};
 use super::state::Verdict;
 use super::store::Due;
 use crate::db::Db;
-use crate::on_db;
 
 /// A checker ready to ask.
 enum Checker {
@@ -120,15 +120,25 @@ async fn sql_check(db: &Db, query: &str, keys: &[&str]) -> Vec<Verdict> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let placeholders: Vec<String> = (1..=distinct.len()).map(|n| format!("${n}")).collect();
-    let sql = query.replace("{keys}", &placeholders.join(", "));
-    let result: Result<Vec<(String, String)>, sqlx::Error> = on_db!(db, pool => {
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for key in &distinct {
-            q = q.bind(*key);
+    let result: Result<Vec<(String, String)>, sqlx::Error> = match db {
+        // One array parameter: the statement text is the same for every batch.
+        Db::Postgres(pool) => {
+            let sql = query.replace("{keys}", "SELECT unnest($1::text[])");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(&distinct)
+                .fetch_all(pool)
+                .await
         }
-        q.fetch_all(pool).await
-    });
+        Db::Sqlite(pool) => {
+            let placeholders: Vec<String> = (1..=distinct.len()).map(|n| format!("${n}")).collect();
+            let sql = query.replace("{keys}", &placeholders.join(", "));
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+            for key in &distinct {
+                q = q.bind(*key);
+            }
+            q.fetch_all(pool).await
+        }
+    };
     match result {
         Ok(rows) => {
             let found: BTreeMap<String, String> = rows.into_iter().collect();

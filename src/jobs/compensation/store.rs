@@ -328,49 +328,50 @@ async fn compare_and_set_each(
     Ok(applied)
 }
 
-/// PostgreSQL: the whole batch in one `UPDATE … FROM (VALUES …) RETURNING id`.
+/// PostgreSQL: the whole batch in one `UPDATE … FROM unnest(arrays) RETURNING id`:
+/// ten array parameters whatever the batch size, so the statement is
+/// prepared once and binding stays cheap.
 async fn compare_and_set_batched(
     tx: &mut DbTx,
     transitions: &[Transition],
     now_ms: i64,
 ) -> Result<BTreeSet<String>, CompensationError> {
-    const COLUMNS: usize = 10;
-    let rows: Vec<String> = (0..transitions.len())
-        .map(|r| {
-            let base = 2 + r * COLUMNS;
-            let cells: Vec<String> = (base..base + COLUMNS).map(|n| format!("${n}")).collect();
-            format!("({})", cells.join(", "))
-        })
+    let DbTx::Postgres(conn) = tx else {
+        return compare_and_set_each(tx, transitions, now_ms).await;
+    };
+    let column = |f: fn(&Transition) -> i64| transitions.iter().map(f).collect::<Vec<i64>>();
+    let text = |f: fn(&Transition) -> &str| transitions.iter().map(f).collect::<Vec<&str>>();
+    let errors: Vec<Option<&str>> = transitions.iter().map(|t| t.error.as_deref()).collect();
+    let dead_from: Vec<Option<&str>> = transitions
+        .iter()
+        .map(|t| (t.to == State::Dead).then(|| t.from.as_str()))
         .collect();
-    let sql = format!(
-        "WITH v (mid, from_state, to_state, old_checks, checks, old_attempts, attempts, next_at, err, dead_from) \
-         AS (VALUES {}) \
-         UPDATE txn_messages SET state = v.to_state, check_count = v.checks, delivery_attempts = v.attempts, \
-         next_attempt_at_ms = v.next_at, last_error = v.err, dead_from = v.dead_from, updated_at_ms = $1 \
-         FROM v WHERE txn_messages.id = v.mid AND txn_messages.state = v.from_state \
+    for t in transitions {
+        debug_assert!(t.from.can_move_to(t.to) || t.from == t.to, "{t:?}");
+    }
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "UPDATE txn_messages SET state = v.to_state, check_count = v.checks, delivery_attempts = v.attempts, \
+         next_attempt_at_ms = v.next_at, last_error = v.err, dead_from = v.dead_from, updated_at_ms = $11 \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], \
+         $8::int8[], $9::text[], $10::text[]) \
+         AS v (mid, from_state, to_state, old_checks, checks, old_attempts, attempts, next_at, err, dead_from) \
+         WHERE txn_messages.id = v.mid AND txn_messages.state = v.from_state \
          AND txn_messages.check_count = v.old_checks AND txn_messages.delivery_attempts = v.old_attempts \
          RETURNING id",
-        rows.join(", ")
-    );
-    let ids: Vec<(String,)> = on_tx!(tx, conn => {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms);
-        for t in transitions {
-            debug_assert!(t.from.can_move_to(t.to) || t.from == t.to, "{t:?}");
-            let dead_from = (t.to == State::Dead).then(|| t.from.as_str());
-            query = query
-                .bind(t.id.as_str())
-                .bind(t.from.as_str())
-                .bind(t.to.as_str())
-                .bind(t.old_checks)
-                .bind(t.checks)
-                .bind(t.old_attempts)
-                .bind(t.attempts)
-                .bind(t.next_attempt_at_ms)
-                .bind(t.error.as_deref())
-                .bind(dead_from);
-        }
-        query.fetch_all(&mut **conn).await?
-    });
+    )
+    .bind(text(|t| t.id.as_str()))
+    .bind(text(|t| t.from.as_str()))
+    .bind(text(|t| t.to.as_str()))
+    .bind(column(|t| t.old_checks))
+    .bind(column(|t| t.checks))
+    .bind(column(|t| t.old_attempts))
+    .bind(column(|t| t.attempts))
+    .bind(column(|t| t.next_attempt_at_ms))
+    .bind(errors)
+    .bind(dead_from)
+    .bind(now_ms)
+    .fetch_all(&mut **conn)
+    .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
@@ -380,6 +381,24 @@ async fn insert_journal(
     applied: &[Transition],
 ) -> Result<(), CompensationError> {
     if applied.is_empty() {
+        return Ok(());
+    }
+    if let DbTx::Postgres(conn) = tx {
+        sqlx::query(
+            "INSERT INTO txn_run_actions (run_id, item, message_id, check_count, delivery_attempts, \
+             old_state, new_state, error) SELECT $1, $2, v.* FROM unnest($3::text[], $4::int8[], \
+             $5::int8[], $6::text[], $7::text[], $8::text[]) AS v",
+        )
+        .bind(journal.run_id.as_str())
+        .bind(i64::from(journal.item))
+        .bind(applied.iter().map(|t| t.id.as_str()).collect::<Vec<_>>())
+        .bind(applied.iter().map(|t| t.checks).collect::<Vec<_>>())
+        .bind(applied.iter().map(|t| t.attempts).collect::<Vec<_>>())
+        .bind(applied.iter().map(|t| t.from.as_str()).collect::<Vec<_>>())
+        .bind(applied.iter().map(|t| t.to.as_str()).collect::<Vec<_>>())
+        .bind(applied.iter().map(|t| t.error.as_deref()).collect::<Vec<_>>())
+        .execute(&mut **conn)
+        .await?;
         return Ok(());
     }
     const COLUMNS: usize = 6;
