@@ -284,61 +284,65 @@ async fn compare_and_set(
     now_ms: i64,
 ) -> Result<BTreeSet<String>, CompensationError> {
     match tx {
-        DbTx::Postgres(_) => compare_and_set_batched(tx, transitions, now_ms).await,
-        DbTx::Sqlite(_) => compare_and_set_each(tx, transitions, now_ms).await,
+        DbTx::Postgres(conn) => compare_and_set_batched(conn, transitions, now_ms).await,
+        DbTx::Sqlite(conn) => compare_and_set_json(conn, transitions, now_ms).await,
     }
 }
 
-/// SQLite: one prepared `UPDATE` per message inside the batch transaction.
-/// SQLite is in-process (no round trip per statement), and its planner
-/// scans the whole table for `UPDATE … FROM (VALUES …)`, so this is faster.
-async fn compare_and_set_each(
-    tx: &mut DbTx,
+/// SQLite: the whole batch in one `UPDATE … FROM json_each($1) RETURNING id`,
+/// the rows passed as one JSON array parameter (binding thousands of scalar
+/// parameters, or one statement per row through sqlx's worker thread, is
+/// several times slower).
+async fn compare_and_set_json(
+    conn: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     transitions: &[Transition],
     now_ms: i64,
 ) -> Result<BTreeSet<String>, CompensationError> {
-    let mut applied = BTreeSet::new();
-    for t in transitions {
-        let dead_from = (t.to == State::Dead).then(|| t.from.as_str());
-        let moved = on_tx!(&mut *tx, conn => {
-            sqlx::query(
-                "UPDATE txn_messages SET state = $5, check_count = $6, delivery_attempts = $7, \
-                 next_attempt_at_ms = $8, last_error = $9, dead_from = $10, updated_at_ms = $11 \
-                 WHERE id = $1 AND state = $2 AND check_count = $3 AND delivery_attempts = $4",
-            )
-            .bind(t.id.as_str())
-            .bind(t.from.as_str())
-            .bind(t.old_checks)
-            .bind(t.old_attempts)
-            .bind(t.to.as_str())
-            .bind(t.checks)
-            .bind(t.attempts)
-            .bind(t.next_attempt_at_ms)
-            .bind(t.error.as_deref())
-            .bind(dead_from)
-            .bind(now_ms)
-            .execute(&mut **conn)
-            .await?
-            .rows_affected()
-        });
-        if moved == 1 {
-            applied.insert(t.id.clone());
-        }
-    }
-    Ok(applied)
+    let rows: Vec<serde_json::Value> = transitions
+        .iter()
+        .map(|t| {
+            serde_json::json!([
+                t.id,
+                t.from.as_str(),
+                t.to.as_str(),
+                t.old_checks,
+                t.checks,
+                t.old_attempts,
+                t.attempts,
+                t.next_attempt_at_ms,
+                t.error,
+                (t.to == State::Dead).then(|| t.from.as_str()),
+            ])
+        })
+        .collect();
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "UPDATE txn_messages SET state = v.to_state, check_count = v.checks, delivery_attempts = v.attempts, \
+         next_attempt_at_ms = v.next_at, last_error = v.err, dead_from = v.dead_from, updated_at_ms = $2 \
+         FROM (SELECT json_extract(value, '$[0]') AS mid, json_extract(value, '$[1]') AS from_state, \
+         json_extract(value, '$[2]') AS to_state, json_extract(value, '$[3]') AS old_checks, \
+         json_extract(value, '$[4]') AS checks, json_extract(value, '$[5]') AS old_attempts, \
+         json_extract(value, '$[6]') AS attempts, json_extract(value, '$[7]') AS next_at, \
+         json_extract(value, '$[8]') AS err, json_extract(value, '$[9]') AS dead_from \
+         FROM json_each($1)) AS v \
+         WHERE txn_messages.id = v.mid AND txn_messages.state = v.from_state \
+         AND txn_messages.check_count = v.old_checks AND txn_messages.delivery_attempts = v.old_attempts \
+         RETURNING id",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .bind(now_ms)
+    .fetch_all(&mut **conn)
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
 /// PostgreSQL: the whole batch in one `UPDATE … FROM unnest(arrays) RETURNING id`:
 /// ten array parameters whatever the batch size, so the statement is
 /// prepared once and binding stays cheap.
 async fn compare_and_set_batched(
-    tx: &mut DbTx,
+    conn: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     transitions: &[Transition],
     now_ms: i64,
 ) -> Result<BTreeSet<String>, CompensationError> {
-    let DbTx::Postgres(conn) = tx else {
-        return compare_and_set_each(tx, transitions, now_ms).await;
-    };
     let column = |f: fn(&Transition) -> i64| transitions.iter().map(f).collect::<Vec<i64>>();
     let text = |f: fn(&Transition) -> &str| transitions.iter().map(f).collect::<Vec<&str>>();
     let errors: Vec<Option<&str>> = transitions.iter().map(|t| t.error.as_deref()).collect();
@@ -401,33 +405,32 @@ async fn insert_journal(
         .await?;
         return Ok(());
     }
-    const COLUMNS: usize = 6;
-    let rows: Vec<String> = (0..applied.len())
-        .map(|r| {
-            let base = 3 + r * COLUMNS;
-            let cells: Vec<String> = (base..base + COLUMNS).map(|n| format!("${n}")).collect();
-            format!("($1, $2, {})", cells.join(", "))
+    // SQLite: the rows as one JSON array parameter (see compare_and_set_json).
+    let rows: Vec<serde_json::Value> = applied
+        .iter()
+        .map(|t| {
+            serde_json::json!([
+                t.id,
+                t.checks,
+                t.attempts,
+                t.from.as_str(),
+                t.to.as_str(),
+                t.error
+            ])
         })
         .collect();
-    let sql = format!(
-        "INSERT INTO txn_run_actions (run_id, item, message_id, check_count, delivery_attempts, \
-         old_state, new_state, error) VALUES {}",
-        rows.join(", ")
-    );
     on_tx!(tx, conn => {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(journal.run_id.as_str())
-            .bind(i64::from(journal.item));
-        for t in applied {
-            query = query
-                .bind(t.id.as_str())
-                .bind(t.checks)
-                .bind(t.attempts)
-                .bind(t.from.as_str())
-                .bind(t.to.as_str())
-                .bind(t.error.as_deref());
-        }
-        query.execute(&mut **conn).await?;
+        sqlx::query(
+            "INSERT INTO txn_run_actions (run_id, item, message_id, check_count, delivery_attempts, \
+             old_state, new_state, error) SELECT $1, $2, json_extract(value, '$[0]'), \
+             json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'), \
+             json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each($3)",
+        )
+        .bind(journal.run_id.as_str())
+        .bind(i64::from(journal.item))
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut **conn)
+        .await?;
     });
     Ok(())
 }
