@@ -3,8 +3,9 @@
 //! type, or by one HTTP `GET` per message.
 //!
 //! SQL protocol: the configured query has `IN ({keys})` where reckon puts the
-//! batch's business keys — bind parameters `$1, $2, …` on SQLite,
-//! `SELECT unnest($1::text[])` (one array parameter) on PostgreSQL; it returns rows
+//! batch's business keys — `SELECT value FROM json_each($1)` (one JSON array
+//! parameter) on SQLite, `SELECT unnest($1::text[])` (one array parameter) on
+//! PostgreSQL; it returns rows
 //! `(business_key, outcome)`. Outcome `committed` or `rolled_back` decides;
 //! anything else, no row, or a failed query is unknown.
 //!
@@ -121,7 +122,7 @@ async fn sql_check(db: &Db, query: &str, keys: &[&str]) -> Vec<Verdict> {
         .into_iter()
         .collect();
     let result: Result<Vec<(String, String)>, sqlx::Error> = match db {
-        // One array parameter: the statement text is the same for every batch.
+        // One parameter either way: the statement is the same for every batch.
         Db::Postgres(pool) => {
             let sql = query.replace("{keys}", "SELECT unnest($1::text[])");
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -130,13 +131,11 @@ async fn sql_check(db: &Db, query: &str, keys: &[&str]) -> Vec<Verdict> {
                 .await
         }
         Db::Sqlite(pool) => {
-            let placeholders: Vec<String> = (1..=distinct.len()).map(|n| format!("${n}")).collect();
-            let sql = query.replace("{keys}", &placeholders.join(", "));
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-            for key in &distinct {
-                q = q.bind(*key);
-            }
-            q.fetch_all(pool).await
+            let sql = query.replace("{keys}", "SELECT value FROM json_each($1)");
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(serde_json::json!(distinct).to_string())
+                .fetch_all(pool)
+                .await
         }
     };
     match result {
