@@ -213,7 +213,7 @@ pub struct Journal {
 }
 
 /// Applies a batch of transitions in one transaction: the fence check (when
-/// given), one compare-and-set `UPDATE … FROM (VALUES …) RETURNING id`, the
+/// given), one compare-and-set `UPDATE … FROM <batch rows> RETURNING id`, the
 /// journal rows and outbox rows of the transitions that applied. Returns the
 /// applied transitions; the others lost a race and are left alone.
 pub async fn apply(
