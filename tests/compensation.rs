@@ -37,6 +37,9 @@ on_both_backends! {
     late_confirmations_are_refused => late_confirmations_are_refused;
     downstream_down_then_back => downstream_down_then_back;
     manual_retry_and_resolve_are_journaled => manual_retry_and_resolve_are_journaled;
+    two_workers_never_move_a_message_twice => two_workers_never_move_a_message_twice;
+    superseded_fence_writes_nothing => superseded_fence_writes_nothing;
+    fixtures_load_idempotently => fixtures_load_idempotently;
 }
 
 const JOB: &str = "txn-comp";
@@ -726,4 +729,147 @@ async fn manual_retry_and_resolve_are_journaled(db: &TestDb) {
         sqlx::query("DELETE FROM txn_actions").execute(pool).await.map(|_| ())
     });
     assert!(deleted.is_err());
+}
+
+fn engine_settings(params: &str) -> compensation::Settings {
+    // The job-file form has `[params.x]` sub-tables; the params table itself has `[x]`.
+    let table = params.replace("[params.", "[");
+    compensation::Settings::from_params(&table.parse().expect("params TOML")).expect("valid params")
+}
+
+fn scope(run_id: &str, fence: Option<compensation::store::Fence>) -> compensation::Scope {
+    compensation::Scope {
+        partition: compensation::Partition::ALL,
+        fence,
+        journal: compensation::store::Journal {
+            run_id: run_id.into(),
+            item: 0,
+        },
+        cancel: None,
+    }
+}
+
+async fn two_workers_never_move_a_message_twice(db: &TestDb) {
+    let orders: Vec<(String, &str)> = (0..300)
+        .map(|i| {
+            (
+                format!("O-{i:03}"),
+                if i % 3 == 0 { "CANCELLED" } else { "PAID" },
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = orders.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    business_orders(&db.db, &refs).await;
+    let old = start_time() - chrono::Duration::seconds(120);
+    for i in 0..300 {
+        prepare(
+            &db.db,
+            &format!("W{i:03}"),
+            "order",
+            &format!("O-{i:03}"),
+            None,
+            old,
+        )
+        .await;
+    }
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(start_time()));
+    // Small batches so the two workers interleave.
+    let settings =
+        engine_settings(&SQL_PARAMS.replace("max_checks = 3", "max_checks = 3\nbatch_size = 7"));
+    let a = compensation::Engine::new(
+        db.db.clone(),
+        settings.clone(),
+        clock.clone(),
+        Hooks::default(),
+    );
+    let b = compensation::Engine::new(db.db.clone(), settings, clock, Hooks::default());
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let (sa, sb) = (scope("worker-a", None), scope("worker-b", None));
+    let (ta, tb) = tokio::join!(a.check_back(&sa), b.check_back(&sb));
+    let (ta, tb) = (ta.unwrap(), tb.unwrap());
+    // Every message moved exactly once, by one of the two.
+    assert_eq!(ta.committed + tb.committed, 200);
+    assert_eq!(ta.rolled_back + tb.rolled_back, 100);
+    let moves: Vec<(String, i64)> = on_db!(&db.db, pool => {
+        sqlx::query_as("SELECT message_id, COUNT(*) FROM txn_run_actions GROUP BY message_id HAVING COUNT(*) <> 1")
+            .fetch_all(pool).await.unwrap()
+    });
+    assert!(moves.is_empty(), "moved twice: {moves:?}");
+    let counts = compensation::store::count_by_state(&db.db).await.unwrap();
+    assert_eq!(counts.get("committed"), Some(&200));
+    assert_eq!(counts.get("rolled_back"), Some(&100));
+    assert_eq!(counts.get("prepared"), None);
+}
+
+async fn superseded_fence_writes_nothing(db: &TestDb) {
+    business_orders(&db.db, &[("O-1", "PAID")]).await;
+    prepare(
+        &db.db,
+        "F1",
+        "order",
+        "O-1",
+        None,
+        start_time() - chrono::Duration::seconds(120),
+    )
+    .await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(start_time()));
+    let engine = compensation::Engine::new(
+        db.db.clone(),
+        engine_settings(SQL_PARAMS),
+        clock,
+        Hooks::default(),
+    )
+    .await
+    .unwrap();
+    // No claim holds epoch 7 of this shard: the batch must not commit.
+    let fence = compensation::store::Fence {
+        job: JOB.into(),
+        business_date: "2026-11-21".parse().unwrap(),
+        item: 0,
+        epoch: 7,
+    };
+    let err = engine
+        .check_back(&scope("zombie", Some(fence)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, compensation::CompensationError::Fenced(_)),
+        "{err}"
+    );
+    assert_eq!(states(&db.db).await, [row("F1", "prepared", 0, 0)]);
+}
+
+async fn fixtures_load_idempotently(db: &TestDb) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/compensation");
+    let date = "2026-11-21".parse().unwrap();
+    let first = compensation::fixtures::load(&db.db, &dir, date)
+        .await
+        .unwrap();
+    let second = compensation::fixtures::load(&db.db, &dir, date)
+        .await
+        .unwrap();
+    assert_eq!(first, "8 transactional messages, 6 business orders");
+    assert_eq!(first, second);
+    let counts = compensation::store::count_by_state(&db.db).await.unwrap();
+    assert_eq!(
+        (counts.get("prepared"), counts.get("committed")),
+        (Some(&7), Some(&1))
+    );
+    // A bad line is refused with file and line.
+    let bad = db.dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("business_orders.csv"), "order_no,status\n").unwrap();
+    std::fs::write(
+        bad.join("messages.csv"),
+        "id,txn_type,business_key,payload,prepared_at,state,check_count\nX1,order,O,{},yesterday,prepared,0\n",
+    )
+    .unwrap();
+    let err = compensation::fixtures::load(&db.db, &bad, date)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("messages.csv line 2") && err.contains("prepared_at"),
+        "{err}"
+    );
 }
