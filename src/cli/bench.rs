@@ -3,7 +3,9 @@
 
 use clap::{Args, Subcommand};
 
+use super::context::open_db;
 use super::{EXIT_OK, Failure};
+use crate::config::Config;
 use crate::jobs::repayment::bench as repayment;
 
 #[derive(Debug, Args)]
@@ -17,6 +19,25 @@ enum Bench {
     /// Generate repayment schedules for a loan book: compute alone, and
     /// compute + store on SQLite and PostgreSQL, beside baselines
     Repayment(RepaymentArgs),
+    /// Check-back + state transition of prepared messages (SQL checker in the
+    /// same database as `--database`), beside a one-round-trip-per-message baseline
+    Compensation(CompensationArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompensationArgs {
+    /// Prepared messages to generate
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: usize,
+    /// Messages moved one round trip at a time for the naive baseline
+    #[arg(long, default_value_t = 10_000)]
+    naive_sample: usize,
+    /// Partitions checked concurrently
+    #[arg(long, default_value_t = 2)]
+    shards: u32,
+    /// Messages per batch
+    #[arg(long, default_value_t = 1000)]
+    batch_size: usize,
 }
 
 #[derive(Debug, Args)]
@@ -48,10 +69,38 @@ struct RepaymentArgs {
 }
 
 /// Runs the chosen benchmark.
-pub(super) async fn bench(args: BenchArgs) -> Result<u8, Failure> {
+pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failure> {
     match args.which {
         Bench::Repayment(args) => bench_repayment(args).await,
+        Bench::Compensation(args) => bench_compensation(config, args).await,
     }
+}
+
+async fn bench_compensation(config: &Config, args: CompensationArgs) -> Result<u8, Failure> {
+    use crate::jobs::compensation::bench;
+    if args.batch_size == 0 || args.batch_size > 3000 || args.shards == 0 {
+        return Err(Failure::usage(
+            "--batch-size must be 1..=3000 and --shards at least 1",
+        ));
+    }
+    let db = open_db(config).await?;
+    let result = bench::run(
+        &db,
+        &bench::BenchConfig {
+            messages: args.messages,
+            naive_sample: args.naive_sample,
+            shards: args.shards,
+            batch_size: args.batch_size,
+        },
+    )
+    .await
+    .map_err(Failure::run)?;
+    println!(
+        "backend    messages generate  batched check-back + transition                              naive baseline (sample)"
+    );
+    println!("{}", bench::format_result(&result));
+    db.close().await;
+    Ok(EXIT_OK)
 }
 
 async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {

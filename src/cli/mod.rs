@@ -12,6 +12,7 @@ mod progress;
 mod run;
 mod schedule;
 mod serve;
+mod txn;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,6 +90,8 @@ enum Command {
     /// Cluster status and control (needs --registry)
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Transactional messages: list, show, retry a dead one, resolve by hand
+    Txn(txn::TxnArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -140,8 +143,9 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
         Command::Schedule(args) => schedule::schedule(args),
-        Command::Bench(args) => bench::bench(args).await,
+        Command::Bench(args) => bench::bench(&config, args).await,
         Command::Cluster(command) => cluster::cluster(&config, command).await,
+        Command::Txn(args) => txn::txn(&config, args).await,
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod command;
+pub mod compensation;
 pub mod params;
 pub mod recon;
 pub mod repayment;
@@ -19,6 +20,7 @@ pub fn builtin() -> KindRegistry {
     kinds.register(Arc::new(repayment::Repayment));
     kinds.register(Arc::new(settlement::Settlement));
     kinds.register(Arc::new(checksum::Checksum));
+    kinds.register(Arc::new(compensation::Compensation::default()));
     kinds
 }
 
@@ -30,6 +32,7 @@ pub async fn load_fixtures(
     business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
     let loaded = [
+        compensation::fixtures::load(db, &fixtures.join("compensation"), business_date).await?,
         repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?,
         settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
     ];

@@ -1,0 +1,63 @@
+-- Compensation of unfinished transactions (transactional messages).
+-- Times are epoch milliseconds (UTC) so that due-time comparisons are plain
+-- integer comparisons on both backends. Money is NUMERIC.
+
+CREATE TABLE txn_messages (
+    id                  TEXT PRIMARY KEY,
+    txn_type            TEXT NOT NULL,
+    business_key        TEXT NOT NULL,
+    payload             TEXT NOT NULL DEFAULT '{}',
+    -- The payload's `amount`, when it has one (for the reports).
+    amount              NUMERIC,
+    state               TEXT NOT NULL CHECK (state IN ('prepared','committed','delivered','rolled_back','dead')),
+    -- The state a dead message died in (prepared: check-back gave up; committed: delivery gave up).
+    dead_from           TEXT CHECK (dead_from IN ('prepared','committed')),
+    -- FNV-1a 64 of id modulo 720720: the shard of a message is bucket % shards.
+    bucket              BIGINT NOT NULL,
+    check_count         BIGINT NOT NULL DEFAULT 0,
+    delivery_attempts   BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at_ms  BIGINT NOT NULL,
+    last_error          TEXT,
+    created_at_ms       BIGINT NOT NULL,
+    updated_at_ms       BIGINT NOT NULL
+);
+CREATE INDEX txn_messages_due ON txn_messages (state, id);
+
+-- What each run did to which message: the rows of compensation.csv.
+CREATE TABLE txn_run_actions (
+    run_id             TEXT NOT NULL,
+    item               BIGINT NOT NULL,
+    message_id         TEXT NOT NULL,
+    check_count        BIGINT NOT NULL,
+    delivery_attempts  BIGINT NOT NULL,
+    old_state          TEXT NOT NULL,
+    new_state          TEXT NOT NULL,
+    error              TEXT,
+    PRIMARY KEY (run_id, message_id, check_count, delivery_attempts)
+);
+
+-- Append-only journal of confirmations refused and of manual actions.
+CREATE TABLE txn_actions (
+    seq         BIGSERIAL PRIMARY KEY,
+    message_id  TEXT NOT NULL,
+    at_ms       BIGINT NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    old_state   TEXT NOT NULL,
+    new_state   TEXT NOT NULL,
+    reason      TEXT NOT NULL
+);
+CREATE INDEX txn_actions_by_message ON txn_actions (message_id, seq);
+CREATE FUNCTION txn_actions_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'txn_actions is append-only'; END $$;
+CREATE TRIGGER txn_actions_no_change BEFORE UPDATE OR DELETE ON txn_actions
+FOR EACH ROW EXECUTE FUNCTION txn_actions_append_only();
+
+-- The outbox downstream: one row per delivered message, keyed by its idempotency key.
+CREATE TABLE txn_outbox (
+    idempotency_key  TEXT PRIMARY KEY,
+    txn_type         TEXT NOT NULL,
+    business_key     TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    created_at_ms    BIGINT NOT NULL
+);
