@@ -84,6 +84,10 @@ fn each_error_names_path_field_and_reason() {
         &[("a", "misfire", "fire_once, skip")],
     );
     check(
+        &[("a", &with("runs_per_date = \"twice\""))],
+        &[("a", "runs_per_date", "once, every_fire")],
+    );
+    check(
         &[("a", &with("shard = 3"))],
         &[("a", "shard", "unknown field")],
     );

@@ -17,6 +17,7 @@ on_both_backends! {
     takeover_during_run_fences_old_attempt => takeover_during_run_fences_old_attempt;
     dependencies_wait_then_fail => dependencies_wait_then_fail;
     succeeded_date_not_run_twice => succeeded_date_not_run_twice;
+    every_fire_jobs_run_again_for_a_succeeded_date => every_fire_jobs_run_again_for_a_succeeded_date;
     abandoned_run_is_healed => abandoned_run_is_healed;
     timeout_fails_the_shard => timeout_fails_the_shard;
     shutdown_cancels_unstarted_shards => shutdown_cancels_unstarted_shards;
@@ -391,4 +392,28 @@ async fn shutdown_cancels_unstarted_shards(db: &TestDb) {
     // The 4 shards already running finished; the 4 waiting for a slot never started.
     assert_eq!((done, cancelled), (4, 4));
     assert_eq!(probe_rows(&db.db, "eod").await.len(), 4);
+}
+
+/// A job on live state (`runs_per_date = "every_fire"`, e.g. compensation)
+/// runs again for a date that succeeded: a new attempt, never a refusal.
+async fn every_fire_jobs_run_again_for_a_succeeded_date(db: &TestDb) {
+    let h = simple_harness(
+        db,
+        &[(
+            "sweep",
+            probe_job("sweep", 1, "runs_per_date = \"every_fire\""),
+        )],
+    )
+    .await;
+    let mut attempts = Vec::new();
+    for _ in 0..2 {
+        let summary = h
+            .runner
+            .run_now(manual("sweep", "2026-11-21"), Arc::new(Progress::default()))
+            .await
+            .unwrap();
+        assert_eq!(summary.run.status, RunStatus::Succeeded);
+        attempts.push(summary.run.attempt);
+    }
+    assert_eq!(attempts, vec![1, 2]);
 }

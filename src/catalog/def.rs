@@ -33,6 +33,8 @@ pub struct JobDef {
     /// How long a run waits for its dependencies before failing.
     pub depends_wait: Duration,
     pub enabled: bool,
+    /// Whether a succeeded business date may run again on the next fire.
+    pub runs_per_date: RunsPerDate,
     /// How a cluster spreads the items over its instances (`sharding = "average"`,
     /// `"odevity"` or `"round_robin"`); ignored by a single node.
     pub sharding: crate::sharding::Strategy,
@@ -40,6 +42,19 @@ pub struct JobDef {
     pub params: toml::Table,
     /// The file it was loaded from.
     pub source: std::path::PathBuf,
+}
+
+/// How many successful runs one business date may have without an explicit rerun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunsPerDate {
+    /// Settlement-style jobs: a succeeded date is refused until someone reruns
+    /// it with a reason (`runs_per_date = "once"`, the default).
+    #[default]
+    Once,
+    /// Jobs that work on live state rather than a day's inputs (compensation):
+    /// every fire makes a new attempt of the date, still never two at once
+    /// (`runs_per_date = "every_fire"`).
+    EveryFire,
 }
 
 /// Which calendar day a fire time works on.

@@ -9,7 +9,9 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::def::{BusinessDateRule, ItemParameters, JobDef, MisfirePolicy, RetryPolicy};
+use super::def::{
+    BusinessDateRule, ItemParameters, JobDef, MisfirePolicy, RetryPolicy, RunsPerDate,
+};
 use crate::schedule::CronSchedule;
 
 /// Upper bound on shard items per job.
@@ -96,6 +98,7 @@ struct RawJob {
     depends_on: Vec<String>,
     depends_wait: Option<String>,
     enabled: Option<bool>,
+    runs_per_date: Option<String>,
     sharding: Option<String>,
     #[serde(default)]
     params: toml::Table,
@@ -329,6 +332,17 @@ fn build(
             MisfirePolicy::FireOnce
         }
     };
+    let runs_per_date = match raw.runs_per_date.as_deref().unwrap_or("once") {
+        "once" => RunsPerDate::Once,
+        "every_fire" => RunsPerDate::EveryFire,
+        other => {
+            report(
+                "runs_per_date",
+                format!("`{other}` is not one of once, every_fire"),
+            );
+            RunsPerDate::Once
+        }
+    };
     let sharding = raw
         .sharding
         .as_deref()
@@ -355,6 +369,7 @@ fn build(
         depends_on: raw.depends_on,
         depends_wait,
         enabled: raw.enabled.unwrap_or(true),
+        runs_per_date,
         sharding,
         params: raw.params,
         source: path.to_path_buf(),

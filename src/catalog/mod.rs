@@ -5,5 +5,5 @@
 mod def;
 mod load;
 
-pub use def::{BusinessDateRule, ItemParameters, JobDef, MisfirePolicy, RetryPolicy};
+pub use def::{BusinessDateRule, ItemParameters, JobDef, MisfirePolicy, RetryPolicy, RunsPerDate};
 pub use load::{Catalog, CatalogError, FileProblem, KindCheck};

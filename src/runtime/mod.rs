@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError, RunsPerDate};
 use crate::coord::{CoordError, Coordinator};
 use crate::ledger::{Ledger, LedgerError, NewRun, RunRecord, RunStatus, ShardRecord, Trigger};
 
@@ -148,7 +148,8 @@ impl Runner {
     }
 
     /// Creates a run (pending). A cron, manual or backfill request for a date
-    /// that already succeeded is refused: reruns go through [`Runner::rerun`].
+    /// that already succeeded is refused (unless the job runs
+    /// [`RunsPerDate::EveryFire`]): reruns go through [`Runner::rerun`].
     pub async fn request(&self, new: NewRun) -> Result<RunRecord, RunError> {
         let job = self.catalog.get(&new.job)?;
         if self.kinds.get(&job.kind).is_none() {
@@ -162,6 +163,7 @@ impl Runner {
             Trigger::Cron | Trigger::Manual | Trigger::Backfill | Trigger::Misfire
         );
         if fresh
+            && job.runs_per_date == RunsPerDate::Once
             && let Some(done) = self
                 .ledger
                 .succeeded_run(&new.job, new.business_date)
