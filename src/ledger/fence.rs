@@ -23,6 +23,43 @@ pub struct FencedTx {
     epoch: i64,
 }
 
+/// Takes (or re-takes) a shard's fence inside `tx`: the first statement of
+/// every fenced write. Fails with [`LedgerError::Fenced`] when a newer claim
+/// superseded `epoch`; on success the fence row stays locked until `tx` ends.
+/// Kinds that commit in several batches (compensation) call it at the start
+/// of each batch's transaction.
+pub async fn hold_fence(
+    tx: &mut DbTx,
+    job: &str,
+    date: NaiveDate,
+    item: u32,
+    epoch: i64,
+) -> Result<(), LedgerError> {
+    let held = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE shard_fences SET committed_epoch = $4 \
+             WHERE job = $1 AND business_date = $2 AND item = $3 AND epoch = $4",
+        )
+        .bind(job)
+        .bind(date)
+        .bind(i64::from(item))
+        .bind(epoch)
+        .execute(&mut **conn)
+        .await?
+        .rows_affected()
+    });
+    if held == 1 {
+        Ok(())
+    } else {
+        Err(LedgerError::Fenced {
+            job: job.to_string(),
+            business_date: date,
+            item,
+            held: epoch,
+        })
+    }
+}
+
 impl Ledger {
     /// Opens a transaction fenced by `epoch`; fails with
     /// [`LedgerError::Fenced`] when another claim superseded it.
@@ -35,27 +72,9 @@ impl Ledger {
         epoch: i64,
     ) -> Result<FencedTx, LedgerError> {
         let mut tx = self.db.begin().await?;
-        let held = on_tx!(&mut tx, conn => {
-            sqlx::query(
-                "UPDATE shard_fences SET committed_epoch = $4 \
-                 WHERE job = $1 AND business_date = $2 AND item = $3 AND epoch = $4",
-            )
-            .bind(job)
-            .bind(date)
-            .bind(i64::from(item))
-            .bind(epoch)
-            .execute(&mut **conn)
-            .await?
-            .rows_affected()
-        });
-        if held != 1 {
+        if let Err(err) = hold_fence(&mut tx, job, date, item, epoch).await {
             tx.rollback().await?;
-            return Err(LedgerError::Fenced {
-                job: job.to_string(),
-                business_date: date,
-                item,
-                held: epoch,
-            });
+            return Err(err);
         }
         Ok(FencedTx {
             tx,

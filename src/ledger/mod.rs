@@ -12,7 +12,7 @@ mod runs;
 mod scheduler_state;
 mod shards;
 
-pub use fence::FencedTx;
+pub use fence::{FencedTx, hold_fence};
 pub use records::{Event, NewRun, RunFilter, RunRecord, RunStatus, ShardRecord, Trigger};
 
 use std::sync::Arc;

@@ -248,34 +248,12 @@ pub async fn apply(
     Ok(applied)
 }
 
-/// Re-takes the shard fence inside this transaction, as
-/// `Ledger::begin_fenced` does: fails when a newer claim superseded the epoch.
+/// Re-takes the shard fence inside this transaction: fails when a newer claim
+/// superseded the epoch.
 async fn hold_fence(tx: &mut DbTx, fence: &Fence) -> Result<(), CompensationError> {
-    let held = on_tx!(tx, conn => {
-        sqlx::query(
-            "UPDATE shard_fences SET committed_epoch = $4 \
-             WHERE job = $1 AND business_date = $2 AND item = $3 AND epoch = $4",
-        )
-        .bind(&fence.job)
-        .bind(fence.business_date)
-        .bind(i64::from(fence.item))
-        .bind(fence.epoch)
-        .execute(&mut **conn)
-        .await?
-        .rows_affected()
-    });
-    if held == 1 {
-        Ok(())
-    } else {
-        Err(CompensationError::Fenced(
-            crate::ledger::LedgerError::Fenced {
-                job: fence.job.clone(),
-                business_date: fence.business_date,
-                item: fence.item,
-                held: fence.epoch,
-            },
-        ))
-    }
+    crate::ledger::hold_fence(tx, &fence.job, fence.business_date, fence.item, fence.epoch)
+        .await
+        .map_err(CompensationError::Fenced)
 }
 
 async fn compare_and_set(
