@@ -24,7 +24,6 @@ pub async fn load_fixtures(
     fixtures: &std::path::Path,
     business_date: chrono::NaiveDate,
 ) -> Result<String, crate::runtime::JobError> {
-    let loaded =
-        [repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?];
+    let loaded = [repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?];
     Ok(loaded.join("; "))
 }
