@@ -444,7 +444,7 @@ pub async fn sqlite(
             rows += batch.len() as u64;
             batch.clear();
             statements += 1;
-            if statements % SQLITE_STATEMENTS_PER_TRANSACTION == 0 {
+            if statements.is_multiple_of(SQLITE_STATEMENTS_PER_TRANSACTION) {
                 tx.commit().await?;
                 tx = conn.begin().await?;
             }
