@@ -174,3 +174,36 @@ fn reject(source: &'static str, record: &str, reason: String) -> Reject {
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<(), (String, String)> {
+        Repayment.check_params(&text.parse::<toml::Table>().expect("test TOML"))
+    }
+
+    #[test]
+    fn params_are_checked_at_catalog_load() {
+        assert_eq!(check(""), Ok(()));
+        assert_eq!(
+            check("penalty_multiplier = \"2\"\nprepayment = \"lower-installment\""),
+            Ok(())
+        );
+        assert_eq!(
+            check("penalty_multiplier = 1.5").unwrap_err().0,
+            "penalty_multiplier"
+        );
+        assert_eq!(
+            check("penalty_multiplier = \"-1\"").unwrap_err().0,
+            "penalty_multiplier"
+        );
+        assert_eq!(
+            check("prepayment = \"sometimes\"").unwrap_err().0,
+            "prepayment"
+        );
+        let defaults = config(&toml::Table::new()).unwrap();
+        assert_eq!(defaults.penalty_multiplier.to_string(), "1.5");
+        assert_eq!(defaults.prepayment, PrepaymentMode::ShorterTerm);
+    }
+}
