@@ -3,6 +3,7 @@
 
 pub mod command;
 pub mod params;
+pub mod recon;
 
 use std::sync::Arc;
 
