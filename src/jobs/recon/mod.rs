@@ -2,3 +2,4 @@
 //! internal reconciliation and the break register build on them (issue 3).
 
 pub mod formats;
+pub mod engine;

@@ -1,0 +1,1 @@
+//! Benchmark data: ledger and statement files with a known mix of breaks.

@@ -1,0 +1,481 @@
+//! Reading a side into columns.
+//!
+//! Ledger-layout files (`order_no,amount,status,completed_at[,fee][,refund_no]`,
+//! the ad-hoc ledger and `--format generic` without a mapping) take a fast
+//! path: the file is cut into blocks at line ends, each block is parsed by
+//! polars' multi-threaded CSV reader with every column as text, and the
+//! columns are then validated and converted; rows that fail become rejects
+//! with their line number and raw text. Line numbers are exact because each
+//! block must give one row per line; anything the fast path cannot vouch for
+//! (an unusual header, quoted line breaks, blank lines, bad UTF-8, a polars
+//! error) sends the whole file to the row-by-row reader of
+//! [`crate::jobs::recon::formats`], which is exact but slower.
+//! Other formats (WeChat, Alipay, mapped generic CSV) always use those readers.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use polars::prelude::{
+    CsvParseOptions, CsvReadOptions, DataFrame, DataType, NewChunkedArray, Schema, SerReader,
+    StringChunked,
+};
+
+use super::EngineError;
+use super::minor_units::{AMOUNT_SCALE, FEE_SCALE, parse_units};
+use super::side::{NO_FEE, Side, SideBuilder, SideName};
+use crate::jobs::recon::formats::{
+    FormatError, LedgerStatus, ReadOptions, Reject, RejectReason, StatementFormat, read_ledger_file,
+    stream_statement,
+};
+
+/// Bytes handed to polars at a time: bounds memory to about this much text
+/// plus its parsed columns, whatever the file size.
+const BLOCK_BYTES: usize = 64 << 20;
+/// The columns of the ledger layout, in canonical order.
+const COLUMNS: [&str; 6] = ["order_no", "amount", "status", "completed_at", "fee", "refund_no"];
+const REQUIRED_COLUMNS: usize = 4;
+
+/// A side read from a file, and how it was read.
+#[derive(Debug)]
+pub struct LedgerRead {
+    pub side: Side,
+    /// True when the fast polars path read it; false for the row-by-row reader.
+    pub fast_path: bool,
+}
+
+/// Reads a ledger-layout file as `name`, fast path first.
+pub fn read_ledger_layout(
+    path: &Path,
+    name: SideName,
+    options: ReadOptions,
+) -> Result<LedgerRead, EngineError> {
+    match read_fast(path, name, options)? {
+        Some(side) => Ok(LedgerRead {
+            side,
+            fast_path: true,
+        }),
+        None => {
+            let statement = read_ledger_file(path, options)?;
+            let mut builder = SideBuilder::new(name);
+            for record in &statement.records {
+                builder.push_record(record)?;
+            }
+            builder.push_rejects(statement.rejects);
+            Ok(LedgerRead {
+                side: builder.finish(),
+                fast_path: false,
+            })
+        }
+    }
+}
+
+/// Reads a statement in any format as the statement side; the ledger layout
+/// (`--format generic` without a mapping) takes the fast path.
+pub fn read_statement_side(
+    path: &Path,
+    format: &StatementFormat,
+    ledger_layout: bool,
+    options: ReadOptions,
+) -> Result<LedgerRead, EngineError> {
+    if ledger_layout {
+        return read_ledger_layout(path, SideName::Statement, options);
+    }
+    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut builder = SideBuilder::new(SideName::Statement);
+    let mut first_error = None;
+    let summary = stream_statement(path, &bytes, format, options, &mut |record| {
+        if first_error.is_none()
+            && let Err(error) = builder.push_record(&record)
+        {
+            first_error = Some(error);
+        }
+    })?;
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    builder.push_rejects(summary.rejects);
+    // A file that only has rejects is still this side's file.
+    let file: Arc<Path> = summary.file.clone();
+    builder.file_index(&file);
+    Ok(LedgerRead {
+        side: builder.finish(),
+        fast_path: false,
+    })
+}
+
+/// Which ledger columns a header has, by position.
+#[derive(Debug, Clone)]
+struct Layout {
+    /// For each of [`COLUMNS`], its position in the file (if present).
+    position: [Option<usize>; 6],
+    width: usize,
+}
+
+fn parse_header(line: &[u8]) -> Option<Layout> {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).ok()?;
+    let mut position = [None; 6];
+    let names: Vec<&str> = text.split(',').collect();
+    for (index, name) in names.iter().enumerate() {
+        let column = COLUMNS.iter().position(|c| c == name)?;
+        if position[column].replace(index).is_some() {
+            return None;
+        }
+    }
+    position[..REQUIRED_COLUMNS]
+        .iter()
+        .all(Option::is_some)
+        .then_some(Layout {
+            position,
+            width: names.len(),
+        })
+}
+
+/// The fast path; `Ok(None)` when the file must go to the exact reader.
+fn read_fast(
+    path: &Path,
+    name: SideName,
+    options: ReadOptions,
+) -> Result<Option<Side>, EngineError> {
+    let io_error = |source| EngineError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io_error)?;
+    let file_path: Arc<Path> = Arc::from(path);
+    let mut builder = SideBuilder::new(name);
+    let file_index = builder.file_index(&file_path);
+    let mut buffer: Vec<u8> = Vec::with_capacity(BLOCK_BYTES + (1 << 16));
+    let mut layout: Option<Layout> = None;
+    let mut next_line: u64 = 1;
+    let mut rows: u64 = 0;
+    let mut at_eof = false;
+    while !at_eof {
+        let filled = buffer.len();
+        buffer.resize(BLOCK_BYTES.max(filled * 2), 0);
+        let read = read_full(&mut file, &mut buffer[filled..]).map_err(io_error)?;
+        buffer.truncate(filled + read);
+        at_eof = read == 0;
+        let end = if at_eof {
+            buffer.len()
+        } else {
+            match buffer.iter().rposition(|&b| b == b'\n') {
+                Some(last) => last + 1,
+                None => continue,
+            }
+        };
+        let mut block = &buffer[..end];
+        if layout.is_none() {
+            let header_end = block.iter().position(|&b| b == b'\n').unwrap_or(block.len());
+            match parse_header(&block[..header_end]) {
+                Some(found) => layout = Some(found),
+                None => return Ok(None),
+            }
+            block = &block[(header_end + 1).min(block.len())..];
+            next_line = 2;
+        }
+        let Some(layout) = layout.as_ref() else {
+            return Ok(None);
+        };
+        if !block.is_empty() {
+            let Some(lines) = read_block(block, layout, next_line, &file_path, file_index, &mut builder)
+            else {
+                return Ok(None);
+            };
+            next_line += lines;
+            rows += lines;
+        }
+        buffer.drain(..end);
+    }
+    if layout.is_none() {
+        return Ok(None);
+    }
+    let side = builder.finish();
+    let rejected = side.totals.rejects;
+    let limit = u64::from(options.reject_limit_percent);
+    if rows > 0 && rejected * 100 > limit * rows {
+        return Err(FormatError::MostlyRejects {
+            path: path.to_path_buf(),
+            rejected,
+            rows,
+            limit_percent: options.reject_limit_percent,
+            rejects: side.rejects,
+        }
+        .into());
+    }
+    Ok(Some(side))
+}
+
+fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut total = 0;
+    while total < buffer.len() {
+        match file.read(&mut buffer[total..])? {
+            0 => break,
+            read => total += read,
+        }
+    }
+    Ok(total)
+}
+
+/// Parses one block of whole lines; `None` if polars did not give exactly one
+/// row per line (or failed), in which case the exact reader takes over.
+fn read_block(
+    block: &[u8],
+    layout: &Layout,
+    first_line: u64,
+    file: &Arc<Path>,
+    file_index: u16,
+    builder: &mut SideBuilder,
+) -> Option<u64> {
+    let newlines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+    let lines = newlines + u64::from(!block.ends_with(b"\n"));
+    let frame = polars_block(block, layout.width).ok()?;
+    if frame.height() as u64 != lines {
+        return None;
+    }
+    let text = |name: &str| -> Option<StringChunked> {
+        Some(frame.column(name).ok()?.str().ok()?.rechunk().into_owned())
+    };
+    let columns: Vec<Option<StringChunked>> = layout
+        .position
+        .iter()
+        .map(|position| position.and_then(|p| text(&format!("c{p}"))))
+        .collect();
+    let extra = text(&format!("c{}", layout.width))?;
+    let required = |index: usize| columns[index].clone();
+    let (order_no, amount, status, time) = (required(0)?, required(1)?, required(2)?, required(3)?);
+    let (fee, refund_no) = (columns[4].clone(), columns[5].clone());
+    let mut keys: Vec<&str> = Vec::with_capacity(frame.height());
+    let mut failures: Vec<(usize, RejectReason)> = Vec::new();
+    for row in 0..frame.height() {
+        let fields = RowFields {
+            order_no: order_no.get(row),
+            amount: amount.get(row),
+            status: status.get(row),
+            time: time.get(row),
+            fee: fee.as_ref().and_then(|c| c.get(row)),
+            refund_no: refund_no.as_ref().and_then(|c| c.get(row)),
+            extra: extra.get(row).is_some(),
+        };
+        match fields.validate() {
+            Ok(valid) => {
+                keys.push(valid.key);
+                builder.push_columns(
+                    valid.status == LedgerStatus::Refund,
+                    valid.status,
+                    valid.amount,
+                    valid.fee,
+                    valid.time,
+                    file_index,
+                    first_line + row as u64,
+                );
+            }
+            Err(reason) => failures.push((row, reason)),
+        }
+    }
+    builder
+        .append_keys(&StringChunked::from_slice("key".into(), &keys))
+        .ok()?;
+    builder.push_rejects(rejects_of(block, layout.width, first_line, file, failures));
+    Some(lines)
+}
+
+/// Every column as text, plus one extra column that is non-empty only when
+/// a row has more fields than the header.
+fn polars_block(block: &[u8], width: usize) -> polars::prelude::PolarsResult<DataFrame> {
+    let schema: Schema = (0..=width)
+        .map(|index| (format!("c{index}").into(), DataType::String))
+        .collect();
+    let parse = CsvParseOptions::default()
+        .with_truncate_ragged_lines(true)
+        .with_missing_is_null(true);
+    CsvReadOptions::default()
+        .with_has_header(false)
+        .with_schema(Some(Arc::new(schema)))
+        .with_parse_options(parse)
+        .with_rechunk(false)
+        .into_reader_with_file_handle(std::io::Cursor::new(block))
+        .finish()
+}
+
+/// The text fields of one row (after polars split it).
+struct RowFields<'a> {
+    order_no: Option<&'a str>,
+    amount: Option<&'a str>,
+    status: Option<&'a str>,
+    time: Option<&'a str>,
+    fee: Option<&'a str>,
+    refund_no: Option<&'a str>,
+    extra: bool,
+}
+
+/// A row that passed every check.
+struct ValidRow<'a> {
+    key: &'a str,
+    amount: i64,
+    status: LedgerStatus,
+    fee: i64,
+    time: i64,
+}
+
+impl<'a> RowFields<'a> {
+    fn validate(&self) -> Result<ValidRow<'a>, RejectReason> {
+        let text = |value: Option<&str>| value.unwrap_or("").trim_end_matches('\r').to_string();
+        if self.extra {
+            // The real count comes from the raw line in `rejects_of`.
+            return Err(RejectReason::FieldCount {
+                expected: 0,
+                found: 0,
+            });
+        }
+        let order_no = self.order_no.filter(|s| !s.is_empty()).ok_or(RejectReason::MissingKey {
+            column: "order_no".to_string(),
+        })?;
+        let amount = self
+            .amount
+            .and_then(|s| parse_units(s, AMOUNT_SCALE))
+            .ok_or_else(|| RejectReason::Amount {
+                column: "amount".to_string(),
+                text: text(self.amount),
+            })?;
+        let status = self
+            .status
+            .and_then(LedgerStatus::parse)
+            .ok_or_else(|| RejectReason::UnknownStatus {
+                column: "status".to_string(),
+                text: text(self.status),
+            })?;
+        let time = self
+            .time
+            .and_then(|s| parse_local_seconds(s.trim_end_matches('\r')))
+            .ok_or_else(|| RejectReason::Time {
+                column: "completed_at".to_string(),
+                text: text(self.time),
+            })?;
+        let fee = match self.fee.map(|s| s.trim_end_matches('\r')).filter(|s| !s.is_empty()) {
+            None => NO_FEE,
+            Some(fee) => parse_units(fee, FEE_SCALE).ok_or_else(|| RejectReason::Amount {
+                column: "fee".to_string(),
+                text: fee.to_string(),
+            })?,
+        };
+        let key = if status == LedgerStatus::Refund {
+            self.refund_no
+                .map(|s| s.trim_end_matches('\r'))
+                .filter(|s| !s.is_empty())
+                .ok_or(RejectReason::MissingKey {
+                    column: "refund_no".to_string(),
+                })?
+        } else {
+            order_no
+        };
+        Ok(ValidRow {
+            key,
+            amount,
+            status,
+            fee,
+            time,
+        })
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` as seconds since 1970-01-01 00:00:00 (wall time, no zone).
+pub(crate) fn parse_local_seconds(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |value, &digit| {
+            digit.is_ascii_digit().then(|| value * 10 + u32::from(digit - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+    let time = date.and_hms_opt(number(11..13)?, number(14..16)?, number(17..19)?)?;
+    Some(time.and_utc().timestamp())
+}
+
+/// Rejects for the failed rows of a block, with raw text and the exact
+/// field count taken from the line itself.
+fn rejects_of(
+    block: &[u8],
+    width: usize,
+    first_line: u64,
+    file: &Arc<Path>,
+    failures: Vec<(usize, RejectReason)>,
+) -> Vec<Reject> {
+    if failures.is_empty() {
+        return Vec::new();
+    }
+    let lines: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
+    failures
+        .into_iter()
+        .map(|(row, reason)| {
+            let raw_bytes = lines.get(row).copied().unwrap_or(&[]);
+            let raw_bytes = raw_bytes.strip_suffix(b"\r").unwrap_or(raw_bytes);
+            let raw = String::from_utf8_lossy(raw_bytes).into_owned();
+            let found = count_fields(raw_bytes);
+            let reason = if found != width {
+                RejectReason::FieldCount {
+                    expected: width,
+                    found,
+                }
+            } else {
+                reason
+            };
+            Reject {
+                file: file.clone(),
+                line: first_line + row as u64,
+                reason,
+                raw,
+            }
+        })
+        .collect()
+}
+
+/// Fields in a CSV line, honouring double quotes.
+fn count_fields(line: &[u8]) -> usize {
+    let mut quoted = false;
+    let mut fields = 1;
+    for &byte in line {
+        match byte {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => fields += 1,
+            _ => {}
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wall_time() {
+        // 2026-11-21 00:00:00 = 20778 days after 1970-01-01 (Python: date(2026,11,21).toordinal() - date(1970,1,1).toordinal()).
+        assert_eq!(parse_local_seconds("2026-11-21 00:00:00"), Some(20_778 * 86_400));
+        assert_eq!(parse_local_seconds("2026-11-21 23:59:59"), Some(20_778 * 86_400 + 86_399));
+        assert_eq!(parse_local_seconds("2026-02-30 00:00:00"), None);
+        assert_eq!(parse_local_seconds("2026-11-21T00:00:00"), None);
+        assert_eq!(parse_local_seconds("2026-11-21 24:00:00"), None);
+    }
+
+    #[test]
+    fn header_by_name() {
+        let layout = parse_header(b"order_no,amount,status,completed_at,fee,refund_no").unwrap();
+        assert_eq!(layout.width, 6);
+        let layout = parse_header(b"\xEF\xBB\xBFstatus,order_no,completed_at,amount\r").unwrap();
+        assert_eq!(layout.position[0], Some(1));
+        assert_eq!(layout.position[4], None);
+        assert!(parse_header(b"order_no,amount,status").is_none());
+        assert!(parse_header(b"order_no,amount,status,completed_at,memo").is_none());
+    }
+}
