@@ -2,11 +2,13 @@
 //! knows exit codes: 0 ok, 1 a run failed (or was refused), 2 usage or
 //! configuration error.
 
+mod bench;
 mod context;
 mod demo;
 mod history;
 mod jobs_list;
 mod progress;
+mod recon;
 mod run;
 mod serve;
 
@@ -73,6 +75,10 @@ enum Command {
     Serve,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
+    /// Reconcile a ledger file against a channel statement, no database
+    Recon(recon::ReconArgs),
+    /// Benchmarks that print figures side by side (e.g. `bench recon`)
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -121,6 +127,8 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Migrate => context::migrate(&config).await,
         Command::Serve => serve::serve(&config).await,
         Command::Demo(args) => demo::demo(&config, args).await,
+        Command::Recon(args) => recon::recon(args).await,
+        Command::Bench(args) => bench::bench(args).await,
     };
     match result {
         Ok(code) => code,

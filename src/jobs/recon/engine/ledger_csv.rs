@@ -253,15 +253,24 @@ fn read_block(
     let (fee, refund_no) = (columns[4].clone(), columns[5].clone());
     let mut keys: Vec<&str> = Vec::with_capacity(frame.height());
     let mut failures: Vec<(usize, RejectReason)> = Vec::new();
-    for row in 0..frame.height() {
+    let rows = order_no
+        .iter()
+        .zip(amount.iter())
+        .zip(status.iter())
+        .zip(time.iter())
+        .zip(optional(fee.as_ref()))
+        .zip(optional(refund_no.as_ref()))
+        .zip(extra.iter());
+    for (row, ((((((order_no, amount), status), time), fee), refund_no), extra)) in rows.enumerate() {
+        // Fields are trimmed of spaces (and a CRLF's `\r`), as the exact reader does.
         let fields = RowFields {
-            order_no: order_no.get(row),
-            amount: amount.get(row),
-            status: status.get(row),
-            time: time.get(row),
-            fee: fee.as_ref().and_then(|c| c.get(row)),
-            refund_no: refund_no.as_ref().and_then(|c| c.get(row)),
-            extra: extra.get(row).is_some(),
+            order_no: trimmed(order_no),
+            amount: trimmed(amount),
+            status: trimmed(status),
+            time: trimmed(time),
+            fee: trimmed(fee),
+            refund_no: trimmed(refund_no),
+            extra: extra.is_some(),
         };
         match fields.validate() {
             Ok(valid) => {
@@ -284,6 +293,18 @@ fn read_block(
         .ok()?;
     builder.push_rejects(rejects_of(block, layout.width, first_line, file, failures));
     Some(lines)
+}
+
+fn trimmed(field: Option<&str>) -> Option<&str> {
+    field.map(str::trim)
+}
+
+/// The values of an optional column, or `None` for every row.
+fn optional(column: Option<&StringChunked>) -> Box<dyn Iterator<Item = Option<&str>> + '_> {
+    match column {
+        Some(column) => Box::new(column.iter()),
+        None => Box::new(std::iter::repeat(None)),
+    }
 }
 
 /// Every column as text, plus one extra column that is non-empty only when
@@ -326,7 +347,7 @@ struct ValidRow<'a> {
 
 impl<'a> RowFields<'a> {
     fn validate(&self) -> Result<ValidRow<'a>, RejectReason> {
-        let text = |value: Option<&str>| value.unwrap_or("").trim_end_matches('\r').to_string();
+        let text = |value: Option<&str>| value.unwrap_or("").to_string();
         if self.extra {
             // The real count comes from the raw line in `rejects_of`.
             return Err(RejectReason::FieldCount {
@@ -353,12 +374,12 @@ impl<'a> RowFields<'a> {
             })?;
         let time = self
             .time
-            .and_then(|s| parse_local_seconds(s.trim_end_matches('\r')))
+            .and_then(parse_local_seconds)
             .ok_or_else(|| RejectReason::Time {
                 column: "completed_at".to_string(),
                 text: text(self.time),
             })?;
-        let fee = match self.fee.map(|s| s.trim_end_matches('\r')).filter(|s| !s.is_empty()) {
+        let fee = match self.fee.filter(|s| !s.is_empty()) {
             None => NO_FEE,
             Some(fee) => parse_units(fee, FEE_SCALE).ok_or_else(|| RejectReason::Amount {
                 column: "fee".to_string(),
@@ -367,7 +388,6 @@ impl<'a> RowFields<'a> {
         };
         let key = if status == LedgerStatus::Refund {
             self.refund_no
-                .map(|s| s.trim_end_matches('\r'))
                 .filter(|s| !s.is_empty())
                 .ok_or(RejectReason::MissingKey {
                     column: "refund_no".to_string(),
@@ -403,7 +423,8 @@ pub(crate) fn parse_local_seconds(text: &str) -> Option<i64> {
 }
 
 /// Rejects for the failed rows of a block, with raw text and the exact
-/// field count taken from the line itself.
+/// field count taken from the line itself. A blank line is no row at all
+/// (as for the exact reader): it is skipped, not rejected.
 fn rejects_of(
     block: &[u8],
     width: usize,
@@ -417,9 +438,12 @@ fn rejects_of(
     let lines: Vec<&[u8]> = block.split(|&b| b == b'\n').collect();
     failures
         .into_iter()
-        .map(|(row, reason)| {
+        .filter_map(|(row, reason)| {
             let raw_bytes = lines.get(row).copied().unwrap_or(&[]);
             let raw_bytes = raw_bytes.strip_suffix(b"\r").unwrap_or(raw_bytes);
+            if raw_bytes.iter().all(u8::is_ascii_whitespace) {
+                return None;
+            }
             let raw = String::from_utf8_lossy(raw_bytes).into_owned();
             let found = count_fields(raw_bytes);
             let reason = if found != width {
@@ -430,12 +454,12 @@ fn rejects_of(
             } else {
                 reason
             };
-            Reject {
+            Some(Reject {
                 file: file.clone(),
                 line: first_line + row as u64,
                 reason,
                 raw,
-            }
+            })
         })
         .collect()
 }

@@ -35,6 +35,11 @@ pub fn cents_to_decimal(cents: i64) -> Decimal {
     Decimal::new(cents, AMOUNT_SCALE)
 }
 
+/// A sum of cents as an exact Decimal with scale 2 (saturating far beyond any real total).
+pub fn cents_to_decimal_i128(cents: i128) -> Decimal {
+    Decimal::try_from_i128_with_scale(cents, AMOUNT_SCALE).unwrap_or(Decimal::MAX)
+}
+
 /// 1/10000 units as an exact Decimal with scale 4.
 pub fn fee_units_to_decimal(units: i64) -> Decimal {
     Decimal::new(units, FEE_SCALE)

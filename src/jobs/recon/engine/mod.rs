@@ -17,6 +17,7 @@
 //! counts and sums add up to what each side's reader counted. [`compare`]
 //! checks this and returns [`EngineError::Conservation`] if it ever fails.
 
+pub mod adhoc;
 pub mod bench;
 mod compare;
 mod ledger_csv;
@@ -26,7 +27,7 @@ mod side;
 
 pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, compare};
 pub use ledger_csv::{LedgerRead, read_ledger_layout, read_statement_side};
-pub use minor_units::{cents_to_decimal, decimal_to_cents, decimal_to_fee_units, fee_units_to_decimal};
+pub use minor_units::{cents_to_decimal, cents_to_decimal_i128, decimal_to_cents, decimal_to_fee_units, fee_units_to_decimal};
 pub use report::{ReconReports, build_reports};
 pub use side::{Side, SideBuilder, SideName, SideTotals};
 
