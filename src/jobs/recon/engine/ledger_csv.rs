@@ -248,62 +248,107 @@ fn read_block(
         .map(|position| position.and_then(|p| text(&format!("c{p}"))))
         .collect();
     let extra = text(&format!("c{}", layout.width))?;
-    let required = |index: usize| columns[index].clone();
-    let (order_no, amount, status, time) = (required(0)?, required(1)?, required(2)?, required(3)?);
-    let (fee, refund_no) = (columns[4].clone(), columns[5].clone());
-    let mut keys: Vec<&str> = Vec::with_capacity(frame.height());
-    let mut failures: Vec<(usize, RejectReason)> = Vec::new();
-    let rows = order_no
-        .iter()
-        .zip(amount.iter())
-        .zip(status.iter())
-        .zip(time.iter())
-        .zip(optional(fee.as_ref()))
-        .zip(optional(refund_no.as_ref()))
-        .zip(extra.iter());
-    for (row, ((((((order_no, amount), status), time), fee), refund_no), extra)) in rows.enumerate() {
-        // Fields are trimmed of spaces (and a CRLF's `\r`), as the exact reader does.
-        let fields = RowFields {
-            order_no: trimmed(order_no),
-            amount: trimmed(amount),
-            status: trimmed(status),
-            time: trimmed(time),
-            fee: trimmed(fee),
-            refund_no: trimmed(refund_no),
-            extra: extra.is_some(),
-        };
-        match fields.validate() {
-            Ok(valid) => {
-                keys.push(valid.key);
-                builder.push_columns(
-                    valid.status == LedgerStatus::Refund,
-                    valid.status,
-                    valid.amount,
-                    valid.fee,
-                    valid.time,
-                    file_index,
-                    first_line + row as u64,
-                );
-            }
-            Err(reason) => failures.push((row, reason)),
+    let arrays = BlockArrays {
+        order_no: array(columns[0].as_ref())?,
+        amount: array(columns[1].as_ref())?,
+        status: array(columns[2].as_ref())?,
+        time: array(columns[3].as_ref())?,
+        fee: array(columns[4].as_ref()),
+        refund_no: array(columns[5].as_ref()),
+        extra: extra.downcast_as_array(),
+    };
+    // Validation runs on every core, one contiguous range of rows each.
+    let height = frame.height();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, THREADS_MAX);
+    let per_thread = height.div_ceil(threads).max(1);
+    let parts: Vec<Option<ValidatedRange>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..height)
+            .step_by(per_thread)
+            .map(|start| {
+                let arrays = &arrays;
+                scope.spawn(move || arrays.validate(start, (start + per_thread).min(height)))
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().ok()).collect()
+    });
+    let mut failures = Vec::new();
+    for part in parts {
+        let part = part?;
+        builder
+            .append_keys(&StringChunked::from_slice("key".into(), &part.keys))
+            .ok()?;
+        for row in part.rows {
+            builder.push_columns(
+                row.status == LedgerStatus::Refund,
+                row.status,
+                row.amount,
+                row.fee,
+                row.time,
+                file_index,
+                first_line + row.row as u64,
+            );
         }
+        failures.extend(part.failures);
     }
-    builder
-        .append_keys(&StringChunked::from_slice("key".into(), &keys))
-        .ok()?;
     builder.push_rejects(rejects_of(block, layout.width, first_line, file, failures));
     Some(lines)
 }
 
-fn trimmed(field: Option<&str>) -> Option<&str> {
-    field.map(str::trim)
+/// Threads validating one block at most.
+const THREADS_MAX: usize = 16;
+
+fn array(column: Option<&StringChunked>) -> Option<&TextArray> {
+    column.map(|c| c.downcast_as_array())
 }
 
-/// The values of an optional column, or `None` for every row.
-fn optional(column: Option<&StringChunked>) -> Box<dyn Iterator<Item = Option<&str>> + '_> {
-    match column {
-        Some(column) => Box::new(column.iter()),
-        None => Box::new(std::iter::repeat(None)),
+type TextArray = <polars::prelude::StringType as polars::prelude::PolarsDataType>::Array;
+
+/// A block's text columns (single-chunk arrays borrowed from the frame).
+struct BlockArrays<'a> {
+    order_no: &'a TextArray,
+    amount: &'a TextArray,
+    status: &'a TextArray,
+    time: &'a TextArray,
+    fee: Option<&'a TextArray>,
+    refund_no: Option<&'a TextArray>,
+    extra: &'a TextArray,
+}
+
+/// The outcome of validating rows `start..end` of a block.
+struct ValidatedRange<'a> {
+    keys: Vec<&'a str>,
+    rows: Vec<ValidRow<'a>>,
+    failures: Vec<(usize, RejectReason)>,
+}
+
+impl<'a> BlockArrays<'a> {
+    fn validate(&self, start: usize, end: usize) -> ValidatedRange<'a> {
+        let mut out = ValidatedRange {
+            keys: Vec::with_capacity(end - start),
+            rows: Vec::with_capacity(end - start),
+            failures: Vec::new(),
+        };
+        // Fields are trimmed of spaces (and a CRLF's `\r`), as the exact reader does.
+        let field = |array: &'a TextArray, row: usize| array.get(row).map(str::trim);
+        for row in start..end {
+            let fields = RowFields {
+                order_no: field(self.order_no, row),
+                amount: field(self.amount, row),
+                status: field(self.status, row),
+                time: field(self.time, row),
+                fee: self.fee.and_then(|a| field(a, row)),
+                refund_no: self.refund_no.and_then(|a| field(a, row)),
+                extra: self.extra.get(row).is_some(),
+            };
+            match fields.validate() {
+                Ok(valid) => {
+                    out.keys.push(valid.key);
+                    out.rows.push(ValidRow { row, ..valid });
+                }
+                Err(reason) => out.failures.push((row, reason)),
+            }
+        }
+        out
     }
 }
 
@@ -338,6 +383,8 @@ struct RowFields<'a> {
 
 /// A row that passed every check.
 struct ValidRow<'a> {
+    /// Row index within its block.
+    row: usize,
     key: &'a str,
     amount: i64,
     status: LedgerStatus,
@@ -396,6 +443,7 @@ impl<'a> RowFields<'a> {
             order_no
         };
         Ok(ValidRow {
+            row: 0,
             key,
             amount,
             status,
