@@ -118,14 +118,20 @@ fn summary(
         }
     }
     text += &format!("rejected,{},,{},\n", rejected.0, rejected.1);
-    text += &format!("total_read,{},{},{},{}\n", total.0, total.1, total.2, total.3);
+    text += &format!(
+        "total_read,{},{},{},{}\n",
+        total.0, total.1, total.2, total.3
+    );
     text
 }
 
 fn check(case: &str, expected_summary: String, expected_diff: &[String]) {
     let out = tempfile::tempdir().unwrap();
     let outcome = run_case(case, out.path());
-    assert!(outcome.fast_path.0 && outcome.fast_path.1, "{case}: fast path");
+    assert!(
+        outcome.fast_path.0 && outcome.fast_path.1,
+        "{case}: fast path"
+    );
     assert_eq!(read(out.path(), "summary.csv"), expected_summary, "{case}");
     let mut diff = DIFF_HEADER.to_string();
     for row in expected_diff {
@@ -359,8 +365,17 @@ fn without_cutoff_nothing_is_pending() {
     let outcome = run_adhoc(&request).unwrap();
     assert_conservation(out.path());
     assert_eq!(outcome.comparison.ledger.count(Category::Pending), 0);
-    assert_eq!(outcome.comparison.ledger.count(Category::MissingInChannel), 2);
-    assert_eq!(outcome.comparison.statement.count(Category::MissingInLedger), 1);
+    assert_eq!(
+        outcome.comparison.ledger.count(Category::MissingInChannel),
+        2
+    );
+    assert_eq!(
+        outcome
+            .comparison
+            .statement
+            .count(Category::MissingInLedger),
+        1
+    );
 }
 
 #[test]
@@ -396,13 +411,41 @@ fn rejects_with_file_line_reason_and_raw_text() {
         .collect();
     let expected = [
         ("ledger:3", "field_count", "PA002,20.00,SUCCESS"),
-        ("ledger:4", "bad_amount", "PA003,10.005,SUCCESS,2026-11-21 09:03:00,0.06,"),
-        ("ledger:5", "bad_time", "PA004,10.00,SUCCESS,2026-11-21,0.06,"),
-        ("ledger:6", "unknown_status", "PA005,10.00,PAID,2026-11-21 09:05:00,0.06,"),
-        ("ledger:7", "missing_key", "PA001,5.00,REFUND,2026-11-21 09:06:00,-0.03,"),
-        ("ledger:8", "missing_key", ",10.00,SUCCESS,2026-11-21 09:07:00,0.06,"),
-        ("ledger:9", "field_count", "PA008,10.00,SUCCESS,2026-11-21 09:08:00,0.06,,extra"),
-        ("statement:11", "bad_amount", "PA017,abc,SUCCESS,2026-11-21 09:17:00,0.11,"),
+        (
+            "ledger:4",
+            "bad_amount",
+            "PA003,10.005,SUCCESS,2026-11-21 09:03:00,0.06,",
+        ),
+        (
+            "ledger:5",
+            "bad_time",
+            "PA004,10.00,SUCCESS,2026-11-21,0.06,",
+        ),
+        (
+            "ledger:6",
+            "unknown_status",
+            "PA005,10.00,PAID,2026-11-21 09:05:00,0.06,",
+        ),
+        (
+            "ledger:7",
+            "missing_key",
+            "PA001,5.00,REFUND,2026-11-21 09:06:00,-0.03,",
+        ),
+        (
+            "ledger:8",
+            "missing_key",
+            ",10.00,SUCCESS,2026-11-21 09:07:00,0.06,",
+        ),
+        (
+            "ledger:9",
+            "field_count",
+            "PA008,10.00,SUCCESS,2026-11-21 09:08:00,0.06,,extra",
+        ),
+        (
+            "statement:11",
+            "bad_amount",
+            "PA017,abc,SUCCESS,2026-11-21 09:17:00,0.11,",
+        ),
     ];
     assert_eq!(rows.len(), expected.len(), "{rejects}");
     for (row, (at, reason, raw)) in rows.iter().zip(expected) {
@@ -412,7 +455,10 @@ fn rejects_with_file_line_reason_and_raw_text() {
         assert_eq!(row.2, reason, "{at}");
         assert_eq!(row.3, raw, "{at}");
     }
-    assert!(rejects.contains("field_count: expected 6 fields, found 3"), "{rejects}");
+    assert!(
+        rejects.contains("field_count: expected 6 fields, found 3"),
+        "{rejects}"
+    );
 }
 
 #[test]
@@ -454,7 +500,10 @@ fn blank_lines_and_crlf_keep_physical_line_numbers() {
     .unwrap();
     assert_conservation(&out);
     assert!(outcome.fast_path.0);
-    assert_eq!(read(&out, "rejects.csv"), "side,file,line,reason,detail,raw\n");
+    assert_eq!(
+        read(&out, "rejects.csv"),
+        "side,file,line,reason,detail,raw\n"
+    );
     let diff = read(&out, "diff.csv");
     let ledger = ledger.display();
     assert!(diff.contains(&format!("amount_mismatch,P2001,payment,100.00,99.99,-0.01,0.60,0.60,0.00,SUCCESS,SUCCESS,2026-11-21 09:00:00,2026-11-21 09:00:00,{ledger},2,")), "{diff}");
@@ -536,37 +585,83 @@ fn cli_exit_codes() {
     let (ledger, statement) = (l("amount_mismatch"), s("amount_mismatch"));
     // Breaks are findings: exit 0, reports written.
     let (code, stderr) = reckon(&[
-        "recon", "--ledger", &ledger, "--statement", &statement, "--format", "generic", "--out",
-        out_dir, "--cutoff", "2026-11-21 23:59:59",
+        "recon",
+        "--ledger",
+        &ledger,
+        "--statement",
+        &statement,
+        "--format",
+        "generic",
+        "--out",
+        out_dir,
+        "--cutoff",
+        "2026-11-21 23:59:59",
     ]);
     assert_eq!(code, 0, "{stderr}");
     assert!(out.path().join("diff.csv").exists());
     assert!(out.path().join("manifest.json").exists());
     // A missing input: 1, naming the file.
     let (code, stderr) = reckon(&[
-        "recon", "--ledger", "no/such/ledger.csv", "--statement", &statement, "--format",
-        "generic", "--out", out_dir,
+        "recon",
+        "--ledger",
+        "no/such/ledger.csv",
+        "--statement",
+        &statement,
+        "--format",
+        "generic",
+        "--out",
+        out_dir,
     ]);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("no/such/ledger.csv"), "{stderr}");
     // A corrupt statement (a WeChat bill whose totals disagree with its rows): 1.
     let (code, stderr) = reckon(&[
-        "recon", "--ledger", &ledger, "--statement",
-        "fixtures/recon/statements/wechat_bad_total_20261121.csv", "--format", "wechat",
-        "--out", out_dir,
+        "recon",
+        "--ledger",
+        &ledger,
+        "--statement",
+        "fixtures/recon/statements/wechat_bad_total_20261121.csv",
+        "--format",
+        "wechat",
+        "--out",
+        out_dir,
     ]);
     assert_eq!(code, 1, "{stderr}");
     // Usage: an unknown format, a missing --out, a mapping with wechat.
     let (code, _) = reckon(&[
-        "recon", "--ledger", &ledger, "--statement", &statement, "--format", "csv", "--out",
+        "recon",
+        "--ledger",
+        &ledger,
+        "--statement",
+        &statement,
+        "--format",
+        "csv",
+        "--out",
         out_dir,
     ]);
     assert_eq!(code, 2);
-    let (code, _) = reckon(&["recon", "--ledger", &ledger, "--statement", &statement, "--format", "generic"]);
+    let (code, _) = reckon(&[
+        "recon",
+        "--ledger",
+        &ledger,
+        "--statement",
+        &statement,
+        "--format",
+        "generic",
+    ]);
     assert_eq!(code, 2);
     let (code, stderr) = reckon(&[
-        "recon", "--ledger", &ledger, "--statement", &statement, "--format", "wechat",
-        "--mapping", "fixtures/recon/statements/bank_signed_mapping.toml", "--out", out_dir,
+        "recon",
+        "--ledger",
+        &ledger,
+        "--statement",
+        &statement,
+        "--format",
+        "wechat",
+        "--mapping",
+        "fixtures/recon/statements/bank_signed_mapping.toml",
+        "--out",
+        out_dir,
     ]);
     assert_eq!(code, 2, "{stderr}");
 }

@@ -61,22 +61,33 @@ pub(super) async fn recon(args: ReconArgs) -> Result<u8, Failure> {
         .map_err(Failure::run)?
         .map_err(|error: EngineError| Failure::run(error))?;
     let comparison = &outcome.comparison;
-    println!("{:<24} {:>12} {:>16} {:>12} {:>16}", "category", "ledger", "amount", "statement", "amount");
+    println!(
+        "{:<24} {:>12} {:>16} {:>12} {:>16}",
+        "category", "ledger", "amount", "statement", "amount"
+    );
     for category in Category::ALL {
         println!(
             "{:<24} {:>12} {:>16} {:>12} {:>16}",
             category.as_str(),
             comparison.ledger.count(category),
-            crate::jobs::recon::engine::cents_to_decimal_i128(comparison.ledger.sum_cents(category)),
+            crate::jobs::recon::engine::cents_to_decimal_i128(
+                comparison.ledger.sum_cents(category)
+            ),
             comparison.statement.count(category),
-            crate::jobs::recon::engine::cents_to_decimal_i128(comparison.statement.sum_cents(category)),
+            crate::jobs::recon::engine::cents_to_decimal_i128(
+                comparison.statement.sum_cents(category)
+            ),
         );
     }
     println!(
         "{:<24} {:>12} {:>16} {:>12} {:>16}",
         "rejected", comparison.ledger.read.rejects, "", comparison.statement.read.rejects, ""
     );
-    let breaks = comparison.diff.iter().filter(|row| row.category.is_break()).count();
+    let breaks = comparison
+        .diff
+        .iter()
+        .filter(|row| row.category.is_break())
+        .count();
     println!("{breaks} breaks; reports in {}", args.out.display());
     Ok(EXIT_OK)
 }

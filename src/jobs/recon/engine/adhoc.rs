@@ -3,13 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+use std::time::Instant;
+
 use chrono::Utc;
 
+use super::EngineError;
 use super::compare::{CompareConfig, Comparison, compare};
 use super::ledger_csv::{read_ledger_layout, read_statement_side};
 use super::report::build_reports;
 use super::side::SideName;
-use super::EngineError;
 use crate::jobs::recon::formats::{ReadOptions, StatementFormat};
 use crate::report::{Manifest, publish};
 
@@ -41,15 +43,25 @@ pub struct AdhocOutcome {
 pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
     require_file(&request.ledger)?;
     require_file(&request.statement)?;
+    let started = Instant::now();
     let ledger = read_ledger_layout(&request.ledger, SideName::Ledger, request.read)?;
+    tracing::debug!(rows = ledger.side.len(), elapsed = ?started.elapsed(), "ledger read");
     let statement = read_statement_side(
         &request.statement,
         &request.format,
         request.statement_is_ledger_layout,
         request.read,
     )?;
+    tracing::debug!(rows = statement.side.len(), elapsed = ?started.elapsed(), "statement read");
     let comparison = compare(&ledger.side, &statement.side, &request.compare)?;
-    let reports = build_reports(&ledger.side, &statement.side, &comparison, request.excel_bom)?;
+    tracing::debug!(diff = comparison.diff.len(), elapsed = ?started.elapsed(), "compared");
+    let reports = build_reports(
+        &ledger.side,
+        &statement.side,
+        &comparison,
+        request.excel_bom,
+    )?;
+    tracing::debug!(elapsed = ?started.elapsed(), "reports built");
     let manifest = Manifest {
         job: "recon-adhoc".to_string(),
         business_date: request

@@ -91,9 +91,19 @@ struct Row {
 
 impl Row {
     fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let (h, m, s) = (self.seconds / 3_600, self.seconds / 60 % 60, self.seconds % 60);
+        let (h, m, s) = (
+            self.seconds / 3_600,
+            self.seconds / 60 % 60,
+            self.seconds % 60,
+        );
         let order = self.key_number;
-        write!(out, "P{order:014},{}.{:02},{},2026-11-21 {h:02}:{m:02}:{s:02},", self.amount / 100, self.amount % 100, self.status)?;
+        write!(
+            out,
+            "P{order:014},{}.{:02},{},2026-11-21 {h:02}:{m:02}:{s:02},",
+            self.amount / 100,
+            self.amount % 100,
+            self.status
+        )?;
         let sign = if self.fee < 0 { "-" } else { "" };
         let fee = self.fee.unsigned_abs();
         write!(out, "{sign}{}.{:02},", fee / 100, fee % 100)?;
@@ -200,14 +210,38 @@ fn make_pair(key_number: u64, dice: &mut Dice) -> (Vec<Row>, Vec<Row>, Option<us
         seconds: (roll >> 20) % DAY_SECONDS_BEFORE_WINDOW,
     };
     let (ledger, statement) = match kind {
-        Some(0) => (vec![row], vec![Row { amount: amount + 1, ..row }]),
-        Some(1) => (vec![row], vec![Row { status: "CLOSED", ..row }]),
-        Some(2) => (vec![row], vec![Row { fee: row.fee + 1, ..row }]),
+        Some(0) => (
+            vec![row],
+            vec![Row {
+                amount: amount + 1,
+                ..row
+            }],
+        ),
+        Some(1) => (
+            vec![row],
+            vec![Row {
+                status: "CLOSED",
+                ..row
+            }],
+        ),
+        Some(2) => (
+            vec![row],
+            vec![Row {
+                fee: row.fee + 1,
+                ..row
+            }],
+        ),
         Some(3) => (vec![row], vec![]),
         Some(4) => (vec![], vec![row]),
         Some(5) => (vec![row, row], vec![row]),
         Some(6) => (vec![row], vec![row, row]),
-        Some(7) => (vec![Row { seconds: 86_399 - (roll >> 50) % 1_700, ..row }], vec![]),
+        Some(7) => (
+            vec![Row {
+                seconds: 86_399 - (roll >> 50) % 1_700,
+                ..row
+            }],
+            vec![],
+        ),
         _ => (vec![row], vec![row]),
     };
     (ledger, statement, kind)
@@ -225,11 +259,17 @@ pub struct Timing {
 /// Runs `program args…` under `/usr/bin/time` (when present) and returns its
 /// wall time and peak memory.
 pub fn time_command(name: &str, program: &Path, args: &[&str]) -> Result<Timing, BenchError> {
-    let report = std::env::temp_dir().join(format!("reckon-bench-{}-{name}.time", std::process::id()));
+    let report =
+        std::env::temp_dir().join(format!("reckon-bench-{}-{name}.time", std::process::id()));
     let gnu_time = Path::new("/usr/bin/time");
     let mut command = if gnu_time.exists() {
         let mut command = Command::new(gnu_time);
-        command.arg("-f").arg("%M").arg("-o").arg(&report).arg(program);
+        command
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&report)
+            .arg(program);
         command
     } else {
         Command::new(program)
@@ -314,15 +354,27 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, Ben
         )
         .map_err(console)?;
     }
-    let (ledger_text, statement_text) = (ledger.display().to_string(), statement.display().to_string());
+    let (ledger_text, statement_text) = (
+        ledger.display().to_string(),
+        statement.display().to_string(),
+    );
     let mut timings = Vec::new();
     let reckon_out = config.dir.join("out-reckon");
     timings.push(time_command(
         "reckon",
         &config.reckon,
         &[
-            "recon", "--ledger", &ledger_text, "--statement", &statement_text, "--format",
-            "generic", "--out", &reckon_out.display().to_string(), "--cutoff", CUTOFF,
+            "recon",
+            "--ledger",
+            &ledger_text,
+            "--statement",
+            &statement_text,
+            "--format",
+            "generic",
+            "--out",
+            &reckon_out.display().to_string(),
+            "--cutoff",
+            CUTOFF,
         ],
     )?);
     if config.duckdb {
@@ -332,8 +384,11 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, Ben
             "duckdb",
             Path::new("python3"),
             &[
-                &script.display().to_string(), &ledger_text, &statement_text,
-                &duckdb_out.display().to_string(), CUTOFF,
+                &script.display().to_string(),
+                &ledger_text,
+                &statement_text,
+                &duckdb_out.display().to_string(),
+                CUTOFF,
             ],
         )?);
     }
@@ -364,27 +419,55 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, Ben
 
 fn diff_rows(path: &Path) -> Option<u64> {
     let text = std::fs::read(path).ok()?;
-    Some(text.iter().filter(|&&b| b == b'\n').count().saturating_sub(1) as u64)
+    Some(
+        text.iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            .saturating_sub(1) as u64,
+    )
 }
 
-fn print_figures(config: &BenchConfig, timings: &[Timing], out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "{:<10} {:>10} {:>12} {:>12}", "engine", "seconds", "peak MiB", "diff rows")?;
+fn print_figures(
+    config: &BenchConfig,
+    timings: &[Timing],
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<10} {:>10} {:>12} {:>12}",
+        "engine", "seconds", "peak MiB", "diff rows"
+    )?;
     for timing in timings {
-        let rows = diff_rows(&config.dir.join(format!("out-{}", timing.name)).join("diff.csv"));
+        let rows = diff_rows(
+            &config
+                .dir
+                .join(format!("out-{}", timing.name))
+                .join("diff.csv"),
+        );
         writeln!(
             out,
             "{:<10} {:>10.2} {:>12} {:>12}",
             timing.name,
             timing.seconds,
-            timing.peak_mib.map_or("n/a".to_string(), |mib| format!("{mib:.0}")),
+            timing
+                .peak_mib
+                .map_or("n/a".to_string(), |mib| format!("{mib:.0}")),
             rows.map_or("n/a".to_string(), |rows| rows.to_string()),
         )?;
     }
     let seconds = |name: &str| timings.iter().find(|t| t.name == name).map(|t| t.seconds);
     if let (Some(reckon), Some(duckdb)) = (seconds("reckon"), seconds("duckdb")) {
-        writeln!(out, "reckon/duckdb time ratio: {:.2} (target <= 1.00)", reckon / duckdb)?;
+        writeln!(
+            out,
+            "reckon/duckdb time ratio: {:.2} (target <= 1.00)",
+            reckon / duckdb
+        )?;
     }
-    if let Some(peak) = timings.iter().find(|t| t.name == "reckon").and_then(|t| t.peak_mib) {
+    if let Some(peak) = timings
+        .iter()
+        .find(|t| t.name == "reckon")
+        .and_then(|t| t.peak_mib)
+    {
         writeln!(out, "reckon peak memory: {peak:.0} MiB (target <= 2048)")?;
     }
     Ok(())

@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
-use polars::prelude::{IntoSeries, JoinValidation, SeriesJoin};
+use polars::prelude::{IntoSeries, JoinValidation, SeriesJoin, UInt64Chunked};
 
 use super::EngineError;
 use super::minor_units::format_cents;
@@ -148,7 +148,19 @@ pub fn compare(
     statement: &Side,
     config: &CompareConfig,
 ) -> Result<Comparison, EngineError> {
+    for side in [ledger, statement] {
+        if side.len() >= NO_ROW as usize {
+            return Err(EngineError::Polars(format!(
+                "the {} side has {} rows; at most {} can be compared at once",
+                side.name,
+                side.len(),
+                NO_ROW - 1
+            )));
+        }
+    }
+    let started = std::time::Instant::now();
     let (min_statement, min_ledger) = join_first_partners(ledger, statement)?;
+    tracing::debug!(elapsed = ?started.elapsed(), "joined");
     let mut ledger_category = vec![UNSET; ledger.len()];
     let mut statement_category = vec![UNSET; statement.len()];
     let mut diff = Vec::new();
@@ -175,8 +187,20 @@ pub fn compare(
             diff.push(diff_row_of(Category::DuplicateInStatement, (None, Some(r))));
         }
     }
-    one_sided(ledger, &min_statement, &mut ledger_category, config, &mut diff);
-    one_sided(statement, &min_ledger, &mut statement_category, config, &mut diff);
+    one_sided(
+        ledger,
+        &min_statement,
+        &mut ledger_category,
+        config,
+        &mut diff,
+    );
+    one_sided(
+        statement,
+        &min_ledger,
+        &mut statement_category,
+        config,
+        &mut diff,
+    );
     let ledger_summary = summarize(ledger, &ledger_category)?;
     let statement_summary = summarize(statement, &statement_category)?;
     sort_diff(&mut diff, ledger, statement);
@@ -195,8 +219,16 @@ fn diff_row_of(category: Category, rows: (Option<usize>, Option<usize>)) -> Diff
     }
 }
 
+/// Rows per join partition (about): bounds the memory of polars' hash tables.
+const JOIN_PARTITION_ROWS: usize = 2_000_000;
+
 /// The full outer join; for each row, the lowest row index on the other
 /// side with the same key (or `NO_ROW`).
+///
+/// polars joins the sides' key hashes (u64), partition by partition (a grace
+/// hash join: the rows of a partition share `mix(hash) % partitions`, so
+/// equal keys always meet); each joined pair is then kept only if the keys
+/// themselves are equal, so a hash collision can never pair two records.
 fn join_first_partners(
     ledger: &Side,
     statement: &Side,
@@ -206,20 +238,87 @@ fn join_first_partners(
     if ledger.is_empty() || statement.is_empty() {
         return Ok((min_statement, min_ledger));
     }
-    let left = ledger.keys.clone().into_series();
-    let right = statement.keys.clone().into_series();
-    let (left_ids, right_ids) =
-        left.hash_join_outer(&right, JoinValidation::ManyToMany, false)?;
-    for (l, r) in left_ids.iter().zip(right_ids.iter()) {
-        if let (Some(&l), Some(&r)) = (l, r) {
-            let (l, r) = (l as u32, r as u32);
+    let partitions = (ledger.len() + statement.len())
+        .div_ceil(JOIN_PARTITION_ROWS)
+        .clamp(1, PARTITIONS_MAX);
+    let left_partitions = Partitioned::new(&ledger.hashes, partitions);
+    let right_partitions = Partitioned::new(&statement.hashes, partitions);
+    let started = std::time::Instant::now();
+    let (mut polars_time, mut verify_time) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    for partition in 0..partitions {
+        let (left_hashes, left_rows) = left_partitions.get(&ledger.hashes, partition);
+        let (right_hashes, right_rows) = right_partitions.get(&statement.hashes, partition);
+        if left_rows.is_empty() || right_rows.is_empty() {
+            continue;
+        }
+        let left = UInt64Chunked::from_vec("hash".into(), left_hashes).into_series();
+        let right = UInt64Chunked::from_vec("hash".into(), right_hashes).into_series();
+        let t0 = std::time::Instant::now();
+        let (left_ids, right_ids) =
+            left.hash_join_outer(&right, JoinValidation::ManyToMany, false)?;
+        let t1 = std::time::Instant::now();
+        polars_time += t1 - t0;
+        for (l, r) in left_ids.iter().zip(right_ids.iter()) {
+            let (Some(&l), Some(&r)) = (l, r) else {
+                continue;
+            };
+            let (l, r) = (left_rows[l as usize], right_rows[r as usize]);
+            if ledger.key(l as usize) != statement.key(r as usize) {
+                continue;
+            }
             let slot = &mut min_statement[l as usize];
             *slot = (*slot).min(r);
             let slot = &mut min_ledger[r as usize];
             *slot = (*slot).min(l);
         }
+        verify_time += t1.elapsed();
     }
+    tracing::trace!(total = ?started.elapsed(), polars = ?polars_time, verify = ?verify_time, "join partitions");
     Ok((min_statement, min_ledger))
+}
+
+/// Most join partitions.
+const PARTITIONS_MAX: usize = 4_096;
+
+/// A side's rows grouped by join partition (a counting sort on `mix(hash)`).
+struct Partitioned {
+    rows: Vec<u32>,
+    /// `rows[starts[p]..starts[p + 1]]` are partition `p`'s rows, in row order.
+    starts: Vec<usize>,
+}
+
+impl Partitioned {
+    fn new(hashes: &[u64], partitions: usize) -> Partitioned {
+        let partition = |hash: u64| (mix(hash) % partitions as u64) as usize;
+        let mut starts = vec![0usize; partitions + 1];
+        for &hash in hashes {
+            starts[partition(hash) + 1] += 1;
+        }
+        for p in 0..partitions {
+            starts[p + 1] += starts[p];
+        }
+        let mut next = starts.clone();
+        let mut rows = vec![0u32; hashes.len()];
+        for (row, &hash) in hashes.iter().enumerate() {
+            let slot = &mut next[partition(hash)];
+            rows[*slot] = row as u32;
+            *slot += 1;
+        }
+        Partitioned { rows, starts }
+    }
+
+    /// The hashes of partition `p` and the rows they come from.
+    fn get<'a>(&'a self, hashes: &[u64], p: usize) -> (Vec<u64>, &'a [u32]) {
+        let rows = &self.rows[self.starts[p]..self.starts[p + 1]];
+        (rows.iter().map(|&row| hashes[row as usize]).collect(), rows)
+    }
+}
+
+/// splitmix64's finalizer: spreads FNV's weak low bits before the modulo.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn classify_pair(ledger: &Side, l: usize, statement: &Side, r: usize) -> Category {
@@ -322,7 +421,8 @@ fn sort_diff(diff: &mut [DiffRow], ledger: &Side, statement: &Side) {
         let line = |row: &DiffRow| {
             (
                 row.ledger_row.map(|l| (ledger.file[l], ledger.line[l])),
-                row.statement_row.map(|r| (statement.file[r], statement.line[r])),
+                row.statement_row
+                    .map(|r| (statement.file[r], statement.line[r])),
             )
         };
         (a.category, key(a), line(a)).cmp(&(b.category, key(b), line(b)))

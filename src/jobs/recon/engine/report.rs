@@ -157,7 +157,11 @@ impl<'a> SideRow<'a> {
     fn of(side: &'a Side, row: usize) -> SideRow<'a> {
         SideRow {
             key: side.key(row),
-            kind: if side.refund[row] { "refund" } else { "payment" },
+            kind: if side.refund[row] {
+                "refund"
+            } else {
+                "payment"
+            },
             amount: side.amount[row],
             fee: side.fee[row],
             status: side.status[row].as_str(),

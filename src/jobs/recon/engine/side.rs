@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use polars::prelude::{NewChunkedArray, StringChunked};
 
+use crate::sharding::stable_hash;
+
 use super::EngineError;
 use super::minor_units::{decimal_to_cents, decimal_to_fee_units};
 use crate::jobs::recon::formats::{LedgerStatus, Record, RecordKind, Reject};
@@ -58,7 +60,9 @@ const KEY_CHUNK_ROWS: usize = 65_536;
 pub struct Side {
     pub(crate) name: SideName,
     pub(crate) files: Vec<Arc<Path>>,
-    pub(crate) keys: StringChunked,
+    pub(crate) keys: KeyColumn,
+    /// [`key_hash`] of each key: the join runs on these, then checks the keys.
+    pub(crate) hashes: Vec<u64>,
     pub(crate) refund: Vec<bool>,
     pub(crate) status: Vec<LedgerStatus>,
     pub(crate) amount: Vec<i64>,
@@ -103,7 +107,51 @@ impl Side {
     }
 
     pub(crate) fn key(&self, row: usize) -> &str {
-        self.keys.get(row).unwrap_or("")
+        self.keys.get(row)
+    }
+}
+
+/// The hash the engine joins on: FNV-1a 64 of the key's bytes (the stable
+/// hash of `crate::sharding`). Equal keys have equal hashes; unequal keys
+/// that collide are told apart by comparing the keys after the join.
+pub(crate) fn key_hash(key: &str) -> u64 {
+    stable_hash(key.as_bytes())
+}
+
+/// The keys of a side as polars string chunks (one per block read), without
+/// a final copy into one array.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyColumn {
+    chunks: Vec<StringChunked>,
+    /// First row of each chunk.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl KeyColumn {
+    fn push(&mut self, chunk: StringChunked) {
+        if chunk.is_empty() {
+            return;
+        }
+        let chunk = chunk.rechunk().into_owned();
+        self.starts.push(self.len);
+        self.len += chunk.len();
+        self.chunks.push(chunk);
+    }
+
+    /// The key of `row` (empty if out of range, which the engine never asks).
+    pub(crate) fn get(&self, row: usize) -> &str {
+        let chunk = self
+            .starts
+            .partition_point(|&start| start <= row)
+            .saturating_sub(1);
+        let (Some(keys), Some(start)) = (self.chunks.get(chunk), self.starts.get(chunk)) else {
+            return "";
+        };
+        keys.downcast_iter()
+            .next()
+            .and_then(|array| array.get(row - start))
+            .unwrap_or("")
     }
 }
 
@@ -122,7 +170,8 @@ impl SideBuilder {
             side: Side {
                 name,
                 files: Vec::new(),
-                keys: StringChunked::from_slice("key".into(), &[] as &[&str]),
+                keys: KeyColumn::default(),
+                hashes: Vec::new(),
                 refund: Vec::new(),
                 status: Vec::new(),
                 amount: Vec::new(),
@@ -153,13 +202,14 @@ impl SideBuilder {
             line: record.line,
             amount: text,
         };
-        let amount =
-            decimal_to_cents(record.amount).ok_or_else(|| out_of_range(record.amount.to_string()))?;
+        let amount = decimal_to_cents(record.amount)
+            .ok_or_else(|| out_of_range(record.amount.to_string()))?;
         let fee = match record.fee {
             Some(fee) => decimal_to_fee_units(fee).ok_or_else(|| out_of_range(fee.to_string()))?,
             None => NO_FEE,
         };
         let file = self.file_index(&record.file);
+        self.side.hashes.push(key_hash(&record.key));
         self.pending_keys.push(record.key.clone());
         if self.pending_keys.len() >= KEY_CHUNK_ROWS {
             self.flush_keys();
@@ -187,16 +237,16 @@ impl SideBuilder {
 
     /// Appends a chunk of keys whose other columns were pushed with
     /// [`SideBuilder::push_columns`].
-    pub(crate) fn append_keys(&mut self, keys: &StringChunked) -> Result<(), EngineError> {
+    pub(crate) fn append_keys(&mut self, keys: StringChunked) {
         self.flush_keys();
-        self.side.keys.append(keys)?;
-        Ok(())
+        self.side.keys.push(keys);
     }
 
     /// Pushes the non-key columns of one accepted row (fast reader).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn push_columns(
         &mut self,
+        hash: u64,
         refund: bool,
         status: LedgerStatus,
         amount: i64,
@@ -206,6 +256,7 @@ impl SideBuilder {
         line: u64,
     ) {
         let side = &mut self.side;
+        side.hashes.push(hash);
         side.refund.push(refund);
         side.status.push(status);
         side.amount.push(amount);
@@ -222,22 +273,38 @@ impl SideBuilder {
             return;
         }
         let chunk = StringChunked::from_iter_values("key".into(), self.pending_keys.drain(..));
-        // Appending a chunk of the same dtype cannot fail.
-        let _ = self.side.keys.append(&chunk);
+        self.side.keys.push(chunk);
+    }
+
+    /// Makes room for `additional` more rows, so that the columns of a large
+    /// file are allocated once instead of doubling (and overshooting) as they grow.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let side = &mut self.side;
+        side.hashes.reserve_exact(additional);
+        side.refund.reserve_exact(additional);
+        side.status.reserve_exact(additional);
+        side.amount.reserve_exact(additional);
+        side.fee.reserve_exact(additional);
+        side.time.reserve_exact(additional);
+        side.file.reserve_exact(additional);
+        side.line.reserve_exact(additional);
     }
 
     /// The finished side; rejects sorted by file then line.
     pub fn finish(mut self) -> Side {
         self.flush_keys();
-        let files = self.side.files.clone();
+        let side = &mut self.side;
+        side.hashes.shrink_to_fit();
+        side.refund.shrink_to_fit();
+        side.status.shrink_to_fit();
+        side.amount.shrink_to_fit();
+        side.fee.shrink_to_fit();
+        side.time.shrink_to_fit();
+        side.file.shrink_to_fit();
+        side.line.shrink_to_fit();
         self.side
             .rejects
-            .sort_by(|a, b| (files_rank(&files, &a.file), a.line).cmp(&(files_rank(&files, &b.file), b.line)));
-        self.side.keys.rechunk_mut();
+            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         self.side
     }
-}
-
-fn files_rank(files: &[Arc<Path>], file: &Arc<Path>) -> usize {
-    files.iter().position(|f| f == file).unwrap_or(usize::MAX)
 }
