@@ -198,7 +198,7 @@ fn make_pair(key_number: u64, dice: &mut Dice) -> (Vec<Row>, Vec<Row>, Option<us
     let kind_roll = (roll >> 10) % BREAK_ONE_IN;
     let kind = (kind_roll < KINDS.len() as u64).then_some(kind_roll as usize);
     // Refunds (1 %) only among the matched keys, so every break kind is a payment.
-    let refund = kind.is_none() && (roll >> 40) % 100 == 0;
+    let refund = kind.is_none() && (roll >> 40).is_multiple_of(100);
     let amount = 100 + roll % 999_900;
     let fee = ((amount * 6 + 500) / 1_000) as i64;
     let row = Row {

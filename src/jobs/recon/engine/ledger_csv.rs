@@ -31,7 +31,7 @@ use crate::jobs::recon::formats::{
 
 /// Bytes handed to polars at a time: bounds memory to about this much text
 /// plus its parsed columns, whatever the file size.
-const BLOCK_BYTES: usize = 64 << 20;
+const BLOCK_BYTES: usize = 16 << 20;
 /// The columns of the ledger layout, in canonical order.
 const COLUMNS: [&str; 6] = [
     "order_no",
@@ -523,7 +523,9 @@ pub(crate) fn parse_local_seconds(text: &str) -> Option<i64> {
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
