@@ -428,3 +428,58 @@ fn sort_diff(diff: &mut [DiffRow], ledger: &Side, statement: &Side) {
         (a.category, key(a), line(a)).cmp(&(b.category, key(b), line(b)))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::recon::engine::side::SideBuilder;
+    use polars::prelude::{NewChunkedArray, StringChunked};
+
+    /// A side whose rows all carry the same (colliding) hash.
+    fn side(name: SideName, keys: &[&str], amounts: &[i64]) -> Side {
+        let mut builder = SideBuilder::new(name);
+        builder.append_keys(StringChunked::from_slice("key".into(), keys));
+        for (line, &amount) in amounts.iter().enumerate() {
+            builder.push_columns(
+                42,
+                false,
+                LedgerStatus::Success,
+                amount,
+                NO_FEE,
+                0,
+                0,
+                line as u64 + 2,
+            );
+        }
+        builder.finish()
+    }
+
+    #[test]
+    fn colliding_hashes_never_pair_different_keys() {
+        let ledger = side(SideName::Ledger, &["A", "B"], &[100, 200]);
+        let statement = side(SideName::Statement, &["B", "C"], &[200, 300]);
+        let comparison = compare(&ledger, &statement, &CompareConfig::default()).unwrap();
+        // By hand: B matches B; A is only ours, C only theirs.
+        assert_eq!(comparison.ledger.count(Category::Matched), 1);
+        assert_eq!(comparison.ledger.count(Category::MissingInChannel), 1);
+        assert_eq!(comparison.ledger.sum_cents(Category::MissingInChannel), 100);
+        assert_eq!(comparison.statement.count(Category::Matched), 1);
+        assert_eq!(comparison.statement.count(Category::MissingInLedger), 1);
+        assert_eq!(
+            comparison.statement.sum_cents(Category::MissingInLedger),
+            300
+        );
+    }
+
+    #[test]
+    fn conservation_failure_is_a_typed_error() {
+        let ledger = side(SideName::Ledger, &["A"], &[100]);
+        let mut broken = ledger.clone();
+        broken.totals.amount_cents += 1;
+        let statement = side(SideName::Statement, &["A"], &[100]);
+        match compare(&broken, &statement, &CompareConfig::default()) {
+            Err(EngineError::Conservation { side, .. }) => assert_eq!(side, SideName::Ledger),
+            other => panic!("expected a conservation error, got {other:?}"),
+        }
+    }
+}
