@@ -1028,3 +1028,30 @@ fn generic_comments_blank_lines_and_footer_skipping() {
     );
     assert!(s.rejects.is_empty());
 }
+
+#[test]
+fn rejects_report_lists_every_reject_in_file_and_line_order() {
+    let ledger = StatementFormat::new(FormatName::Generic, None).unwrap();
+    let text = "order_no,amount,status,completed_at\nB,1.00,PAID,2026-11-21 10:00:00\nC,\"2,5\",SUCCESS,2026-11-21 10:00:00\nD,1.00,SUCCESS,2026-11-21 10:00:00\nE,1.00,SUCCESS,2026-11-21 10:00:00\n";
+    let first = parse(text.as_bytes(), &ledger).unwrap();
+    let other = reckon::jobs::recon::formats::parse_statement(
+        Path::new("a.csv"),
+        b"order_no,amount,status,completed_at\nA,1.00,SUCCESS,21/11/2026\nF,1.00,SUCCESS,2026-11-21 10:00:00\n",
+        &ledger,
+        ReadOptions::default(),
+    )
+    .unwrap();
+    let all: Vec<_> = first.rejects.iter().chain(&other.rejects).collect();
+    let (name, bytes, rows) = reckon::jobs::recon::formats::rejects_report(&all, false)
+        .unwrap()
+        .finish()
+        .unwrap();
+    assert_eq!((name.as_str(), rows), ("rejects.csv", 3));
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "file,line,reason_code,reason,raw\n\
+         a.csv,2,bad_time,bad_time: completed_at `21/11/2026` is not a date-time,\"A,1.00,SUCCESS,21/11/2026\"\n\
+         memo.csv,2,unknown_status,unknown_status: status `PAID` is not a known status,\"B,1.00,PAID,2026-11-21 10:00:00\"\n\
+         memo.csv,3,bad_amount,\"bad_amount: amount `2,5` is not an amount in cents\",\"C,\"\"2,5\"\",SUCCESS,2026-11-21 10:00:00\"\n"
+    );
+}

@@ -24,6 +24,7 @@ mod collect;
 mod error;
 mod generic;
 mod record;
+mod rejects;
 mod row;
 mod text;
 mod wechat;
@@ -40,6 +41,7 @@ pub use record::{
     FormatName, LedgerStatus, ReadTotals, Record, RecordKind, Reject, RejectReason, StatedAmount,
     StatedTotals, Statement, StatementSummary,
 };
+pub use rejects::{REJECT_COLUMNS, REJECTS_FILE, rejects_report};
 pub use text::TextEncoding;
 pub use wechat::read_wechat;
 
