@@ -402,47 +402,43 @@ fn rejects_with_file_line_reason_and_raw_text() {
                 .from_reader(line.as_bytes());
             let record = reader.records().next().unwrap().unwrap();
             (
-                format!("{}:{}", &record[0], &record[2]),
                 record[1].to_string(),
-                record[3].to_string(),
-                record[5].to_string(),
+                record[0].to_string(),
+                record[2].to_string(),
+                record[4].to_string(),
             )
         })
         .collect();
     let expected = [
-        ("ledger:3", "field_count", "PA002,20.00,SUCCESS"),
+        ("3", "field_count", "PA002,20.00,SUCCESS"),
         (
-            "ledger:4",
+            "4",
             "bad_amount",
             "PA003,10.005,SUCCESS,2026-11-21 09:03:00,0.06,",
         ),
+        ("5", "bad_time", "PA004,10.00,SUCCESS,2026-11-21,0.06,"),
         (
-            "ledger:5",
-            "bad_time",
-            "PA004,10.00,SUCCESS,2026-11-21,0.06,",
-        ),
-        (
-            "ledger:6",
+            "6",
             "unknown_status",
             "PA005,10.00,PAID,2026-11-21 09:05:00,0.06,",
         ),
         (
-            "ledger:7",
+            "7",
             "missing_key",
             "PA001,5.00,REFUND,2026-11-21 09:06:00,-0.03,",
         ),
         (
-            "ledger:8",
+            "8",
             "missing_key",
             ",10.00,SUCCESS,2026-11-21 09:07:00,0.06,",
         ),
         (
-            "ledger:9",
+            "9",
             "field_count",
             "PA008,10.00,SUCCESS,2026-11-21 09:08:00,0.06,,extra",
         ),
         (
-            "statement:11",
+            "11",
             "bad_amount",
             "PA017,abc,SUCCESS,2026-11-21 09:17:00,0.11,",
         ),
@@ -450,7 +446,8 @@ fn rejects_with_file_line_reason_and_raw_text() {
     assert_eq!(rows.len(), expected.len(), "{rejects}");
     for (row, (at, reason, raw)) in rows.iter().zip(expected) {
         assert_eq!(row.0, at);
-        let file = if at.starts_with("ledger") { l(c) } else { s(c) };
+        // Ordered by file then line: the ledger's path sorts before the statement's.
+        let file = if at == "11" { s(c) } else { l(c) };
         assert_eq!(row.1, file);
         assert_eq!(row.2, reason, "{at}");
         assert_eq!(row.3, raw, "{at}");
@@ -502,7 +499,7 @@ fn blank_lines_and_crlf_keep_physical_line_numbers() {
     assert!(outcome.fast_path.0);
     assert_eq!(
         read(&out, "rejects.csv"),
-        "side,file,line,reason,detail,raw\n"
+        "file,line,reason_code,reason,raw\n"
     );
     let diff = read(&out, "diff.csv");
     let ledger = ledger.display();

@@ -7,6 +7,7 @@ use chrono::DateTime;
 use super::compare::{Category, Comparison, DiffRow, SideSummary};
 use super::minor_units::{format_cents, format_fee};
 use super::side::{NO_FEE, Side};
+use crate::jobs::recon::formats::{Reject, rejects_report};
 use crate::report::{CsvReport, ReportError};
 
 /// `summary.csv` header.
@@ -38,9 +39,6 @@ pub const DIFF_HEADER: [&str; 17] = [
     "statement_file",
     "statement_line",
 ];
-
-/// `rejects.csv` header.
-pub const REJECTS_HEADER: [&str; 6] = ["side", "file", "line", "reason", "detail", "raw"];
 
 /// The three CSV files, ready for [`crate::report::publish`].
 #[derive(Debug)]
@@ -190,23 +188,13 @@ impl<'a> SideRow<'a> {
     }
 }
 
+/// `rejects.csv` in the formats' layout (file, line, reason_code, reason,
+/// raw; ordered by file then line), so every recon report reads the same.
 fn rejects(
     ledger: &Side,
     statement: &Side,
     excel_bom: bool,
 ) -> Result<(String, Vec<u8>, u64), ReportError> {
-    let mut report = CsvReport::new("rejects.csv", &REJECTS_HEADER, excel_bom)?;
-    for side in [ledger, statement] {
-        for reject in side.rejects() {
-            report.row([
-                side.name().as_str().to_string(),
-                reject.file.display().to_string(),
-                reject.line.to_string(),
-                reject.reason.code().to_string(),
-                reject.reason.to_string(),
-                reject.raw.clone(),
-            ])?;
-        }
-    }
-    report.finish()
+    let all: Vec<&Reject> = ledger.rejects().iter().chain(statement.rejects()).collect();
+    rejects_report(&all, excel_bom)?.finish()
 }
