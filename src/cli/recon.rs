@@ -20,6 +20,9 @@ enum FormatArg {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 the comparison ran (breaks are findings), 1 an input is unusable (missing, corrupt, failed self-check, mostly rejects), 2 usage.\nReport columns: docs/recon.md."
+)]
 pub(super) struct ReconArgs {
     /// Our ledger: CSV with header order_no,amount,status,completed_at[,fee][,refund_no]
     #[arg(long, value_name = "FILE")]
