@@ -1,6 +1,8 @@
 //! `reckon bench …`: benchmarks with their data generators. A small
 //! dispatcher; each benchmark lives with its job kind.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 
 use super::context::open_db;
@@ -22,6 +24,36 @@ enum Bench {
     /// Check-back + state transition of prepared messages (SQL checker in the
     /// same database as `--database`), beside a one-round-trip-per-message baseline
     Compensation(CompensationArgs),
+    /// Time `reckon recon` against DuckDB and PostgreSQL on generated files
+    Recon(ReconBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReconBenchArgs {
+    /// Rows per side
+    #[arg(long, default_value_t = crate::jobs::recon::engine::bench::ROWS_DEFAULT)]
+    rows: u64,
+    /// Directory for the generated files and each engine's output
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// Seed of the generator
+    #[arg(long, default_value_t = 20_261_121)]
+    seed: u64,
+    /// Reuse ledger.csv and statement.csv already in DIR
+    #[arg(long)]
+    reuse: bool,
+    /// Directory of recon_duckdb.py and recon_postgres.sql
+    #[arg(long, default_value = "benches")]
+    scripts: PathBuf,
+    /// PostgreSQL to compare with
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    /// Skip the PostgreSQL run
+    #[arg(long)]
+    no_postgres: bool,
+    /// Skip the DuckDB run
+    #[arg(long)]
+    no_duckdb: bool,
 }
 
 #[derive(Debug, Args)]
@@ -73,7 +105,28 @@ pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failur
     match args.which {
         Bench::Repayment(args) => bench_repayment(args).await,
         Bench::Compensation(args) => bench_compensation(config, args).await,
+        Bench::Recon(args) => bench_recon(args).await,
     }
+}
+
+async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {
+    use crate::jobs::recon::engine::bench::{BenchConfig, run};
+    let reckon = std::env::current_exe().map_err(Failure::run)?;
+    let config = BenchConfig {
+        rows: args.rows,
+        dir: args.dir,
+        seed: args.seed,
+        reuse_files: args.reuse,
+        reckon,
+        scripts: args.scripts,
+        postgres: (!args.no_postgres).then_some(args.postgres),
+        duckdb: !args.no_duckdb,
+    };
+    tokio::task::spawn_blocking(move || run(&config, &mut std::io::stdout()))
+        .await
+        .map_err(Failure::run)?
+        .map_err(Failure::run)?;
+    Ok(EXIT_OK)
 }
 
 async fn bench_compensation(config: &Config, args: CompensationArgs) -> Result<u8, Failure> {

@@ -9,6 +9,7 @@ mod demo;
 mod history;
 mod jobs_list;
 mod progress;
+mod recon;
 mod run;
 mod schedule;
 mod serve;
@@ -92,6 +93,8 @@ enum Command {
     Cluster(cluster::ClusterCommand),
     /// Transactional messages: list, show, retry a dead one, resolve by hand
     Txn(txn::TxnArgs),
+    /// Reconcile a ledger file against a channel statement, no database
+    Recon(recon::ReconArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -146,6 +149,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Bench(args) => bench::bench(&config, args).await,
         Command::Cluster(command) => cluster::cluster(&config, command).await,
         Command::Txn(args) => txn::txn(&config, args).await,
+        Command::Recon(args) => recon::recon(args).await,
     };
     match result {
         Ok(code) => code,

@@ -136,7 +136,7 @@ const ISO_SECONDS: &str = "%Y-%m-%d %H:%M:%S";
 /// `YYYY-MM-DD HH:MM:SS` exactly (every statement row has one, and chrono's
 /// format interpreter costs more than the rest of the row); any other shape
 /// returns `None` and goes to chrono, so the accepted texts do not change.
-fn parse_iso_seconds(text: &str) -> Option<NaiveDateTime> {
+pub(crate) fn parse_iso_seconds(text: &str) -> Option<NaiveDateTime> {
     let b = text.as_bytes();
     if b.len() != 19
         || b[4] != b'-'

@@ -32,6 +32,7 @@ mod wechat;
 use std::path::Path;
 
 pub use alipay::read_alipay;
+pub(crate) use amount::parse_iso_seconds;
 pub use amount::{AmountFormat, NegativeStyle, exact_cents, parse_formatted_amount, parse_time};
 pub use arrival::{POLL_INTERVAL_MIN, await_statement};
 pub use collect::ReadOptions;

@@ -1,0 +1,143 @@
+//! Exact money as integer minor units: amounts in cents (scale 2), fees in
+//! 1/10000 yuan (scale 4). Parsing from text and conversion to and from
+//! [`Decimal`] happen here, at the engine's edges; never through floats.
+
+use rust_decimal::Decimal;
+
+/// Decimal places of an amount in the engine (cents).
+pub const AMOUNT_SCALE: u32 = 2;
+/// Decimal places of a fee in the engine (1/10000 yuan: sub-cent channel fees stay exact).
+pub const FEE_SCALE: u32 = 4;
+/// Digits allowed before the decimal point (far below `i64` overflow even summed over 10^9 rows).
+const INTEGER_DIGITS_MAX: usize = 13;
+
+/// An amount as cents, if it has at most two decimals and fits.
+pub fn decimal_to_cents(amount: Decimal) -> Option<i64> {
+    to_units(amount, AMOUNT_SCALE)
+}
+
+/// A fee as 1/10000 units, if it has at most four decimals and fits.
+pub fn decimal_to_fee_units(fee: Decimal) -> Option<i64> {
+    to_units(fee, FEE_SCALE)
+}
+
+fn to_units(value: Decimal, scale: u32) -> Option<i64> {
+    let mut scaled = value;
+    scaled.rescale(scale);
+    if scaled != value {
+        return None;
+    }
+    i64::try_from(scaled.mantissa()).ok()
+}
+
+/// Cents as an exact Decimal with scale 2.
+pub fn cents_to_decimal(cents: i64) -> Decimal {
+    Decimal::new(cents, AMOUNT_SCALE)
+}
+
+/// A sum of cents as an exact Decimal with scale 2 (saturating far beyond any real total).
+pub fn cents_to_decimal_i128(cents: i128) -> Decimal {
+    Decimal::try_from_i128_with_scale(cents, AMOUNT_SCALE).unwrap_or(Decimal::MAX)
+}
+
+/// 1/10000 units as an exact Decimal with scale 4.
+pub fn fee_units_to_decimal(units: i64) -> Decimal {
+    Decimal::new(units, FEE_SCALE)
+}
+
+/// Formats cents with exactly two decimals (`-12.30`).
+pub(crate) fn format_cents(cents: i128) -> String {
+    format_units(cents, AMOUNT_SCALE, AMOUNT_SCALE)
+}
+
+/// Formats fee units with two decimals, or four when the fee has sub-cent digits.
+pub(crate) fn format_fee(units: i128) -> String {
+    let shown = if units % 100 == 0 { 2 } else { FEE_SCALE };
+    format_units(units, FEE_SCALE, shown)
+}
+
+fn format_units(units: i128, scale: u32, shown: u32) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let magnitude = units.unsigned_abs();
+    let divisor = 10u128.pow(scale);
+    let integer = magnitude / divisor;
+    let fraction = (magnitude % divisor) / 10u128.pow(scale - shown);
+    format!("{sign}{integer}.{fraction:0width$}", width = shown as usize)
+}
+
+/// Parses a plain decimal (`-?digits[.digits]`, at most `scale` decimals,
+/// no spaces, no grouping) into units of `10^-scale`.
+pub(crate) fn parse_units(text: &str, scale: u32) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let (negative, body) = match bytes.first() {
+        Some(b'-') => (true, &bytes[1..]),
+        _ => (false, bytes),
+    };
+    let (integer, fraction) = match body.iter().position(|&b| b == b'.') {
+        Some(dot) => (&body[..dot], Some(&body[dot + 1..])),
+        None => (body, None),
+    };
+    if integer.is_empty() || integer.len() > INTEGER_DIGITS_MAX {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &digit in integer {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(digit - b'0');
+    }
+    let fraction = fraction.unwrap_or(&[]);
+    if body.contains(&b'.') && fraction.is_empty() || fraction.len() > scale as usize {
+        return None;
+    }
+    let mut decimals = 0;
+    for &digit in fraction {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(digit - b'0');
+        decimals += 1;
+    }
+    value *= 10i64.pow(scale - decimals);
+    Some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_amounts_exactly() {
+        let cases: &[(&str, Option<i64>)] = &[
+            ("12.30", Some(1230)),
+            ("12.3", Some(1230)),
+            ("12", Some(1200)),
+            ("-0.05", Some(-5)),
+            ("0.001", None),
+            ("12.", None),
+            (".5", None),
+            ("1,000.00", None),
+            (" 1.00", None),
+            ("abc", None),
+            ("", None),
+            ("-", None),
+            ("12345678901234", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_units(text, AMOUNT_SCALE), *expected, "{text}");
+        }
+        assert_eq!(parse_units("0.0061", FEE_SCALE), Some(61));
+    }
+
+    #[test]
+    fn formats_and_converts() {
+        assert_eq!(format_cents(-1230), "-12.30");
+        assert_eq!(format_cents(5), "0.05");
+        assert_eq!(format_fee(600), "0.06");
+        assert_eq!(format_fee(61), "0.0061");
+        assert_eq!(decimal_to_cents(Decimal::new(1234, 3)), None);
+        assert_eq!(decimal_to_cents(Decimal::new(12340, 3)), Some(1234));
+        assert_eq!(cents_to_decimal(1234).to_string(), "12.34");
+    }
+}
