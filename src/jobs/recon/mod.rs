@@ -1,5 +1,8 @@
-//! Reconciliation: statement readers today; the comparison engine, funds and
-//! internal reconciliation and the break register build on them (issue 3).
+//! Reconciliation: statement readers (`formats`), the comparison engine
+//! (`engine`), the break register (`breaks`), the rows shards hand to the
+//! finalize step (`shard_rows`), and the job kinds built on them.
 
+pub mod breaks;
 pub mod engine;
 pub mod formats;
+pub mod shard_rows;

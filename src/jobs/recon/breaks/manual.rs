@@ -1,0 +1,179 @@
+//! Reading the register and resolving a break by hand (`reckon breaks`).
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::{Break, BreakState};
+use crate::db::Db;
+use crate::money::Money;
+use crate::on_db;
+
+/// Why a register operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BreakError {
+    #[error("there is no break with id {0}")]
+    NotFound(i64),
+    #[error("break {id} is already {state} ({how}); nothing was changed")]
+    AlreadyClosed {
+        id: i64,
+        state: &'static str,
+        how: String,
+    },
+    #[error("a note is required to resolve a break: say why it is resolved")]
+    EmptyNote,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which breaks to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreakFilter {
+    /// Only this job's.
+    pub job: Option<String>,
+    /// Only unresolved ones (pending or open).
+    pub unresolved: bool,
+    /// Only those whose business date is more than this many days before `today`.
+    pub older_than_days: Option<u32>,
+    /// The day ages are counted to.
+    pub today: Option<NaiveDate>,
+}
+
+const COLUMNS: &str = "id, job, business_date, category, found_as, break_key, kind, sides, \
+    left_amount, right_amount, delta, detail, state, settled_on, resolved_by, resolved_at, note";
+
+type Row = (
+    i64,
+    String,
+    NaiveDate,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<Money>,
+    Option<Money>,
+    Money,
+    String,
+    String,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+
+fn break_of(row: Row) -> Break {
+    let (id, job, business_date, category, found_as, key, kind, sides, left, right, delta) =
+        (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10);
+    Break {
+        id,
+        job,
+        business_date,
+        category,
+        found_as,
+        key,
+        kind,
+        sides,
+        left_amount: left.map(|m| m.0),
+        right_amount: right.map(|m| m.0),
+        delta: delta.0,
+        detail: row.11,
+        state: BreakState::parse(&row.12).unwrap_or(BreakState::Open),
+        settled_on: row.13,
+        resolved_by: row.14,
+        resolved_at: row.15,
+        note: row.16,
+    }
+}
+
+/// The breaks matching `filter`, oldest business date first, then by id.
+pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakError> {
+    let today = filter.today.unwrap_or_else(|| Utc::now().date_naive());
+    let before = filter
+        .older_than_days
+        .map(|days| today - Duration::days(i64::from(days)));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM recon_breaks \
+         WHERE ($1 IS NULL OR job = $1) \
+           AND ($2 = 0 OR state IN ('pending', 'open')) \
+           AND ($3 IS NULL OR business_date < $3) \
+         ORDER BY business_date, job, id"
+    );
+    let rows: Vec<Row> = on_db!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(filter.job.as_deref())
+            .bind(i64::from(filter.unresolved))
+            .bind(before)
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows.into_iter().map(break_of).collect())
+}
+
+/// One break by id.
+pub async fn get(db: &Db, id: i64) -> Result<Break, BreakError> {
+    let sql = format!("SELECT {COLUMNS} FROM recon_breaks WHERE id = $1");
+    let row: Option<Row> = on_db!(db, pool => {
+        sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+    });
+    row.map(break_of).ok_or(BreakError::NotFound(id))
+}
+
+/// Resolves an unresolved break by hand: who, when and why are recorded.
+/// A break already closed is refused (its record is kept as it is).
+pub async fn resolve(
+    db: &Db,
+    id: i64,
+    who: &str,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<Break, BreakError> {
+    if note.trim().is_empty() {
+        return Err(BreakError::EmptyNote);
+    }
+    let current = get(db, id).await?;
+    if !current.state.is_unresolved() {
+        let how = match current.state {
+            BreakState::Resolved => format!(
+                "by {} on {}",
+                current.resolved_by.as_deref().unwrap_or("?"),
+                current
+                    .resolved_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default()
+            ),
+            _ => format!(
+                "by the run of {}",
+                current
+                    .settled_on
+                    .map(|d| d.to_string())
+                    .unwrap_or_default()
+            ),
+        };
+        return Err(BreakError::AlreadyClosed {
+            id,
+            state: current.state.as_str(),
+            how,
+        });
+    }
+    let changed = on_db!(db, pool => {
+        sqlx::query(
+            "UPDATE recon_breaks SET state = 'resolved', resolved_by = $1, resolved_at = $2, note = $3 \
+             WHERE id = $4 AND state IN ('pending', 'open')",
+        )
+        .bind(who)
+        .bind(now)
+        .bind(note.trim())
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    if changed == 0 {
+        // A run closed it between the read and the update: report what it is now.
+        return Err(BreakError::AlreadyClosed {
+            id,
+            state: get(db, id).await?.state.as_str(),
+            how: "just now, by a run".to_string(),
+        });
+    }
+    get(db, id).await
+}
