@@ -21,6 +21,7 @@ pub fn builtin() -> KindRegistry {
     kinds.register(Arc::new(settlement::Settlement));
     kinds.register(Arc::new(checksum::Checksum));
     kinds.register(Arc::new(compensation::Compensation::default()));
+    kinds.register(Arc::new(recon::internal::InternalRecon));
     kinds
 }
 
@@ -35,6 +36,7 @@ pub async fn load_fixtures(
         compensation::fixtures::load(db, &fixtures.join("compensation"), business_date).await?,
         repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?,
         settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
+        recon::internal::fixtures::load(db, &fixtures.join("recon/internal"), business_date).await?,
     ];
     Ok(loaded.join("; "))
 }

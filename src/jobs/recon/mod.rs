@@ -5,4 +5,5 @@
 pub mod breaks;
 pub mod engine;
 pub mod formats;
+pub mod internal;
 pub mod shard_rows;

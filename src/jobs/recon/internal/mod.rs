@@ -1,0 +1,292 @@
+//! `kind = "recon-internal"`: three-way internal reconciliation (内部对账) of
+//! business date D by order number — business orders (order system) vs
+//! payment records (fund system) vs journal entries (accounting).
+//!
+//! Each shard reads D's window of the three sides, keeps the order numbers
+//! of its partition (`partition_of(order_no, shards)`), classifies every
+//! order number into one category (`compute.rs`), and in its fenced
+//! transaction replaces its rows of `(job, D, item)` in `recon_shard_rows`:
+//! its breaks and its tally. `finalize` merges the rows of the current
+//! shard count, checks conservation, publishes `summary.csv` and `diff.csv`,
+//! and records the breaks in the break register. See `docs/recon-internal.md`.
+//!
+//! `[params]`: `cut_off` (`HH:MM`, default `00:00`: the calendar day).
+
+pub mod compute;
+pub mod fixtures;
+pub mod reports;
+pub mod store;
+
+use chrono::NaiveTime;
+
+use super::breaks::{self, NewBreak, RecordedBreaks};
+use super::shard_rows::{self, RowsKey};
+use crate::jobs::params::Params;
+use crate::jobs::settlement::window::Window;
+use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
+use crate::sharding::partition_of;
+use compute::{Category, Finding, Outcome, Side, Tally, TallyRow};
+
+/// The `kind` name in job files.
+pub const KIND: &str = "recon-internal";
+
+/// Why an internal reconciliation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalReconError {
+    /// A journal entry that cannot be compared as it is.
+    #[error(transparent)]
+    MixedCurrency(#[from] compute::MixedCurrencyEntry),
+    /// The summary would not add up; nothing was written.
+    #[error(transparent)]
+    Conservation(#[from] reports::ConservationError),
+    /// A shard row that finalize cannot read back (written by another version?).
+    #[error("shard row of {job} {date} cannot be read back: {reason}")]
+    ShardRow {
+        job: String,
+        date: chrono::NaiveDate,
+        reason: String,
+    },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<InternalReconError> for JobError {
+    fn from(err: InternalReconError) -> JobError {
+        match err {
+            InternalReconError::Database(e) => JobError::Database(e),
+            InternalReconError::MixedCurrency(e) => JobError::Input(e.to_string()),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// The `recon-internal` job kind.
+#[derive(Debug, Default)]
+pub struct InternalRecon;
+
+/// The daily cut-off of a job (`cut_off`, default 00:00).
+fn cut_off(params: &toml::Table) -> Result<NaiveTime, crate::jobs::params::ParamError> {
+    Params::new(params).time_or("cut_off", NaiveTime::MIN)
+}
+
+/// Reads D's window and compares the order numbers of one partition.
+async fn compute_shard(ctx: &ShardCtx) -> Result<Outcome, JobError> {
+    let db = ctx.db();
+    let window = Window::for_date(ctx.business_date, cut_off(&ctx.job.params)?, ctx.job.time_zone);
+    let mine = |key: &str| partition_of(key, ctx.total_items) == ctx.item;
+    let mut orders = store::orders(db, &window).await?;
+    orders.retain(|o| mine(&o.order_no));
+    let mut payments = store::payments(db, &window).await?;
+    payments.retain(|p| mine(&p.order_no));
+    let mut lines = store::journal_lines(db, &window).await?;
+    lines.retain(|l| mine(&l.order_no));
+    let entries = compute::entries_from_lines(&lines).map_err(InternalReconError::from)?;
+    Ok(compute::reconcile(&orders, &payments, &entries))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JobError> {
+    serde_json::to_string(value).map_err(|e| JobError::Failed(format!("cannot encode a shard row: {e}")))
+}
+
+#[async_trait::async_trait]
+impl JobKind for InternalRecon {
+    fn name(&self) -> &'static str {
+        KIND
+    }
+
+    fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
+        cut_off(params)?;
+        Ok(())
+    }
+
+    async fn run_shard(&self, ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
+        let outcome = compute_shard(ctx).await?;
+        if ctx.cancel.is_cancelled() {
+            return Err(JobError::Cancelled);
+        }
+        let findings: Vec<String> = outcome
+            .findings
+            .iter()
+            .filter(|f| f.category != Category::Matched)
+            .map(to_json)
+            .collect::<Result<_, _>>()?;
+        let tally: Vec<String> = outcome
+            .tally
+            .to_rows()
+            .iter()
+            .map(to_json)
+            .collect::<Result<_, _>>()?;
+        let rows_in: u64 = Side::ALL
+            .iter()
+            .flat_map(|side| {
+                let t = &outcome.tally;
+                t.currencies()
+                    .into_iter()
+                    .map(move |c| t.read_of(*side, &c).count)
+            })
+            .sum();
+        let shard_outcome = ShardOutcome {
+            item: ctx.item,
+            rows_in,
+            rows_out: findings.len() as u64,
+            summary: serde_json::json!({
+                "order_numbers": outcome.findings.len(),
+                "breaks": findings.len(),
+            }),
+        };
+        let key = RowsKey {
+            job: &ctx.job.name,
+            business_date: ctx.business_date,
+            item: ctx.item,
+            run_id: &ctx.run_id,
+        };
+        let mut tx = ctx.begin_outputs().await?;
+        shard_rows::replace(tx.tx(), key, store::FINDING_ROWS, &findings).await?;
+        shard_rows::replace(tx.tx(), key, store::TALLY_ROWS, &tally).await?;
+        ctx.commit_outputs(tx, &shard_outcome).await?;
+        Ok(shard_outcome)
+    }
+
+    async fn finalize(
+        &self,
+        ctx: &RunCtx,
+        _shards: &[ShardOutcome],
+    ) -> Result<RunOutcome, JobError> {
+        let (findings, tally) = merged(ctx).await?;
+        reports::check_conservation(&tally, &findings).map_err(InternalReconError::from)?;
+        let breaks = reports::breaks(&findings);
+        let bom = ctx.paths.excel_bom;
+        let files = vec![
+            reports::summary(&tally, bom)?,
+            reports::diff(&breaks, bom)?,
+        ];
+        let register: Vec<NewBreak> = breaks.iter().map(|f| new_break(f)).collect();
+        // Register and reports together: a failed publish rolls the register back.
+        let mut tx = ctx.ledger.db().begin().await?;
+        let recorded = breaks::record_date(
+            &mut tx,
+            &ctx.job.name,
+            ctx.business_date,
+            &ctx.run_id,
+            &register,
+        )
+        .await?;
+        let reports = ctx.publish(files)?;
+        tx.commit().await?;
+        Ok(RunOutcome {
+            reports,
+            summary: run_summary(&tally, &breaks, recorded),
+            attention: attention(ctx, &breaks, recorded),
+            failure: None,
+        })
+    }
+}
+
+/// Every current shard's breaks and tallies, merged.
+async fn merged(ctx: &RunCtx) -> Result<(Vec<Finding>, Tally), JobError> {
+    let db = ctx.ledger.db();
+    let (job, date, items) = (&ctx.job.name, ctx.business_date, ctx.job.shards);
+    let bad_row = |e: serde_json::Error| InternalReconError::ShardRow {
+        job: job.clone(),
+        date,
+        reason: e.to_string(),
+    };
+    let mut findings = Vec::new();
+    for text in store::shard_rows(db, job, date, items, store::FINDING_ROWS).await? {
+        findings.push(serde_json::from_str::<Finding>(&text).map_err(bad_row)?);
+    }
+    let mut rows = Vec::new();
+    for text in store::shard_rows(db, job, date, items, store::TALLY_ROWS).await? {
+        rows.push(serde_json::from_str::<TallyRow>(&text).map_err(bad_row)?);
+    }
+    let mut tally = Tally::default();
+    tally.add_rows(&rows);
+    Ok((findings, tally))
+}
+
+/// The register's view of a break.
+fn new_break(finding: &Finding) -> NewBreak {
+    let payload = serde_json::json!({
+        "orders_amount": finding.orders.amount,
+        "payments_amount": finding.payments.amount,
+        "journal_amount": finding.journal.amount,
+        "orders_status": finding.orders.status,
+        "payments_status": finding.payments.status,
+        "journal_entries": finding.entries,
+    });
+    NewBreak {
+        category: finding.category.as_str().to_string(),
+        key: finding.order_no.clone(),
+        kind: "order".to_string(),
+        sides: finding.sides.clone(),
+        left_amount: finding.left_amount,
+        right_amount: finding.right_amount,
+        delta: finding.delta,
+        detail: finding.detail.clone(),
+        payload: payload.to_string(),
+        pending: false,
+    }
+}
+
+/// Counts per category and what the register did, for the run record.
+fn run_summary(tally: &Tally, breaks: &[&Finding], recorded: RecordedBreaks) -> serde_json::Value {
+    let mut categories = serde_json::Map::new();
+    for category in Category::ALL {
+        let count = breaks.iter().filter(|f| f.category == category).count();
+        if category != Category::Matched {
+            categories.insert(category.as_str().to_string(), count.into());
+        }
+    }
+    let read: serde_json::Map<String, serde_json::Value> = Side::ALL
+        .iter()
+        .map(|side| {
+            let count: u64 = tally
+                .currencies()
+                .iter()
+                .map(|c| tally.read_of(*side, c).count)
+                .sum();
+            (side.as_str().to_string(), count.into())
+        })
+        .collect();
+    serde_json::json!({
+        "read": read,
+        "breaks": breaks.len(),
+        "categories": categories,
+        "register": recorded,
+    })
+}
+
+/// Order numbers named per category in an attention line; the rest are in diff.csv.
+const ATTENTION_KEYS_MAX: usize = 10;
+
+/// One line per break category when the run opened new breaks.
+fn attention(ctx: &RunCtx, breaks: &[&Finding], recorded: RecordedBreaks) -> Vec<String> {
+    if recorded.opened == 0 {
+        return Vec::new();
+    }
+    let mut lines = vec![format!(
+        "{} {}: {} new break(s) in the register ({} found in all)",
+        ctx.job.name,
+        ctx.business_date,
+        recorded.opened,
+        breaks.len()
+    )];
+    for category in Category::ALL {
+        let keys: Vec<&str> = breaks
+            .iter()
+            .filter(|f| f.category == category)
+            .map(|f| f.order_no.as_str())
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let more = keys.len().saturating_sub(ATTENTION_KEYS_MAX);
+        let shown = keys[..keys.len() - more].join(", ");
+        lines.push(if more > 0 {
+            format!("{}: {shown} and {more} more", category.as_str())
+        } else {
+            format!("{}: {shown}", category.as_str())
+        });
+    }
+    lines
+}

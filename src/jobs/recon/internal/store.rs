@@ -1,0 +1,110 @@
+//! Reading the three sides of business date D's window, and the shard rows
+//! handed to finalize. SQL is written once for both backends (`$N`
+//! placeholders); money goes through [`Money`], instants as `DateTime<Utc>`.
+//!
+//! Which records belong to D (each side by its own time):
+//! - business orders by `paid_at`, or `created_at` when never paid;
+//! - payment records by `completed_at`, or `created_at` when not completed;
+//! - journal lines by `posted_at`, only lines with an order number and no
+//!   refund number (a refund's entry is not a payment's).
+
+use chrono::NaiveDate;
+
+use super::compute::{JournalLine, Order, Payment};
+use crate::db::Db;
+use crate::jobs::settlement::window::Window;
+use crate::money::Money;
+use crate::on_db;
+
+/// Business orders of `window`, by order number.
+pub async fn orders(db: &Db, window: &Window) -> Result<Vec<Order>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Money, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT order_no, merchant_id, currency, amount, status FROM business_orders \
+             WHERE COALESCE(paid_at, created_at) >= $1 AND COALESCE(paid_at, created_at) < $2 \
+             ORDER BY order_no",
+        )
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(order_no, merchant_id, currency, amount, status)| Order {
+            order_no,
+            merchant_id,
+            currency,
+            amount: amount.0,
+            status,
+        })
+        .collect())
+}
+
+/// Payment records of `window`, by order number.
+pub async fn payments(db: &Db, window: &Window) -> Result<Vec<Payment>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Money, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT order_no, merchant_id, currency, amount, status FROM payment_orders \
+             WHERE COALESCE(completed_at, created_at) >= $1 \
+             AND COALESCE(completed_at, created_at) < $2 ORDER BY order_no",
+        )
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(order_no, merchant_id, currency, amount, status)| Payment {
+            order_no,
+            merchant_id,
+            currency,
+            amount: amount.0,
+            status,
+        })
+        .collect())
+}
+
+/// Journal lines of payment entries posted in `window`, by entry and line.
+pub async fn journal_lines(db: &Db, window: &Window) -> Result<Vec<JournalLine>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Money, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT entry_no, order_no, direction, amount, currency FROM journal_postings \
+             WHERE order_no IS NOT NULL AND order_no <> '' AND refund_no IS NULL \
+             AND posted_at >= $1 AND posted_at < $2 ORDER BY entry_no, line_no",
+        )
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(
+            |(entry_no, order_no, direction, amount, currency)| JournalLine {
+                entry_no,
+                order_no,
+                direction,
+                amount: amount.0,
+                currency,
+            },
+        )
+        .collect())
+}
+
+/// Row types this kind keeps in `recon_shard_rows`.
+pub const FINDING_ROWS: &str = "internal_finding";
+/// One row per shard: its [`super::compute::Tally`] as JSON.
+pub const TALLY_ROWS: &str = "internal_tally";
+
+/// The JSON rows of `row_type` of every current shard of `(job, date)`.
+pub async fn shard_rows(
+    db: &Db,
+    job: &str,
+    date: NaiveDate,
+    items: u32,
+    row_type: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    crate::jobs::recon::shard_rows::read(db, job, date, items, row_type).await
+}
