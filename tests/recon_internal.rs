@@ -163,7 +163,10 @@ fn assert_conserves(summary_csv: &str) {
         }
     }
     assert!(!read.is_empty(), "no total_read row:\n{summary_csv}");
-    assert_eq!(sums, read, "categories do not add up to total_read:\n{summary_csv}");
+    assert_eq!(
+        sums, read,
+        "categories do not add up to total_read:\n{summary_csv}"
+    );
 }
 
 /// `category,order_no,sides,delta` of every diff row.
@@ -304,7 +307,15 @@ async fn built_data_gives_every_category(db: &TestDb) {
     order(d, "M", "CNY", "7.00", "paid", "2026-11-22T00:00:00+08:00").await;
     // N: everything at 00:00:00 on D: inside (the window's start is included) → matched.
     order(d, "N", "CNY", "8.00", "paid", "2026-11-21T00:00:00+08:00").await;
-    payment(d, "N", "CNY", "8.00", "succeeded", "2026-11-21T00:00:00+08:00").await;
+    payment(
+        d,
+        "N",
+        "CNY",
+        "8.00",
+        "succeeded",
+        "2026-11-21T00:00:00+08:00",
+    )
+    .await;
     entry(d, "JN", "N", "8.00", "2026-11-21T00:00:00+08:00").await;
 
     let runner = runner(db, &[(JOB, 4)]);
@@ -353,7 +364,10 @@ async fn built_data_gives_every_category(db: &TestDb) {
         summary_csv.contains("\nUSD,currency_mismatch,1,110.00,0,0.00,0,0.00\n"),
         "{summary_csv}"
     );
-    assert!(summary_csv.ends_with("\nUSD,total_read,1,110.00,0,0.00,0,0.00\n"), "{summary_csv}");
+    assert!(
+        summary_csv.ends_with("\nUSD,total_read,1,110.00,0,0.00,0,0.00\n"),
+        "{summary_csv}"
+    );
     let registered = "SELECT COUNT(*) FROM recon_breaks WHERE job = $1 AND state = 'open'";
     assert_eq!(count(d, registered, JOB).await, 10);
 }
@@ -479,7 +493,8 @@ async fn fixed_record_is_auto_resolved_by_rerun(db: &TestDb) {
     assert_eq!(diff_keys(&diff), expected, "{diff}");
     // CNY matched: 10 + 1 orders, 5635.30 + 150.00; 10 + 1 payments; 7 + 1 entries, 5278.30 + 150.
     assert!(
-        report(db, &second, "summary.csv").contains("\nCNY,matched,11,5785.30,11,5785.30,8,5428.30\n")
+        report(db, &second, "summary.csv")
+            .contains("\nCNY,matched,11,5785.30,11,5785.30,8,5428.30\n")
     );
     let state: (String, String) = on_db!(&db.db, pool => {
         sqlx::query_as(
@@ -491,7 +506,10 @@ async fn fixed_record_is_auto_resolved_by_rerun(db: &TestDb) {
         .await
         .expect("register row")
     });
-    assert_eq!(state, ("auto_resolved".to_string(), second.run.run_id.clone()));
+    assert_eq!(
+        state,
+        ("auto_resolved".to_string(), second.run.run_id.clone())
+    );
     let open = "SELECT COUNT(*) FROM recon_breaks WHERE job = $1 AND state = 'open'";
     assert_eq!(count(&db.db, open, JOB).await, 8);
     let outcome = second.run.outcome.clone().expect("outcome");

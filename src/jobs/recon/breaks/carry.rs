@@ -30,7 +30,9 @@ pub async fn carried(
     date: NaiveDate,
     categories: &[&str],
 ) -> Result<Vec<CarriedBreak>, sqlx::Error> {
-    let placeholders: Vec<String> = (0..categories.len()).map(|i| format!("${}", i + 3)).collect();
+    let placeholders: Vec<String> = (0..categories.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
     let sql = format!(
         "SELECT id, business_date, found_as, category, break_key, kind, payload, state \
          FROM recon_breaks WHERE job = $1 AND business_date < $2 AND ( \
@@ -43,9 +45,18 @@ pub async fn carried(
             placeholders.join(", ")
         }
     );
-    type Row = (i64, NaiveDate, String, String, String, String, String, String);
+    type Row = (
+        i64,
+        NaiveDate,
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
     let rows: Vec<Row> = on_db!(db, pool => {
-        let mut query = sqlx::query_as(&sql).bind(job).bind(date);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(job).bind(date);
         for category in categories {
             query = query.bind(*category);
         }
@@ -92,7 +103,7 @@ pub async fn set_carried_state(
         .bind(run_id)
         .bind(id)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     Ok(())
 }

@@ -45,8 +45,7 @@ pub async fn record_date(
         };
         match existing.remove(&identity) {
             Some(row) => {
-                let reopen =
-                    row.state == BreakState::AutoResolved && row.settled_on == Some(date);
+                let reopen = row.state == BreakState::AutoResolved && row.settled_on == Some(date);
                 update_row(tx, row.id, found, run_id, reopen.then_some(initial)).await?;
                 if reopen {
                     recorded.opened += 1;
@@ -75,7 +74,7 @@ pub async fn record_date(
             .bind(run_id)
             .bind(row.id)
             .execute(&mut **conn)
-            .await?
+            .await?;
         });
         recorded.auto_resolved += 1;
     }
@@ -144,7 +143,7 @@ async fn update_row(
         .bind(reopen_as.map(BreakState::as_str))
         .bind(id)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     Ok(())
 }
@@ -181,7 +180,7 @@ async fn insert_row(
         .bind(state.as_str())
         .bind(run_id)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     Ok(())
 }

@@ -320,7 +320,9 @@ pub struct Outcome {
 
 /// A journal entry whose debit lines are in more than one currency.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("journal entry {entry_no} of order {order_no} debits more than one currency ({currencies})")]
+#[error(
+    "journal entry {entry_no} of order {order_no} debits more than one currency ({currencies})"
+)]
 pub struct MixedCurrencyEntry {
     pub entry_no: String,
     pub order_no: String,
@@ -375,7 +377,10 @@ pub fn entries_from_lines(lines: &[JournalLine]) -> Result<Vec<JournalEntry>, Mi
             Ok(JournalEntry {
                 entry_no: entry_no.to_string(),
                 order_no: order_no.to_string(),
-                currency: currencies.first().map(|c| c.to_string()).unwrap_or_default(),
+                currency: currencies
+                    .first()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
                 amount,
             })
         })
@@ -393,7 +398,12 @@ pub fn reconcile(orders: &[Order], payments: &[Payment], entries: &[JournalEntry
     }
     for payment in payments {
         by_key.entry(&payment.order_no).or_default().1 = Some(payment);
-        read(&mut tally, Side::Payments, &payment.currency, payment.amount);
+        read(
+            &mut tally,
+            Side::Payments,
+            &payment.currency,
+            payment.amount,
+        );
     }
     for entry in entries {
         by_key.entry(&entry.order_no).or_default().2.push(entry);
@@ -494,12 +504,10 @@ fn classify(
     finding.category = verdict.category;
     if let Some((left, right)) = verdict.pair {
         finding.sides = format!("{}/{}", left.as_str(), right.as_str());
-        let amount = |side: Side| {
-            let view = finding.side(side);
-            (view.records > 0).then_some(view.amount)
-        };
-        finding.left_amount = amount(left);
-        finding.right_amount = amount(right);
+        let amount = |view: &SideView| (view.records > 0).then_some(view.amount);
+        let (left_amount, right_amount) = (amount(finding.side(left)), amount(finding.side(right)));
+        finding.left_amount = left_amount;
+        finding.right_amount = right_amount;
         finding.delta =
             finding.right_amount.unwrap_or_default() - finding.left_amount.unwrap_or_default();
     }
@@ -507,7 +515,8 @@ fn classify(
         // left = the first entry, right = all entries: the delta is what was posted too much.
         finding.left_amount = journal.first().map(|e| e.amount);
         finding.right_amount = Some(finding.journal.amount);
-        finding.delta = finding.journal.amount - journal.first().map_or(Decimal::ZERO, |e| e.amount);
+        finding.delta =
+            finding.journal.amount - journal.first().map_or(Decimal::ZERO, |e| e.amount);
     }
     finding.detail = detail(&finding);
     finding
@@ -537,10 +546,18 @@ fn verdict(order: Option<&Order>, payment: Option<&Payment>, journal: &[&Journal
         return is(Category::OrderWithoutPayment, Side::Orders, Side::Payments);
     }
     if posted && payment.is_none() {
-        return is(Category::JournalWithoutPayment, Side::Payments, Side::Journal);
+        return is(
+            Category::JournalWithoutPayment,
+            Side::Payments,
+            Side::Journal,
+        );
     }
     if payment_paid && !posted {
-        return is(Category::PaymentWithoutJournal, Side::Payments, Side::Journal);
+        return is(
+            Category::PaymentWithoutJournal,
+            Side::Payments,
+            Side::Journal,
+        );
     }
     if order.is_some() && payment.is_some() && order_paid != payment_paid {
         return is(Category::StatusMismatch, Side::Orders, Side::Payments);
@@ -550,12 +567,13 @@ fn verdict(order: Option<&Order>, payment: Option<&Payment>, journal: &[&Journal
         return is(Category::StatusMismatch, Side::Payments, Side::Journal);
     }
     if let Some(pair) = first_pair(order, payment, journal, |o, p, j| {
-        (o.currency.as_str(), p.currency.as_str(), j.currency.as_str())
+        (o.currency.clone(), p.currency.clone(), j.currency.clone())
     }) {
         return is(Category::CurrencyMismatch, pair.0, pair.1);
     }
-    if let Some(pair) = first_pair(order, payment, journal, |o, p, j| (o.amount, p.amount, j.amount))
-    {
+    if let Some(pair) = first_pair(order, payment, journal, |o, p, j| {
+        (o.amount, p.amount, j.amount)
+    }) {
         return is(Category::AmountMismatch, pair.0, pair.1);
     }
     Verdict {
@@ -676,36 +694,93 @@ mod tests {
     #[test]
     fn categories_by_precedence() {
         let (o, p, j) = (order, payment, entry);
-        check(&[o("A", "10", "paid")], &[p("A", "10", "succeeded")], &[j("E1", "A", "10")],
-            (Category::Matched, "", "0"));
+        check(
+            &[o("A", "10", "paid")],
+            &[p("A", "10", "succeeded")],
+            &[j("E1", "A", "10")],
+            (Category::Matched, "", "0"),
+        );
         // Nothing moved anywhere: an unpaid order alone, a failed payment alone.
-        check(&[o("A", "10", "closed")], &[], &[], (Category::Matched, "", "0"));
-        check(&[], &[p("A", "10", "failed")], &[], (Category::Matched, "", "0"));
-        check(&[o("A", "10", "paid")], &[p("A", "10", "succeeded")],
+        check(
+            &[o("A", "10", "closed")],
+            &[],
+            &[],
+            (Category::Matched, "", "0"),
+        );
+        check(
+            &[],
+            &[p("A", "10", "failed")],
+            &[],
+            (Category::Matched, "", "0"),
+        );
+        check(
+            &[o("A", "10", "paid")],
+            &[p("A", "10", "succeeded")],
             &[j("E1", "A", "10"), j("E2", "A", "10")],
-            (Category::DoublePosting, "journal/journal", "10"));
-        check(&[], &[p("A", "10", "succeeded")], &[j("E1", "A", "10")],
-            (Category::PaymentWithoutOrder, "orders/payments", "10"));
-        check(&[o("A", "10", "paid")], &[], &[],
-            (Category::OrderWithoutPayment, "orders/payments", "-10"));
-        check(&[o("A", "10", "paid")], &[], &[j("E1", "A", "10")],
-            (Category::OrderWithoutPayment, "orders/payments", "-10"));
-        check(&[o("A", "10", "closed")], &[], &[j("E1", "A", "10")],
-            (Category::JournalWithoutPayment, "payments/journal", "10"));
-        check(&[o("A", "10", "paid")], &[p("A", "10", "succeeded")], &[],
-            (Category::PaymentWithoutJournal, "payments/journal", "-10"));
-        check(&[o("A", "10", "paid")], &[p("A", "10", "closed")], &[],
-            (Category::StatusMismatch, "orders/payments", "0"));
-        check(&[o("A", "10", "closed")], &[p("A", "10", "failed")], &[j("E1", "A", "10")],
-            (Category::StatusMismatch, "payments/journal", "0"));
-        check(&[o("A", "10", "refunded")], &[p("A", "9.99", "succeeded")], &[j("E1", "A", "9.99")],
-            (Category::AmountMismatch, "orders/payments", "-0.01"));
-        check(&[o("A", "10", "paid")], &[p("A", "10", "succeeded")], &[j("E1", "A", "12.5")],
-            (Category::AmountMismatch, "payments/journal", "2.5"));
+            (Category::DoublePosting, "journal/journal", "10"),
+        );
+        check(
+            &[],
+            &[p("A", "10", "succeeded")],
+            &[j("E1", "A", "10")],
+            (Category::PaymentWithoutOrder, "orders/payments", "10"),
+        );
+        check(
+            &[o("A", "10", "paid")],
+            &[],
+            &[],
+            (Category::OrderWithoutPayment, "orders/payments", "-10"),
+        );
+        check(
+            &[o("A", "10", "paid")],
+            &[],
+            &[j("E1", "A", "10")],
+            (Category::OrderWithoutPayment, "orders/payments", "-10"),
+        );
+        check(
+            &[o("A", "10", "closed")],
+            &[],
+            &[j("E1", "A", "10")],
+            (Category::JournalWithoutPayment, "payments/journal", "10"),
+        );
+        check(
+            &[o("A", "10", "paid")],
+            &[p("A", "10", "succeeded")],
+            &[],
+            (Category::PaymentWithoutJournal, "payments/journal", "-10"),
+        );
+        check(
+            &[o("A", "10", "paid")],
+            &[p("A", "10", "closed")],
+            &[],
+            (Category::StatusMismatch, "orders/payments", "0"),
+        );
+        check(
+            &[o("A", "10", "closed")],
+            &[p("A", "10", "failed")],
+            &[j("E1", "A", "10")],
+            (Category::StatusMismatch, "payments/journal", "0"),
+        );
+        check(
+            &[o("A", "10", "refunded")],
+            &[p("A", "9.99", "succeeded")],
+            &[j("E1", "A", "9.99")],
+            (Category::AmountMismatch, "orders/payments", "-0.01"),
+        );
+        check(
+            &[o("A", "10", "paid")],
+            &[p("A", "10", "succeeded")],
+            &[j("E1", "A", "12.5")],
+            (Category::AmountMismatch, "payments/journal", "2.5"),
+        );
         let mut usd = p("A", "10", "succeeded");
         usd.currency = "USD".into();
-        check(&[o("A", "10", "paid")], &[usd], &[j("E1", "A", "10")],
-            (Category::CurrencyMismatch, "orders/payments", "0"));
+        check(
+            &[o("A", "10", "paid")],
+            &[usd],
+            &[j("E1", "A", "10")],
+            (Category::CurrencyMismatch, "orders/payments", "0"),
+        );
     }
 
     #[test]
@@ -716,8 +791,21 @@ mod tests {
             &[entry("E1", "A", "10"), entry("E2", "A", "10")],
         );
         let t = &outcome.tally;
-        assert_eq!(t.read_of(Side::Journal, "CNY"), CountSum { count: 2, amount: "20".parse().unwrap() });
-        assert_eq!(t.get(Side::Journal, "CNY", Category::DoublePosting).count, 2);
-        assert_eq!(t.get(Side::Orders, "CNY", Category::OrderWithoutPayment).amount, Decimal::from(5));
+        assert_eq!(
+            t.read_of(Side::Journal, "CNY"),
+            CountSum {
+                count: 2,
+                amount: "20".parse().unwrap()
+            }
+        );
+        assert_eq!(
+            t.get(Side::Journal, "CNY", Category::DoublePosting).count,
+            2
+        );
+        assert_eq!(
+            t.get(Side::Orders, "CNY", Category::OrderWithoutPayment)
+                .amount,
+            Decimal::from(5)
+        );
     }
 }

@@ -180,7 +180,10 @@ fn business_order(record: &csv::StringRecord) -> Result<BusinessOrder, String> {
 }
 
 /// Inserts or replaces one business order (used by the loader and the tests).
-pub async fn upsert_business_order(tx: &mut DbTx, order: &BusinessOrder) -> Result<(), FixtureError> {
+pub async fn upsert_business_order(
+    tx: &mut DbTx,
+    order: &BusinessOrder,
+) -> Result<(), FixtureError> {
     on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO business_orders (order_no, merchant_id, currency, amount, status, \

@@ -72,7 +72,11 @@ fn cut_off(params: &toml::Table) -> Result<NaiveTime, crate::jobs::params::Param
 /// Reads D's window and compares the order numbers of one partition.
 async fn compute_shard(ctx: &ShardCtx) -> Result<Outcome, JobError> {
     let db = ctx.db();
-    let window = Window::for_date(ctx.business_date, cut_off(&ctx.job.params)?, ctx.job.time_zone);
+    let window = Window::for_date(
+        ctx.business_date,
+        cut_off(&ctx.job.params)?,
+        ctx.job.time_zone,
+    );
     let mine = |key: &str| partition_of(key, ctx.total_items) == ctx.item;
     let mut orders = store::orders(db, &window).await?;
     orders.retain(|o| mine(&o.order_no));
@@ -85,7 +89,8 @@ async fn compute_shard(ctx: &ShardCtx) -> Result<Outcome, JobError> {
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JobError> {
-    serde_json::to_string(value).map_err(|e| JobError::Failed(format!("cannot encode a shard row: {e}")))
+    serde_json::to_string(value)
+        .map_err(|e| JobError::Failed(format!("cannot encode a shard row: {e}")))
 }
 
 #[async_trait::async_trait]
@@ -156,10 +161,7 @@ impl JobKind for InternalRecon {
         reports::check_conservation(&tally, &findings).map_err(InternalReconError::from)?;
         let breaks = reports::breaks(&findings);
         let bom = ctx.paths.excel_bom;
-        let files = vec![
-            reports::summary(&tally, bom)?,
-            reports::diff(&breaks, bom)?,
-        ];
+        let files = vec![reports::summary(&tally, bom)?, reports::diff(&breaks, bom)?];
         let register: Vec<NewBreak> = breaks.iter().map(|f| new_break(f)).collect();
         // Register and reports together: a failed publish rolls the register back.
         let mut tx = ctx.ledger.db().begin().await?;

@@ -56,13 +56,15 @@ pub async fn payments(db: &Db, window: &Window) -> Result<Vec<Payment>, sqlx::Er
     });
     Ok(rows
         .into_iter()
-        .map(|(order_no, merchant_id, currency, amount, status)| Payment {
-            order_no,
-            merchant_id,
-            currency,
-            amount: amount.0,
-            status,
-        })
+        .map(
+            |(order_no, merchant_id, currency, amount, status)| Payment {
+                order_no,
+                merchant_id,
+                currency,
+                amount: amount.0,
+                status,
+            },
+        )
         .collect())
 }
 
