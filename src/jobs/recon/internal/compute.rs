@@ -387,10 +387,16 @@ pub fn entries_from_lines(lines: &[JournalLine]) -> Result<Vec<JournalEntry>, Mi
         .collect()
 }
 
+/// What each side holds for one order number.
+type Sides<'a> = (
+    Option<&'a Order>,
+    Option<&'a Payment>,
+    Vec<&'a JournalEntry>,
+);
+
 /// Compares the three sides of a set of order numbers.
 pub fn reconcile(orders: &[Order], payments: &[Payment], entries: &[JournalEntry]) -> Outcome {
-    let mut by_key: BTreeMap<&str, (Option<&Order>, Option<&Payment>, Vec<&JournalEntry>)> =
-        BTreeMap::new();
+    let mut by_key: BTreeMap<&str, Sides<'_>> = BTreeMap::new();
     let mut tally = Tally::default();
     for order in orders {
         by_key.entry(&order.order_no).or_default().0 = Some(order);
