@@ -789,6 +789,36 @@ mod tests {
         );
     }
 
+    fn line(entry_no: &str, direction: &str, amount: &str, currency: &str) -> JournalLine {
+        JournalLine {
+            entry_no: entry_no.into(),
+            order_no: "A".into(),
+            direction: direction.into(),
+            amount: amount.parse().unwrap(),
+            currency: currency.into(),
+        }
+    }
+
+    #[test]
+    fn an_entry_is_worth_its_debit_lines() {
+        // Dr receivable 100.00 = Cr merchant 99.40 + Cr fee income 0.60 → 100.00.
+        let entries = entries_from_lines(&[
+            line("E1", "debit", "100.00", "CNY"),
+            line("E1", "credit", "99.40", "CNY"),
+            line("E1", "credit", "0.60", "CNY"),
+        ])
+        .unwrap();
+        assert_eq!(entries, [entry("E1", "A", "100.00")]);
+        let mixed = entries_from_lines(&[
+            line("E2", "debit", "1.00", "CNY"),
+            line("E2", "debit", "1.00", "USD"),
+        ]);
+        assert_eq!(
+            mixed.unwrap_err().to_string(),
+            "journal entry E2 of order A debits more than one currency (CNY, USD)"
+        );
+    }
+
     #[test]
     fn every_record_is_counted_once_in_its_currency() {
         let outcome = reconcile(

@@ -199,3 +199,64 @@ pub fn diff(breaks: &[&Finding], excel_bom: bool) -> Result<ReportFile, ReportEr
     }
     report.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::recon::internal::compute::{Order, Payment, TallyRow, reconcile};
+
+    fn tally_and_findings() -> (Tally, Vec<Finding>) {
+        let order = Order {
+            order_no: "A".into(),
+            merchant_id: "M".into(),
+            currency: "CNY".into(),
+            amount: Decimal::new(1000, 2),
+            status: "paid".into(),
+        };
+        let payment = Payment {
+            order_no: "B".into(),
+            merchant_id: "M".into(),
+            currency: "CNY".into(),
+            amount: Decimal::new(500, 2),
+            status: "succeeded".into(),
+        };
+        let outcome = reconcile(&[order], &[payment], &[]);
+        (outcome.tally, outcome.findings)
+    }
+
+    #[test]
+    fn conservation_holds_for_a_real_outcome() {
+        let (tally, findings) = tally_and_findings();
+        assert_eq!(check_conservation(&tally, &findings), Ok(()));
+    }
+
+    #[test]
+    fn conservation_failure_is_a_typed_error() {
+        // One more payment "read" than the categories hold: 2 read (15.00) vs 1 (5.00).
+        let (mut tally, findings) = tally_and_findings();
+        tally.add_rows(&[TallyRow {
+            side: Side::Payments,
+            currency: "CNY".into(),
+            category: None,
+            count: 1,
+            amount: Decimal::new(1000, 2),
+        }]);
+        let err = check_conservation(&tally, &findings).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "conservation check failed: payments CNY categories hold 1 records (5.00) but 2 were \
+             read (15.00)"
+        );
+        // A break row lost between shard and finalize.
+        let (tally, mut findings) = tally_and_findings();
+        findings.retain(|f| f.order_no != "B");
+        assert_eq!(
+            check_conservation(&tally, &findings),
+            Err(ConservationError::Diff {
+                side: "payments",
+                listed: 0,
+                counted: 1
+            })
+        );
+    }
+}
