@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{TestDb, date, manual};
+use common::{TestDb, manual};
 use reckon::catalog::Catalog;
 use reckon::coord::Embedded;
 use reckon::db::Db;

@@ -39,7 +39,7 @@ pub async fn replace(
         .bind(i64::from(key.item))
         .bind(row_type)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     for (chunk_index, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
         let values: Vec<String> = (0..chunk.len())
@@ -63,7 +63,7 @@ pub async fn replace(
             values.join(", ")
         );
         on_tx!(tx, conn => {
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             for (i, record) in chunk.iter().enumerate() {
                 let seq = (chunk_index * INSERT_CHUNK + i) as i64;
                 query = query
@@ -75,7 +75,7 @@ pub async fn replace(
                     .bind(record.as_str())
                     .bind(key.run_id);
             }
-            query.execute(&mut **conn).await?
+            query.execute(&mut **conn).await?;
         });
     }
     Ok(())

@@ -57,7 +57,7 @@ pub async fn carried(
         Option<NaiveDate>,
     );
     let rows: Vec<Row> = on_db!(db, pool => {
-        let mut query = sqlx::query_as(&sql).bind(job).bind(date);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(job).bind(date);
         for category in categories {
             query = query.bind(*category);
         }
@@ -105,7 +105,7 @@ pub async fn set_carried_state(
         .bind(run_id)
         .bind(id)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     Ok(())
 }

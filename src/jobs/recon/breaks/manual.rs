@@ -40,47 +40,46 @@ pub struct BreakFilter {
 const COLUMNS: &str = "id, job, business_date, category, found_as, break_key, kind, sides, \
     left_amount, right_amount, delta, detail, state, settled_on, resolved_by, resolved_at, note";
 
-type Row = (
-    i64,
-    String,
-    NaiveDate,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<Money>,
-    Option<Money>,
-    Money,
-    String,
-    String,
-    Option<NaiveDate>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    job: String,
+    business_date: NaiveDate,
+    category: String,
+    found_as: String,
+    break_key: String,
+    kind: String,
+    sides: String,
+    left_amount: Option<Money>,
+    right_amount: Option<Money>,
+    delta: Money,
+    detail: String,
+    state: String,
+    settled_on: Option<NaiveDate>,
+    resolved_by: Option<String>,
+    resolved_at: Option<DateTime<Utc>>,
+    note: Option<String>,
+}
 
 fn break_of(row: Row) -> Break {
-    let (id, job, business_date, category, found_as, key, kind, sides, left, right, delta) =
-        (row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9, row.10);
     Break {
-        id,
-        job,
-        business_date,
-        category,
-        found_as,
-        key,
-        kind,
-        sides,
-        left_amount: left.map(|m| m.0),
-        right_amount: right.map(|m| m.0),
-        delta: delta.0,
-        detail: row.11,
-        state: BreakState::parse(&row.12).unwrap_or(BreakState::Open),
-        settled_on: row.13,
-        resolved_by: row.14,
-        resolved_at: row.15,
-        note: row.16,
+        id: row.id,
+        job: row.job,
+        business_date: row.business_date,
+        category: row.category,
+        found_as: row.found_as,
+        key: row.break_key,
+        kind: row.kind,
+        sides: row.sides,
+        left_amount: row.left_amount.map(|m| m.0),
+        right_amount: row.right_amount.map(|m| m.0),
+        delta: row.delta.0,
+        detail: row.detail,
+        state: BreakState::parse(&row.state).unwrap_or(BreakState::Open),
+        settled_on: row.settled_on,
+        resolved_by: row.resolved_by,
+        resolved_at: row.resolved_at,
+        note: row.note,
     }
 }
 
@@ -98,7 +97,7 @@ pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakErro
          ORDER BY business_date, job, id"
     );
     let rows: Vec<Row> = on_db!(db, pool => {
-        sqlx::query_as(&sql)
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(filter.job.as_deref())
             .bind(i64::from(filter.unresolved))
             .bind(before)
@@ -112,7 +111,7 @@ pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakErro
 pub async fn get(db: &Db, id: i64) -> Result<Break, BreakError> {
     let sql = format!("SELECT {COLUMNS} FROM recon_breaks WHERE id = $1");
     let row: Option<Row> = on_db!(db, pool => {
-        sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?
     });
     row.map(break_of).ok_or(BreakError::NotFound(id))
 }

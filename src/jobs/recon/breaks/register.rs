@@ -75,7 +75,7 @@ pub async fn record_date(
             .bind(run_id)
             .bind(row.id)
             .execute(&mut **conn)
-            .await?
+            .await?;
         });
         recorded.auto_resolved += 1;
     }
@@ -144,7 +144,7 @@ async fn update_row(
         .bind(reopen_as.map(BreakState::as_str))
         .bind(id)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     Ok(())
 }
@@ -181,7 +181,7 @@ async fn insert_row(
         .bind(state.as_str())
         .bind(run_id)
         .execute(&mut **conn)
-        .await?
+        .await?;
     });
     Ok(())
 }

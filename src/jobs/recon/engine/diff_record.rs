@@ -78,7 +78,9 @@ impl DiffRecord {
 
     /// The order of `diff.csv`: category, key, then where each side's row is.
     pub fn report_order(&self) -> impl Ord + '_ {
-        let place = |side: &Option<SideValues>| side.as_ref().map(|v| (v.file.as_str(), v.line));
+        fn place(side: &Option<SideValues>) -> Option<(&str, u64)> {
+            side.as_ref().map(|v| (v.file.as_str(), v.line))
+        }
         (
             self.category,
             self.key.as_str(),

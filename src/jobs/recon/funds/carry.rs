@@ -44,6 +44,14 @@ pub struct Decision {
     pub paired: Option<SideValues>,
 }
 
+impl Decision {
+    /// Whether storing the decision changes the register row (a record left
+    /// as it was keeps the date that last settled it).
+    pub fn changes_register(&self) -> bool {
+        self.settled || self.state != self.carried.state || self.category != self.carried.category
+    }
+}
+
 /// Pairs `carried` with today's one-sided `records` (in report order),
 /// updating the records and today's summaries; returns a decision per carried record.
 pub fn pair(
@@ -54,22 +62,17 @@ pub fn pair(
     date: NaiveDate,
     pending_days: u32,
 ) -> Result<Vec<Decision>, JobError> {
-    let mut candidates: HashMap<(&str, RecordKind, bool), VecDeque<usize>> = HashMap::new();
+    let mut candidates: HashMap<(String, RecordKind, bool), VecDeque<usize>> = HashMap::new();
     let one_sided = |r: &DiffRecord| {
         matches!(
             r.category,
             Category::MissingInChannel | Category::MissingInLedger | Category::Pending
         ) && r.ledger.is_some() != r.statement.is_some()
     };
-    let keys: Vec<(String, RecordKind, bool)> = records
-        .iter()
-        .map(|r| (r.key.clone(), r.kind, r.ledger.is_some()))
-        .collect();
     for (index, record) in records.iter().enumerate() {
         if one_sided(record) {
-            let (key, kind, has_ledger) = &keys[index];
             candidates
-                .entry((key.as_str(), *kind, *has_ledger))
+                .entry((record.key.clone(), record.kind, record.ledger.is_some()))
                 .or_default()
                 .push_back(index);
         }
@@ -88,7 +91,7 @@ pub fn pair(
         }
         // Today's counterpart is on the other side.
         let partner = candidates
-            .get_mut(&(record.key.as_str(), record.kind, !has_ledger))
+            .get_mut(&(record.key.clone(), record.kind, !has_ledger))
             .and_then(VecDeque::pop_front);
         let decision = match partner {
             Some(index) => {
