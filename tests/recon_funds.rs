@@ -216,28 +216,100 @@ async fn execute(db: &Db, sql: &str) {
 /// Day D: one record per category (see the module comment of each line).
 async fn day_d(db: &TestDb) -> PathBuf {
     let d = &db.db;
-    order(d, "W1", "wechat", "100.00", "0.60", "succeeded", "2026-11-21T10:00:00").await; // matched
-    order(d, "W2", "wechat", "50.00", "0.30", "succeeded", "2026-11-21T10:10:00").await; // amount 49.90 there
-    order(d, "W3", "wechat", "20.00", "0.12", "closed", "2026-11-21T11:00:00").await; // channel says SUCCESS
-    order(d, "W4", "wechat", "30.00", "0.18", "succeeded", "2026-11-21T11:30:00").await; // fee 0.20 there
-    order(d, "W5", "wechat", "40.00", "0.24", "succeeded", "2026-11-21T12:00:00").await; // not on statement
-    order(d, "W7", "wechat", "70.00", "0.42", "succeeded", "2026-11-21T23:50:00").await; // pending (ours)
-    order(d, "A1", "alipay", "99.00", "0.59", "succeeded", "2026-11-21T12:00:00").await; // other channel
-    order(d, "W0", "wechat", "11.00", "0.07", "succeeded", "2026-11-20T23:00:00").await; // day before
+    order(
+        d,
+        "W1",
+        "wechat",
+        "100.00",
+        "0.60",
+        "succeeded",
+        "2026-11-21T10:00:00",
+    )
+    .await; // matched
+    order(
+        d,
+        "W2",
+        "wechat",
+        "50.00",
+        "0.30",
+        "succeeded",
+        "2026-11-21T10:10:00",
+    )
+    .await; // amount 49.90 there
+    order(
+        d,
+        "W3",
+        "wechat",
+        "20.00",
+        "0.12",
+        "closed",
+        "2026-11-21T11:00:00",
+    )
+    .await; // channel says SUCCESS
+    order(
+        d,
+        "W4",
+        "wechat",
+        "30.00",
+        "0.18",
+        "succeeded",
+        "2026-11-21T11:30:00",
+    )
+    .await; // fee 0.20 there
+    order(
+        d,
+        "W5",
+        "wechat",
+        "40.00",
+        "0.24",
+        "succeeded",
+        "2026-11-21T12:00:00",
+    )
+    .await; // not on statement
+    order(
+        d,
+        "W7",
+        "wechat",
+        "70.00",
+        "0.42",
+        "succeeded",
+        "2026-11-21T23:50:00",
+    )
+    .await; // pending (ours)
+    order(
+        d,
+        "A1",
+        "alipay",
+        "99.00",
+        "0.59",
+        "succeeded",
+        "2026-11-21T12:00:00",
+    )
+    .await; // other channel
+    order(
+        d,
+        "W0",
+        "wechat",
+        "11.00",
+        "0.07",
+        "succeeded",
+        "2026-11-20T23:00:00",
+    )
+    .await; // day before
     refund(d, "R1", "W1", "10.00", "0.06", "2026-11-21T15:00:00").await; // matched (fee -0.06)
     write_statement(
         db,
         D,
         &[
-            "W1,100.00,SUCCESS,2026-11-21 10:00:05,0.60,",    // line 2
-            "W2,49.90,SUCCESS,2026-11-21 10:10:00,0.30,",     // line 3
-            "W3,20.00,SUCCESS,2026-11-21 11:00:00,0.12,",     // line 4
-            "W4,30.00,SUCCESS,2026-11-21 11:30:00,0.20,",     // line 5
-            "W6,60.00,SUCCESS,2026-11-21 13:00:00,0.36,",     // line 6: not ours
-            "W1,100.00,SUCCESS,2026-11-21 10:00:05,0.60,",    // line 7: duplicate
-            "W1,10.00,REFUND,2026-11-21 15:00:00,-0.06,R1",   // line 8
-            "W9,15.00,SUCCESS,2026-11-21 23:55:00,0.09,",     // line 9: pending (theirs)
-            "W10,abc,SUCCESS,2026-11-21 12:00:00,0.01,",      // line 10: reject
+            "W1,100.00,SUCCESS,2026-11-21 10:00:05,0.60,", // line 2
+            "W2,49.90,SUCCESS,2026-11-21 10:10:00,0.30,",  // line 3
+            "W3,20.00,SUCCESS,2026-11-21 11:00:00,0.12,",  // line 4
+            "W4,30.00,SUCCESS,2026-11-21 11:30:00,0.20,",  // line 5
+            "W6,60.00,SUCCESS,2026-11-21 13:00:00,0.36,",  // line 6: not ours
+            "W1,100.00,SUCCESS,2026-11-21 10:00:05,0.60,", // line 7: duplicate
+            "W1,10.00,REFUND,2026-11-21 15:00:00,-0.06,R1", // line 8
+            "W9,15.00,SUCCESS,2026-11-21 23:55:00,0.09,",  // line 9: pending (theirs)
+            "W10,abc,SUCCESS,2026-11-21 12:00:00,0.01,",   // line 10: reject
         ],
     )
 }
@@ -317,7 +389,11 @@ async fn every_category_and_the_register(db: &TestDb) {
         format!("pending,W9,payment,,15.00,15.00,,0.09,,,SUCCESS,,2026-11-21 23:55:00,,,{s},9"),
     ];
     let lines: Vec<&str> = diff.lines().skip(1).collect();
-    assert_eq!(lines, expected.iter().map(String::as_str).collect::<Vec<_>>(), "{diff}");
+    assert_eq!(
+        lines,
+        expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "{diff}"
+    );
     let rejects = report(db, &summary, "rejects.csv");
     assert!(
         rejects.contains(&format!("{s},10,bad_amount,")) && rejects.contains("W10,abc,SUCCESS"),
@@ -326,7 +402,12 @@ async fn every_category_and_the_register(db: &TestDb) {
     assert_eq!(
         register(&db.db, job).await,
         vec![
-            row("W1", "duplicate_in_statement", "duplicate_in_statement", "open"),
+            row(
+                "W1",
+                "duplicate_in_statement",
+                "duplicate_in_statement",
+                "open"
+            ),
             row("W2", "amount_mismatch", "amount_mismatch", "open"),
             row("W3", "status_mismatch", "status_mismatch", "open"),
             row("W4", "fee_mismatch", "fee_mismatch", "open"),
@@ -344,8 +425,14 @@ async fn every_category_and_the_register(db: &TestDb) {
         .and_then(|o| o.get("attention"))
         .map(|a| a.to_string())
         .unwrap_or_default();
-    assert!(attention.contains("8 new reconciliation breaks"), "{attention}");
-    assert!(attention.contains("1 rows could not be read"), "{attention}");
+    assert!(
+        attention.contains("8 new reconciliation breaks"),
+        "{attention}"
+    );
+    assert!(
+        attention.contains("1 rows could not be read"),
+        "{attention}"
+    );
 }
 
 async fn rerun_replaces_breaks_and_reports(db: &TestDb) {
@@ -357,47 +444,98 @@ async fn rerun_replaces_breaks_and_reports(db: &TestDb) {
     let second = rerun(&runner, &first).await;
     assert_succeeded(&second);
     for file in ["summary.csv", "diff.csv", "rejects.csv", "carried.csv"] {
-        assert_eq!(report(db, &first, file), report(db, &second, file), "{file}");
+        assert_eq!(
+            report(db, &first, file),
+            report(db, &second, file),
+            "{file}"
+        );
     }
     let before = register(&db.db, job).await;
     assert_eq!(before.len(), 8);
 
     // A person resolves W5; the channel's W2 amount turns out right and ours is corrected.
-    let w5 = breaks::list(&db.db, &BreakFilter { job: Some(job.into()), ..Default::default() })
-        .await
-        .expect("list")
-        .into_iter()
-        .find(|b| b.key == "W5")
-        .expect("W5 break");
-    breaks::resolve(&db.db, w5.id, "alice", "refunded offline, see ticket 42", Utc::now())
-        .await
-        .expect("resolve");
-    execute(&db.db, "UPDATE payment_orders SET amount = '49.90' WHERE order_no = 'W2'").await;
+    let w5 = breaks::list(
+        &db.db,
+        &BreakFilter {
+            job: Some(job.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("list")
+    .into_iter()
+    .find(|b| b.key == "W5")
+    .expect("W5 break");
+    breaks::resolve(
+        &db.db,
+        w5.id,
+        "alice",
+        "refunded offline, see ticket 42",
+        Utc::now(),
+    )
+    .await
+    .expect("resolve");
+    execute(
+        &db.db,
+        "UPDATE payment_orders SET amount = '49.90' WHERE order_no = 'W2'",
+    )
+    .await;
     let third = rerun(&runner, &second).await;
     assert_succeeded(&third);
     assert_conserved(&report(db, &third, "summary.csv"));
     assert!(!report(db, &third, "diff.csv").contains(",W2,"));
     let after = register(&db.db, job).await;
     assert_eq!(after.len(), 8, "a rerun never duplicates breaks: {after:?}");
-    assert!(after.contains(&row("W2", "amount_mismatch", "amount_mismatch", "auto_resolved")));
-    assert!(after.contains(&row("W5", "missing_in_channel", "missing_in_channel", "resolved")));
+    assert!(after.contains(&row(
+        "W2",
+        "amount_mismatch",
+        "amount_mismatch",
+        "auto_resolved"
+    )));
+    assert!(after.contains(&row(
+        "W5",
+        "missing_in_channel",
+        "missing_in_channel",
+        "resolved"
+    )));
     let w5 = breaks::get(&db.db, w5.id).await.expect("W5");
     assert_eq!(w5.resolved_by.as_deref(), Some("alice"));
     assert_eq!(w5.note.as_deref(), Some("refunded offline, see ticket 42"));
 
     // Undo the correction: the W2 break comes back as the same row, open again.
-    execute(&db.db, "UPDATE payment_orders SET amount = '50.00' WHERE order_no = 'W2'").await;
+    execute(
+        &db.db,
+        "UPDATE payment_orders SET amount = '50.00' WHERE order_no = 'W2'",
+    )
+    .await;
     let fourth = rerun(&runner, &third).await;
-    assert_eq!(report(db, &first, "diff.csv").replace(",W5,", ""), report(db, &fourth, "diff.csv").replace(",W5,", ""));
+    assert_eq!(
+        report(db, &first, "diff.csv").replace(",W5,", ""),
+        report(db, &fourth, "diff.csv").replace(",W5,", "")
+    );
     let again = register(&db.db, job).await;
     assert_eq!(again.len(), 8);
     assert!(again.contains(&row("W2", "amount_mismatch", "amount_mismatch", "open")));
-    assert!(again.contains(&row("W5", "missing_in_channel", "missing_in_channel", "resolved")));
+    assert!(again.contains(&row(
+        "W5",
+        "missing_in_channel",
+        "missing_in_channel",
+        "resolved"
+    )));
 }
 
 async fn cross_day_pending_is_resolved_or_becomes_a_break(db: &TestDb) {
     day_d(db).await;
-    order(&db.db, "W11", "wechat", "25.00", "0.15", "succeeded", "2026-11-22T09:00:00").await;
+    order(
+        &db.db,
+        "W11",
+        "wechat",
+        "25.00",
+        "0.15",
+        "succeeded",
+        "2026-11-22T09:00:00",
+    )
+    .await;
     let statement_d1 = write_statement(
         db,
         D1,
@@ -417,9 +555,16 @@ async fn cross_day_pending_is_resolved_or_becomes_a_break(db: &TestDb) {
     assert!(summary.starts_with(
         "category,ledger_count,ledger_amount,statement_count,statement_amount\nmatched,1,25.00,2,95.00\n"
     ), "{summary}");
-    assert!(summary.ends_with("total_read,1,25.00,2,95.00\n"), "{summary}");
+    assert!(
+        summary.ends_with("total_read,1,25.00,2,95.00\n"),
+        "{summary}"
+    );
     assert_conserved(&summary);
-    assert_eq!(report(db, &next, "diff.csv").lines().count(), 1, "no breaks on D+1");
+    assert_eq!(
+        report(db, &next, "diff.csv").lines().count(),
+        1,
+        "no breaks on D+1"
+    );
     let s = statement_d1.display();
     assert_eq!(
         report(db, &next, "carried.csv"),
@@ -487,13 +632,17 @@ async fn breaks_command_lists_and_resolves(db: &TestDb) {
     let reckon = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_reckon"))
             .current_dir(db.dir.path())
-            .env("RECKON_DATABASE", &db.url)
+            .env("RECKON_DATABASE_URL", &db.url)
             .args(args)
             .output()
             .expect("reckon runs")
     };
     let list = reckon(&["breaks", "--job", job, "--open", "--as-of", "2026-11-24"]);
-    assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     let text = String::from_utf8_lossy(&list.stdout).to_string();
     // Header plus 8 unresolved rows, each 3 days old.
     assert_eq!(text.lines().count(), 9, "{text}");
@@ -501,24 +650,61 @@ async fn breaks_command_lists_and_resolves(db: &TestDb) {
         .lines()
         .find(|l| l.contains(" W2 "))
         .expect("W2 listed");
-    assert!(w2.contains("2026-11-21") && w2.contains("   3  ") && w2.contains("amount_mismatch"), "{w2}");
+    assert!(
+        w2.contains("2026-11-21") && w2.contains("   3  ") && w2.contains("amount_mismatch"),
+        "{w2}"
+    );
     assert!(w2.contains("-0.10"), "{w2}");
     let id = w2.split_whitespace().next().expect("id").to_string();
     // Older than 3 days: none yet; older than 2: all.
-    let older = reckon(&["breaks", "--open", "--older-than", "3", "--as-of", "2026-11-24"]);
+    let older = reckon(&[
+        "breaks",
+        "--open",
+        "--older-than",
+        "3",
+        "--as-of",
+        "2026-11-24",
+    ]);
     assert_eq!(String::from_utf8_lossy(&older.stdout).lines().count(), 1);
-    let older = reckon(&["breaks", "--open", "--older-than", "2", "--as-of", "2026-11-24"]);
+    let older = reckon(&[
+        "breaks",
+        "--open",
+        "--older-than",
+        "2",
+        "--as-of",
+        "2026-11-24",
+    ]);
     assert_eq!(String::from_utf8_lossy(&older.stdout).lines().count(), 9);
 
-    let resolved = reckon(&["breaks", "resolve", &id, "--note", "channel corrected the amount", "--by", "bob"]);
-    assert!(resolved.status.success(), "{}", String::from_utf8_lossy(&resolved.stderr));
+    let resolved = reckon(&[
+        "breaks",
+        "resolve",
+        &id,
+        "--note",
+        "channel corrected the amount",
+        "--by",
+        "bob",
+    ]);
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
     let open = reckon(&["breaks", "--job", job, "--open"]);
     assert!(!String::from_utf8_lossy(&open.stdout).contains(" W2 "));
     let all = reckon(&["breaks", "--job", job]);
     let all = String::from_utf8_lossy(&all.stdout).to_string();
-    let w2 = all.lines().find(|l| l.contains(" W2 ")).expect("W2 still listed");
-    assert!(w2.contains("resolved") && w2.contains("channel corrected the amount"), "{w2}");
-    let b = breaks::get(&db.db, id.parse().expect("id")).await.expect("break");
+    let w2 = all
+        .lines()
+        .find(|l| l.contains(" W2 "))
+        .expect("W2 still listed");
+    assert!(
+        w2.contains("resolved") && w2.contains("channel corrected the amount"),
+        "{w2}"
+    );
+    let b = breaks::get(&db.db, id.parse().expect("id"))
+        .await
+        .expect("break");
     assert_eq!(b.state, BreakState::Resolved);
     assert_eq!(b.resolved_by.as_deref(), Some("bob"));
     // Resolving again, an unknown id or an empty note are refused (exit 2).

@@ -60,10 +60,7 @@ enum BreaksCommand {
 /// `reckon breaks …`.
 pub(super) async fn breaks(config: &Config, args: BreaksArgs) -> Result<u8, Failure> {
     let db = open_db(config).await?;
-    let today = args
-        .list
-        .as_of
-        .unwrap_or_else(|| Local::now().date_naive());
+    let today = args.list.as_of.unwrap_or_else(|| Local::now().date_naive());
     match args.command {
         None => {
             let filter = BreakFilter {
@@ -141,12 +138,20 @@ fn print_list(found: &[Break], today: NaiveDate) {
 fn print_break(b: &Break, today: NaiveDate) {
     println!("id:            {}", b.id);
     println!("job:           {}", b.job);
-    println!("business date: {} (age {} days)", b.business_date, b.age_days(today));
+    println!(
+        "business date: {} (age {} days)",
+        b.business_date,
+        b.age_days(today)
+    );
     println!("state:         {}", b.state.as_str());
     println!("category:      {} (found as {})", b.category, b.found_as);
     println!("key:           {} ({})", b.key, b.kind);
     println!("sides:         {}", b.sides);
-    println!("amounts:       {} / {}", amount(b.left_amount), amount(b.right_amount));
+    println!(
+        "amounts:       {} / {}",
+        amount(b.left_amount),
+        amount(b.right_amount)
+    );
     println!("delta:         {}", format_scaled(b.delta, 2));
     println!("detail:        {}", b.detail);
     if let Some(on) = b.settled_on {

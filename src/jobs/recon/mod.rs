@@ -5,8 +5,8 @@
 pub mod breaks;
 pub mod engine;
 pub mod formats;
-pub mod shard_rows;
 pub mod funds;
+pub mod shard_rows;
 
 use crate::runtime::JobError;
 use engine::EngineError;

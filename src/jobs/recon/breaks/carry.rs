@@ -32,7 +32,9 @@ pub async fn carried(
     date: NaiveDate,
     categories: &[&str],
 ) -> Result<Vec<CarriedBreak>, sqlx::Error> {
-    let placeholders: Vec<String> = (0..categories.len()).map(|i| format!("${}", i + 3)).collect();
+    let placeholders: Vec<String> = (0..categories.len())
+        .map(|i| format!("${}", i + 3))
+        .collect();
     let sql = format!(
         "SELECT id, business_date, found_as, category, break_key, kind, payload, state, settled_on \
          FROM recon_breaks WHERE job = $1 AND business_date < $2 AND ( \
@@ -66,16 +68,18 @@ pub async fn carried(
     Ok(rows
         .into_iter()
         .map(
-            |(id, business_date, found_as, category, key, kind, payload, state, settled_on)| CarriedBreak {
-                id,
-                business_date,
-                found_as,
-                category,
-                key,
-                kind,
-                payload,
-                state: BreakState::parse(&state).unwrap_or(BreakState::Open),
-                settled_on,
+            |(id, business_date, found_as, category, key, kind, payload, state, settled_on)| {
+                CarriedBreak {
+                    id,
+                    business_date,
+                    found_as,
+                    category,
+                    key,
+                    kind,
+                    payload,
+                    state: BreakState::parse(&state).unwrap_or(BreakState::Open),
+                    settled_on,
+                }
             },
         )
         .collect())

@@ -133,10 +133,7 @@ impl Break {
         let end = match self.state {
             BreakState::Pending | BreakState::Open => today,
             BreakState::AutoResolved => self.settled_on.unwrap_or(today),
-            BreakState::Resolved => self
-                .resolved_at
-                .map(|at| at.date_naive())
-                .unwrap_or(today),
+            BreakState::Resolved => self.resolved_at.map(|at| at.date_naive()).unwrap_or(today),
         };
         (end - self.business_date).num_days().max(0)
     }

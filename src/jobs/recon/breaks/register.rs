@@ -45,8 +45,7 @@ pub async fn record_date(
         };
         match existing.remove(&identity) {
             Some(row) => {
-                let reopen =
-                    row.state == BreakState::AutoResolved && row.settled_on == Some(date);
+                let reopen = row.state == BreakState::AutoResolved && row.settled_on == Some(date);
                 update_row(tx, row.id, found, run_id, reopen.then_some(initial)).await?;
                 if reopen {
                     recorded.opened += 1;

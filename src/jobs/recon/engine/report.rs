@@ -104,7 +104,10 @@ pub fn diff_report(
     let mut report = CsvReport::new("diff.csv", &DIFF_HEADER, excel_bom)?;
     for record in records {
         let (l, s) = (&record.ledger, &record.statement);
-        let fee_delta = match (l.as_ref().and_then(|v| v.fee), s.as_ref().and_then(|v| v.fee)) {
+        let fee_delta = match (
+            l.as_ref().and_then(|v| v.fee),
+            s.as_ref().and_then(|v| v.fee),
+        ) {
             (Some(a), Some(b)) => format_fee(i128::from(b) - i128::from(a)),
             _ => String::new(),
         };
@@ -118,8 +121,12 @@ pub fn diff_report(
             field(l, |v| format_cents(i128::from(v.amount))),
             field(s, |v| format_cents(i128::from(v.amount))),
             format_cents(record.delta_cents()),
-            field(l, |v| v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()),
-            field(s, |v| v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()),
+            field(l, |v| {
+                v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
+            }),
+            field(s, |v| {
+                v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
+            }),
             fee_delta,
             field(l, |v| v.status.to_string()),
             field(s, |v| v.status.to_string()),

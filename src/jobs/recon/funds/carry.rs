@@ -16,9 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use chrono::NaiveDate;
 
 use crate::jobs::recon::breaks::{BreakState, CarriedBreak};
-use crate::jobs::recon::engine::{
-    Category, DiffRecord, SideSummary, SideValues, cents_to_decimal,
-};
+use crate::jobs::recon::engine::{Category, DiffRecord, SideSummary, SideValues, cents_to_decimal};
 use crate::jobs::recon::formats::RecordKind;
 use crate::report::{CsvReport, ReportError};
 use crate::runtime::JobError;
@@ -97,7 +95,11 @@ pub fn pair(
             Some(index) => {
                 let today = &mut records[index];
                 let (ledger_values, statement_values, summary) = if has_ledger {
-                    (record.ledger.clone(), today.statement.clone(), &mut *statement)
+                    (
+                        record.ledger.clone(),
+                        today.statement.clone(),
+                        &mut *statement,
+                    )
                 } else {
                     (today.ledger.clone(), record.statement.clone(), &mut *ledger)
                 };
@@ -133,7 +135,12 @@ pub fn pair(
 }
 
 /// A carried record with no counterpart today.
-fn unpaired(item: &CarriedBreak, record: DiffRecord, date: NaiveDate, pending_days: u32) -> Decision {
+fn unpaired(
+    item: &CarriedBreak,
+    record: DiffRecord,
+    date: NaiveDate,
+    pending_days: u32,
+) -> Decision {
     let missing = if record.ledger.is_some() {
         Category::MissingInChannel
     } else {
@@ -149,7 +156,12 @@ fn unpaired(item: &CarriedBreak, record: DiffRecord, date: NaiveDate, pending_da
             } else {
                 "still_open".to_string()
             };
-            (BreakState::Open, missing.as_str().to_string(), expires_today, outcome)
+            (
+                BreakState::Open,
+                missing.as_str().to_string(),
+                expires_today,
+                outcome,
+            )
         } else {
             (
                 BreakState::Pending,
@@ -159,7 +171,12 @@ fn unpaired(item: &CarriedBreak, record: DiffRecord, date: NaiveDate, pending_da
             )
         }
     } else {
-        (BreakState::Open, item.category.clone(), false, "still_open".to_string())
+        (
+            BreakState::Open,
+            item.category.clone(),
+            false,
+            "still_open".to_string(),
+        )
     };
     Decision {
         carried: item.clone(),
@@ -189,15 +206,21 @@ pub const CARRIED_HEADER: [&str; 11] = [
 
 /// `carried.csv`: what this run did with earlier dates' one-sided records
 /// (plain open breaks it left alone are not listed).
-pub fn report(decisions: &[Decision], excel_bom: bool) -> Result<(String, Vec<u8>, u64), ReportError> {
+pub fn report(
+    decisions: &[Decision],
+    excel_bom: bool,
+) -> Result<(String, Vec<u8>, u64), ReportError> {
     let mut report = CsvReport::new("carried.csv", &CARRIED_HEADER, excel_bom)?;
     let mut listed: Vec<&Decision> = decisions
         .iter()
         .filter(|d| d.outcome != "still_open" || d.settled)
         .collect();
     listed.sort_by(|a, b| {
-        (a.carried.business_date, &a.carried.key, a.carried.id)
-            .cmp(&(b.carried.business_date, &b.carried.key, b.carried.id))
+        (a.carried.business_date, &a.carried.key, a.carried.id).cmp(&(
+            b.carried.business_date,
+            &b.carried.key,
+            b.carried.id,
+        ))
     });
     for decision in listed {
         let (side, values) = match (&decision.record.ledger, &decision.record.statement) {

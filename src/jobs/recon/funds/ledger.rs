@@ -39,7 +39,14 @@ pub async fn read_ledger(
     window: &Window,
     zone: Tz,
 ) -> Result<(Vec<Record>, Vec<Reject>), sqlx::Error> {
-    type Row = (String, Money, Money, String, Option<DateTime<Utc>>, DateTime<Utc>);
+    type Row = (
+        String,
+        Money,
+        Money,
+        String,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+    );
     let orders: Vec<Row> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT order_no, amount, fee, status, completed_at, created_at FROM payment_orders \

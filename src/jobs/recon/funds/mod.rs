@@ -66,9 +66,8 @@ impl JobKind for ReconFunds {
             ledger.merge(&summary.ledger);
             statement.merge(&summary.statement);
         }
-        let mut records: Vec<DiffRecord> = parse_rows(
-            shard_rows::read(db, job, date, items, DIFF_ROWS).await?,
-        )?;
+        let mut records: Vec<DiffRecord> =
+            parse_rows(shard_rows::read(db, job, date, items, DIFF_ROWS).await?)?;
         records.sort_by(|a, b| a.report_order().cmp(&b.report_order()));
         let rejects: Vec<RejectRow> =
             parse_rows(shard_rows::read(db, job, date, items, REJECT_ROWS).await?)?;
@@ -133,7 +132,10 @@ impl JobKind for ReconFunds {
             ));
         }
         if !rejects.is_empty() {
-            attention.push(format!("{} rows could not be read (rejects.csv)", rejects.len()));
+            attention.push(format!(
+                "{} rows could not be read (rejects.csv)",
+                rejects.len()
+            ));
         }
         let counts: serde_json::Map<String, serde_json::Value> = Category::ALL
             .iter()

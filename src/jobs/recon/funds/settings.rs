@@ -52,8 +52,8 @@ impl FundsSettings {
             ),
             None => None,
         };
-        let format =
-            StatementFormat::new(name, mapping).map_err(|e| ParamError::new("mapping", e.to_string()))?;
+        let format = StatementFormat::new(name, mapping)
+            .map_err(|e| ParamError::new("mapping", e.to_string()))?;
         let mut statements = p.str_list("statements")?;
         if let Some(single) = p.opt_str("statement")? {
             statements.push(single.to_string());
@@ -71,14 +71,20 @@ impl FundsSettings {
             .ok_or_else(|| ParamError::new("pending_days", "must be between 1 and 4294967295"))?;
         let reject_limit_percent = p.u64_or("reject_limit_percent", 50)?;
         if reject_limit_percent > 100 {
-            return Err(ParamError::new("reject_limit_percent", "must be at most 100"));
+            return Err(ParamError::new(
+                "reject_limit_percent",
+                "must be at most 100",
+            ));
         }
         Ok(FundsSettings {
             channel,
             format,
             statements,
             poll_interval: p.duration_or("poll_interval", Duration::from_secs(60))?,
-            deadline: p.time_or("deadline", NaiveTime::from_hms_opt(6, 0, 0).unwrap_or_default())?,
+            deadline: p.time_or(
+                "deadline",
+                NaiveTime::from_hms_opt(6, 0, 0).unwrap_or_default(),
+            )?,
             cut_off: p.time_or("cut_off", NaiveTime::MIN)?,
             pending_window: p.duration_or("pending_window", Duration::from_secs(30 * 60))?,
             pending_days,
@@ -109,7 +115,10 @@ impl FundsSettings {
 
     /// The end of the business day as local wall-clock time (the engine's cut-off).
     pub fn local_cutoff(&self, date: NaiveDate, zone: Tz) -> NaiveDateTime {
-        self.window(date, zone).end.with_timezone(&zone).naive_local()
+        self.window(date, zone)
+            .end
+            .with_timezone(&zone)
+            .naive_local()
     }
 
     /// When to stop waiting for `date`'s statements.

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use crate::jobs::recon::engine::{
     CompareConfig, EngineError, Side, SideBuilder, SideName, SideSummary, compare,
 };
-use crate::jobs::recon::formats::{ReadOptions, RejectRow, StatementFormat, await_statement, stream_statement};
+use crate::jobs::recon::formats::{
+    ReadOptions, RejectRow, StatementFormat, await_statement, stream_statement,
+};
 use crate::jobs::recon::shard_rows::{self, RowsKey};
 use crate::runtime::{JobError, ShardCtx, ShardOutcome};
 use crate::sharding::partition_of;
@@ -50,7 +52,10 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     let window = settings.window(date, zone);
     let (records, rejects) = read_ledger(ctx.db(), &settings.channel, &window, zone).await?;
     let mut ledger = SideBuilder::new(SideName::Ledger);
-    for record in records.iter().filter(|r| partition_of(&r.key, items) == item) {
+    for record in records
+        .iter()
+        .filter(|r| partition_of(&r.key, items) == item)
+    {
         ledger.push_record(record)?;
     }
     if item == 0 {
@@ -58,8 +63,8 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     }
     let ledger = ledger.finish();
 
-    let pending_window = chrono::Duration::from_std(settings.pending_window)
-        .map_err(|_| JobError::Param {
+    let pending_window =
+        chrono::Duration::from_std(settings.pending_window).map_err(|_| JobError::Param {
             field: "pending_window".into(),
             reason: "is too long".into(),
         })?;
