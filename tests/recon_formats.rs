@@ -900,6 +900,38 @@ async fn statement_arriving_during_the_wait_is_read() {
 }
 
 #[tokio::test]
+async fn statement_already_there_after_the_deadline_is_read() {
+    // A rerun days later: the deadline has passed but the file is complete.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alipay_20261121.csv");
+    std::fs::copy(fixture("alipay_20261121.csv"), &path).unwrap();
+    let deadline = Utc::now() - chrono::Duration::days(2);
+    let found = await_statement(
+        &path,
+        Duration::from_millis(10),
+        deadline,
+        CancellationToken::new(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found, path);
+    // An empty file after the deadline is still refused.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, b"").unwrap();
+    let err = await_statement(
+        &empty,
+        Duration::from_millis(10),
+        deadline,
+        CancellationToken::new(),
+        &SystemClock,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("still empty"), "{err}");
+}
+
+#[tokio::test]
 async fn waiting_stops_when_cancelled() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("late.csv");

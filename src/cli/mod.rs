@@ -3,6 +3,7 @@
 //! configuration error.
 
 mod bench;
+mod breaks;
 mod cluster;
 mod context;
 mod demo;
@@ -95,6 +96,8 @@ enum Command {
     Txn(txn::TxnArgs),
     /// Reconcile a ledger file against a channel statement, no database
     Recon(recon::ReconArgs),
+    /// The break register: list breaks, show one, resolve one with a note
+    Breaks(breaks::BreaksArgs),
 }
 
 /// Parses the command line, runs the command, returns the exit code.
@@ -150,6 +153,7 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Cluster(command) => cluster::cluster(&config, command).await,
         Command::Txn(args) => txn::txn(&config, args).await,
         Command::Recon(args) => recon::recon(args).await,
+        Command::Breaks(args) => breaks::breaks(&config, args).await,
     };
     match result {
         Ok(code) => code,

@@ -21,6 +21,7 @@ pub fn builtin() -> KindRegistry {
     kinds.register(Arc::new(settlement::Settlement));
     kinds.register(Arc::new(checksum::Checksum));
     kinds.register(Arc::new(compensation::Compensation::default()));
+    kinds.register(Arc::new(recon::funds::ReconFunds));
     kinds.register(Arc::new(recon::internal::InternalRecon));
     kinds
 }

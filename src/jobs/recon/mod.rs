@@ -5,5 +5,25 @@
 pub mod breaks;
 pub mod engine;
 pub mod formats;
+pub mod funds;
 pub mod internal;
 pub mod shard_rows;
+
+use crate::runtime::JobError;
+use engine::EngineError;
+use formats::FormatError;
+
+impl From<EngineError> for JobError {
+    /// Unusable input (missing, corrupt, failed self-check) is an input error
+    /// that a retry will not cure; a broken invariant or an engine failure is not.
+    fn from(error: EngineError) -> JobError {
+        match error {
+            EngineError::Format(FormatError::Cancelled { .. }) => JobError::Cancelled,
+            EngineError::Report(report) => JobError::Report(report),
+            EngineError::Conservation { .. } | EngineError::Polars(_) => {
+                JobError::Failed(error.to_string())
+            }
+            input => JobError::Input(crate::error_chain::chain(&input)),
+        }
+    }
+}

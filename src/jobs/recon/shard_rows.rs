@@ -63,7 +63,7 @@ pub async fn replace(
             values.join(", ")
         );
         on_tx!(tx, conn => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
             for (i, record) in chunk.iter().enumerate() {
                 let seq = (chunk_index * INSERT_CHUNK + i) as i64;
                 query = query

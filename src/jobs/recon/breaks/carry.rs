@@ -18,6 +18,8 @@ pub struct CarriedBreak {
     pub kind: String,
     pub payload: String,
     pub state: BreakState,
+    /// Business date of the run that last changed its state automatically.
+    pub settled_on: Option<NaiveDate>,
 }
 
 /// The records of `job` from dates before `date` that `date`'s run must
@@ -34,7 +36,7 @@ pub async fn carried(
         .map(|i| format!("${}", i + 3))
         .collect();
     let sql = format!(
-        "SELECT id, business_date, found_as, category, break_key, kind, payload, state \
+        "SELECT id, business_date, found_as, category, break_key, kind, payload, state, settled_on \
          FROM recon_breaks WHERE job = $1 AND business_date < $2 AND ( \
            (state IN ('pending', 'open') AND category IN ({})) \
            OR (settled_on = $2 AND state IN ('open', 'auto_resolved'))) \
@@ -54,9 +56,10 @@ pub async fn carried(
         String,
         String,
         String,
+        Option<NaiveDate>,
     );
     let rows: Vec<Row> = on_db!(db, pool => {
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(job).bind(date);
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(job).bind(date);
         for category in categories {
             query = query.bind(*category);
         }
@@ -65,15 +68,18 @@ pub async fn carried(
     Ok(rows
         .into_iter()
         .map(
-            |(id, business_date, found_as, category, key, kind, payload, state)| CarriedBreak {
-                id,
-                business_date,
-                found_as,
-                category,
-                key,
-                kind,
-                payload,
-                state: BreakState::parse(&state).unwrap_or(BreakState::Open),
+            |(id, business_date, found_as, category, key, kind, payload, state, settled_on)| {
+                CarriedBreak {
+                    id,
+                    business_date,
+                    found_as,
+                    category,
+                    key,
+                    kind,
+                    payload,
+                    state: BreakState::parse(&state).unwrap_or(BreakState::Open),
+                    settled_on,
+                }
             },
         )
         .collect())

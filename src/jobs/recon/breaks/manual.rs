@@ -40,7 +40,6 @@ pub struct BreakFilter {
 const COLUMNS: &str = "id, job, business_date, category, found_as, break_key, kind, sides, \
     left_amount, right_amount, delta, detail, state, settled_on, resolved_by, resolved_at, note";
 
-/// A register row as selected by [`COLUMNS`] (17 columns: more than sqlx's tuples take).
 #[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
@@ -98,7 +97,7 @@ pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakErro
          ORDER BY business_date, job, id"
     );
     let rows: Vec<Row> = on_db!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(filter.job.as_deref())
             .bind(i64::from(filter.unresolved))
             .bind(before)
@@ -112,7 +111,7 @@ pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakErro
 pub async fn get(db: &Db, id: i64) -> Result<Break, BreakError> {
     let sql = format!("SELECT {COLUMNS} FROM recon_breaks WHERE id = $1");
     let row: Option<Row> = on_db!(db, pool => {
-        sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(pool).await?
+        sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?
     });
     row.map(break_of).ok_or(BreakError::NotFound(id))
 }

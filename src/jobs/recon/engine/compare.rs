@@ -25,7 +25,10 @@ use super::side::{NO_FEE, Side, SideName, SideTotals};
 use crate::jobs::recon::formats::LedgerStatus;
 
 /// Where a row landed. The order is the order of `summary.csv` and `diff.csv`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 #[repr(u8)]
 pub enum Category {
     Matched = 0,
@@ -73,7 +76,7 @@ impl Category {
         !matches!(self, Category::Matched | Category::Pending)
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -98,7 +101,7 @@ impl Default for CompareConfig {
 }
 
 /// Per-category counts and sums of one side, and what its reader counted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SideSummary {
     pub side: SideName,
     /// Rows per category, indexed like [`Category::ALL`].
@@ -118,6 +121,51 @@ impl SideSummary {
     /// Sum of amounts in `category`, in cents.
     pub fn sum_cents(&self, category: Category) -> i128 {
         self.sums[category.index()]
+    }
+
+    /// An empty summary of `side`.
+    pub fn empty(side: SideName) -> SideSummary {
+        SideSummary {
+            side,
+            counts: [0; 9],
+            sums: [0; 9],
+            read: SideTotals::default(),
+        }
+    }
+
+    /// Adds another part's counts, sums and read totals (shards of one run).
+    pub fn merge(&mut self, other: &SideSummary) {
+        for index in 0..Category::ALL.len() {
+            self.counts[index] += other.counts[index];
+            self.sums[index] += other.sums[index];
+        }
+        self.read.records += other.read.records;
+        self.read.amount_cents += other.read.amount_cents;
+        self.read.rejects += other.read.rejects;
+    }
+
+    /// Moves one row of `amount` cents from category `from` to `to`.
+    pub fn reclassify(&mut self, from: Category, to: Category, amount: i64) {
+        self.counts[from.index()] -= 1;
+        self.sums[from.index()] -= i128::from(amount);
+        self.counts[to.index()] += 1;
+        self.sums[to.index()] += i128::from(amount);
+    }
+
+    /// Conservation: the categories hold exactly the rows and the amount read.
+    pub fn check_conservation(&self) -> Result<(), EngineError> {
+        let category_rows: u64 = self.counts.iter().sum();
+        let category_sum: i128 = self.sums.iter().sum();
+        if category_rows != self.read.records || category_sum != self.read.amount_cents {
+            return Err(EngineError::Conservation {
+                side: self.side,
+                category_rows,
+                category_sum: format_cents(category_sum),
+                read_rows: self.read.records,
+                read_sum: format_cents(self.read.amount_cents),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -322,12 +370,40 @@ fn mix(mut z: u64) -> u64 {
 }
 
 fn classify_pair(ledger: &Side, l: usize, statement: &Side, r: usize) -> Category {
-    let (ledger_fee, statement_fee) = (ledger.fee[l], statement.fee[r]);
-    if ledger.status[l] != statement.status[r] || ledger.refund[l] != statement.refund[r] {
+    classify(
+        Compared {
+            refund: ledger.refund[l],
+            status: ledger.status[l],
+            amount: ledger.amount[l],
+            fee: ledger.fee[l],
+        },
+        Compared {
+            refund: statement.refund[r],
+            status: statement.status[r],
+            amount: statement.amount[r],
+            fee: statement.fee[r],
+        },
+    )
+}
+
+/// What decides the category of a pair: kind, status, amount (cents), fee
+/// (1/10000 units, [`NO_FEE`] when not stated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Compared {
+    pub refund: bool,
+    pub status: LedgerStatus,
+    pub amount: i64,
+    pub fee: i64,
+}
+
+/// The category of a ledger record and a statement record with the same key:
+/// status (and kind) first, then amount, then fee when both state one.
+pub(crate) fn classify(ledger: Compared, statement: Compared) -> Category {
+    if ledger.status != statement.status || ledger.refund != statement.refund {
         Category::StatusMismatch
-    } else if ledger.amount[l] != statement.amount[r] {
+    } else if ledger.amount != statement.amount {
         Category::AmountMismatch
-    } else if ledger_fee != NO_FEE && statement_fee != NO_FEE && ledger_fee != statement_fee {
+    } else if ledger.fee != NO_FEE && statement.fee != NO_FEE && ledger.fee != statement.fee {
         Category::FeeMismatch
     } else {
         Category::Matched
@@ -380,34 +456,24 @@ fn one_sided(
 fn summarize(side: &Side, categories: &[u8]) -> Result<SideSummary, EngineError> {
     let mut counts = [0u64; 9];
     let mut sums = [0i128; 9];
-    let mut unset = 0u64;
     for (&category, &amount) in categories.iter().zip(&side.amount) {
         match counts.get_mut(category as usize) {
             Some(count) => {
                 *count += 1;
                 sums[category as usize] += i128::from(amount);
             }
-            None => unset += 1,
+            None => {}
         }
     }
-    let category_rows: u64 = counts.iter().sum();
-    let category_sum: i128 = sums.iter().sum();
-    let read = side.totals;
-    if unset > 0 || category_rows != read.records || category_sum != read.amount_cents {
-        return Err(EngineError::Conservation {
-            side: side.name,
-            category_rows,
-            category_sum: format_cents(category_sum),
-            read_rows: read.records,
-            read_sum: format_cents(read.amount_cents),
-        });
-    }
-    Ok(SideSummary {
+    let summary = SideSummary {
         side: side.name,
         counts,
         sums,
-        read,
-    })
+        read: side.totals,
+    };
+    // A row left without a category is missing from the counts: the check fails.
+    summary.check_conservation()?;
+    Ok(summary)
 }
 
 /// Report order: category, then key, then the line (ledger first).

@@ -20,18 +20,20 @@
 pub mod adhoc;
 pub mod bench;
 mod compare;
+mod diff_record;
 mod ledger_csv;
 mod minor_units;
 mod report;
 mod side;
 
 pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, compare};
+pub use diff_record::{DiffRecord, SideValues};
 pub use ledger_csv::{LedgerRead, read_ledger_layout, read_statement_side};
 pub use minor_units::{
     cents_to_decimal, cents_to_decimal_i128, decimal_to_cents, decimal_to_fee_units,
     fee_units_to_decimal,
 };
-pub use report::{ReconReports, build_reports};
+pub use report::{ReconReports, build_reports, diff_report, summary_report};
 pub use side::{Side, SideBuilder, SideName, SideTotals};
 
 use std::path::PathBuf;

@@ -2,11 +2,10 @@
 //! `rejects.csv` (columns documented in `docs/recon.md`). Deterministic:
 //! fixed order and number formats, nothing run-specific.
 
-use chrono::DateTime;
-
-use super::compare::{Category, Comparison, DiffRow, SideSummary};
+use super::compare::{Category, Comparison, SideSummary};
+use super::diff_record::{DiffRecord, SideValues};
 use super::minor_units::{format_cents, format_fee};
-use super::side::{NO_FEE, Side};
+use super::side::Side;
 use crate::jobs::recon::formats::{Reject, rejects_report};
 use crate::report::{CsvReport, ReportError};
 
@@ -56,14 +55,16 @@ pub fn build_reports(
 ) -> Result<ReconReports, ReportError> {
     Ok(ReconReports {
         files: vec![
-            summary(&comparison.ledger, &comparison.statement, excel_bom)?,
-            diff(ledger, statement, &comparison.diff, excel_bom)?,
+            summary_report(&comparison.ledger, &comparison.statement, excel_bom)?,
+            diff_report(&comparison.records(ledger, statement), excel_bom)?,
             rejects(ledger, statement, excel_bom)?,
         ],
     })
 }
 
-fn summary(
+/// `summary.csv`: per category the count and sum of each side, then the
+/// rejects and what each side's reader counted.
+pub fn summary_report(
     ledger: &SideSummary,
     statement: &SideSummary,
     excel_bom: bool,
@@ -95,96 +96,57 @@ fn summary(
     report.finish()
 }
 
-fn diff(
-    ledger: &Side,
-    statement: &Side,
-    rows: &[DiffRow],
+/// `diff.csv` from records already in report order.
+pub fn diff_report(
+    records: &[DiffRecord],
     excel_bom: bool,
 ) -> Result<(String, Vec<u8>, u64), ReportError> {
     let mut report = CsvReport::new("diff.csv", &DIFF_HEADER, excel_bom)?;
-    for row in rows {
-        let l = row.ledger_row.map(|r| SideRow::of(ledger, r));
-        let s = row.statement_row.map(|r| SideRow::of(statement, r));
-        let present = l.as_ref().or(s.as_ref());
-        let amount_of = |side: &Option<SideRow>| side.as_ref().map_or(0, |x| i128::from(x.amount));
-        let fee_delta = match (&l, &s) {
-            (Some(a), Some(b)) if a.fee != NO_FEE && b.fee != NO_FEE => {
-                format_fee(i128::from(b.fee) - i128::from(a.fee))
-            }
+    for record in records {
+        let (l, s) = (&record.ledger, &record.statement);
+        let fee_delta = match (
+            l.as_ref().and_then(|v| v.fee),
+            s.as_ref().and_then(|v| v.fee),
+        ) {
+            (Some(a), Some(b)) => format_fee(i128::from(b) - i128::from(a)),
             _ => String::new(),
         };
-        let field = |side: &Option<SideRow>, pick: fn(&SideRow) -> String| {
+        let field = |side: &Option<SideValues>, pick: fn(&SideValues) -> String| {
             side.as_ref().map(pick).unwrap_or_default()
         };
         report.row([
-            row.category.as_str().to_string(),
-            present.map(|x| x.key.to_string()).unwrap_or_default(),
-            present.map(|x| x.kind.to_string()).unwrap_or_default(),
-            field(&l, |x| format_cents(i128::from(x.amount))),
-            field(&s, |x| format_cents(i128::from(x.amount))),
-            format_cents(amount_of(&s) - amount_of(&l)),
-            field(&l, |x| x.fee_text()),
-            field(&s, |x| x.fee_text()),
+            record.category.as_str().to_string(),
+            record.key.clone(),
+            record.kind.as_str().to_string(),
+            field(l, |v| format_cents(i128::from(v.amount))),
+            field(s, |v| format_cents(i128::from(v.amount))),
+            format_cents(record.delta_cents()),
+            field(l, |v| {
+                v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
+            }),
+            field(s, |v| {
+                v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
+            }),
             fee_delta,
-            field(&l, |x| x.status.to_string()),
-            field(&s, |x| x.status.to_string()),
-            field(&l, |x| x.time_text()),
-            field(&s, |x| x.time_text()),
-            field(&l, |x| x.file.clone()),
-            field(&l, |x| x.line.to_string()),
-            field(&s, |x| x.file.clone()),
-            field(&s, |x| x.line.to_string()),
+            field(l, |v| v.status.to_string()),
+            field(s, |v| v.status.to_string()),
+            field(l, |v| v.time.format("%Y-%m-%d %H:%M:%S").to_string()),
+            field(s, |v| v.time.format("%Y-%m-%d %H:%M:%S").to_string()),
+            field(l, |v| v.file.clone()),
+            field(l, line_text),
+            field(s, |v| v.file.clone()),
+            field(s, line_text),
         ])?;
     }
     report.finish()
 }
 
-/// One side's values of a diff row.
-struct SideRow<'a> {
-    key: &'a str,
-    kind: &'static str,
-    amount: i64,
-    fee: i64,
-    status: &'static str,
-    time: i64,
-    file: String,
-    line: u64,
-}
-
-impl<'a> SideRow<'a> {
-    fn of(side: &'a Side, row: usize) -> SideRow<'a> {
-        SideRow {
-            key: side.key(row),
-            kind: if side.refund[row] {
-                "refund"
-            } else {
-                "payment"
-            },
-            amount: side.amount[row],
-            fee: side.fee[row],
-            status: side.status[row].as_str(),
-            time: side.time[row],
-            file: side
-                .files
-                .get(usize::from(side.file[row]))
-                .map(|f| f.display().to_string())
-                .unwrap_or_default(),
-            line: side.line[row],
-        }
-    }
-
-    fn fee_text(&self) -> String {
-        if self.fee == NO_FEE {
-            String::new()
-        } else {
-            format_fee(i128::from(self.fee))
-        }
-    }
-
-    fn time_text(&self) -> String {
-        DateTime::from_timestamp(self.time, 0)
-            .map(|t| t.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string())
-            .unwrap_or_default()
+/// The line number, blank for a database row (line 0).
+fn line_text(values: &SideValues) -> String {
+    if values.line == 0 {
+        String::new()
+    } else {
+        values.line.to_string()
     }
 }
 

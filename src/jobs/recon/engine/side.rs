@@ -14,7 +14,10 @@ use super::minor_units::{decimal_to_cents, decimal_to_fee_units};
 use crate::jobs::recon::formats::{LedgerStatus, Record, RecordKind, Reject};
 
 /// Which side of the comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum SideName {
     /// Ours: the payment ledger.
     Ledger,
@@ -39,7 +42,7 @@ impl fmt::Display for SideName {
 }
 
 /// What a reader counted, independently of the engine's categories.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SideTotals {
     /// Accepted rows.
     pub records: u64,

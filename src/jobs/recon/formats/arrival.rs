@@ -43,8 +43,12 @@ pub async fn await_statement(
         {
             return Ok(path.to_path_buf());
         }
+        // A file first seen at or after the deadline (a rerun days later, a
+        // file dropped just in time) still gets one more poll to show it is
+        // complete; a missing, empty or changing file fails at the deadline.
+        let first_sight = previous.is_none() && seen.is_some_and(|s| s.len > 0);
         previous = seen;
-        if clock.now() >= deadline {
+        if clock.now() >= deadline && !first_sight {
             let detail = match seen {
                 None => "no such file".to_string(),
                 Some(Seen { len: 0, .. }) => "the file is still empty".to_string(),

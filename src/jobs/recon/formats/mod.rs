@@ -42,7 +42,7 @@ pub use record::{
     FormatName, LedgerStatus, ReadTotals, Record, RecordKind, Reject, RejectReason, StatedAmount,
     StatedTotals, Statement, StatementSummary,
 };
-pub use rejects::{REJECT_COLUMNS, REJECTS_FILE, rejects_report};
+pub use rejects::{REJECT_COLUMNS, REJECTS_FILE, RejectRow, reject_rows_report, rejects_report};
 pub use text::TextEncoding;
 pub use wechat::read_wechat;
 

@@ -9,7 +9,10 @@ use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
 /// Whether a record moves money in (a payment) or back out (a refund).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum RecordKind {
     Payment,
     Refund,
@@ -26,7 +29,9 @@ impl RecordKind {
 }
 
 /// The ledger's statuses, onto which every channel's own statuses are mapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum LedgerStatus {
     /// Paid: the money arrived.
     #[serde(rename = "SUCCESS")]

@@ -1,0 +1,171 @@
+//! `reckon breaks`: the break register — list breaks (by job, unresolved
+//! only, older than N days), show one, resolve one by hand with a note.
+//! Ages count whole days from a break's business date to today on this
+//! machine's clock (or `--as-of`).
+
+use chrono::{Local, NaiveDate, Utc};
+use clap::{Args, Subcommand};
+
+use super::context::{open_db, requested_by};
+use super::{EXIT_OK, Failure};
+use crate::config::Config;
+use crate::jobs::recon::breaks::{self, Break, BreakError, BreakFilter};
+use crate::money::format_scaled;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(super) struct BreaksArgs {
+    #[command(subcommand)]
+    command: Option<BreaksCommand>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Only this job's breaks
+    #[arg(long, value_name = "JOB")]
+    job: Option<String>,
+    /// Only unresolved breaks (open, and pending records not yet breaks)
+    #[arg(long)]
+    open: bool,
+    /// Only breaks whose business date is more than N days ago
+    #[arg(long, value_name = "N")]
+    older_than: Option<u32>,
+    /// Count ages to this date instead of today (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<NaiveDate>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BreaksCommand {
+    /// Show one break in full
+    Show {
+        /// The break id (first column of the list)
+        id: i64,
+    },
+    /// Resolve a break by hand: who and when are recorded with the note
+    Resolve {
+        /// The break id (first column of the list)
+        id: i64,
+        /// Why it is resolved (required)
+        #[arg(long)]
+        note: String,
+        /// Who resolves it [default: $USER@host]
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// `reckon breaks …`.
+pub(super) async fn breaks(config: &Config, args: BreaksArgs) -> Result<u8, Failure> {
+    let db = open_db(config).await?;
+    let today = args.list.as_of.unwrap_or_else(|| Local::now().date_naive());
+    match args.command {
+        None => {
+            let filter = BreakFilter {
+                job: args.list.job,
+                unresolved: args.list.open,
+                older_than_days: args.list.older_than,
+                today: Some(today),
+            };
+            let found = breaks::list(&db, &filter).await.map_err(refusal)?;
+            print_list(&found, today);
+        }
+        Some(BreaksCommand::Show { id }) => {
+            let found = breaks::get(&db, id).await.map_err(refusal)?;
+            print_break(&found, today);
+        }
+        Some(BreaksCommand::Resolve { id, note, by }) => {
+            let by = by.unwrap_or_else(requested_by);
+            let resolved = breaks::resolve(&db, id, &by, &note, Utc::now())
+                .await
+                .map_err(refusal)?;
+            println!(
+                "break {id} ({} {} of {}) is resolved by {by}",
+                resolved.category, resolved.key, resolved.business_date
+            );
+        }
+    }
+    db.close().await;
+    Ok(EXIT_OK)
+}
+
+/// An unknown id or a closed break is the operator's to fix (exit 2).
+fn refusal(e: BreakError) -> Failure {
+    match e {
+        BreakError::Database(_) => Failure::run(e),
+        other => Failure::usage(other),
+    }
+}
+
+fn amount(value: Option<rust_decimal::Decimal>) -> String {
+    value.map(|a| format_scaled(a, 2)).unwrap_or_default()
+}
+
+/// Prints the list; a closed pipe (`| head`) just ends the output.
+fn print_list(found: &[Break], today: NaiveDate) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:>6}  {:<10} {:>4}  {:<20} {:<13} {:<22} {:<24} {:<7} {:>12} {:>12} {:>12}  DETAIL",
+        "ID", "DATE", "AGE", "JOB", "STATE", "CATEGORY", "KEY", "KIND", "LEFT", "RIGHT", "DELTA"
+    );
+    for b in found {
+        let written = writeln!(
+            out,
+            "{:>6}  {:<10} {:>4}  {:<20} {:<13} {:<22} {:<24} {:<7} {:>12} {:>12} {:>12}  {}",
+            b.id,
+            b.business_date,
+            b.age_days(today),
+            b.job,
+            b.state.as_str(),
+            b.category,
+            b.key,
+            b.kind,
+            amount(b.left_amount),
+            amount(b.right_amount),
+            format_scaled(b.delta, 2),
+            b.note.as_deref().unwrap_or(&b.detail)
+        );
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+fn print_break(b: &Break, today: NaiveDate) {
+    println!("id:            {}", b.id);
+    println!("job:           {}", b.job);
+    println!(
+        "business date: {} (age {} days)",
+        b.business_date,
+        b.age_days(today)
+    );
+    println!("state:         {}", b.state.as_str());
+    println!("category:      {} (found as {})", b.category, b.found_as);
+    println!("key:           {} ({})", b.key, b.kind);
+    println!("sides:         {}", b.sides);
+    println!(
+        "amounts:       {} / {}",
+        amount(b.left_amount),
+        amount(b.right_amount)
+    );
+    println!("delta:         {}", format_scaled(b.delta, 2));
+    println!("detail:        {}", b.detail);
+    if let Some(on) = b.settled_on {
+        println!("changed by the run of: {on}");
+    }
+    if let Some(by) = &b.resolved_by {
+        println!(
+            "resolved by:   {by} at {}",
+            b.resolved_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        );
+    }
+    if let Some(note) = &b.note {
+        println!("note:          {note}");
+    }
+}

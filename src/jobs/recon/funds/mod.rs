@@ -1,0 +1,203 @@
+//! `kind = "recon-funds"`: our payment ledger (the channel's orders and
+//! refunds of the business date) against the channel's statement file(s),
+//! matched by order number (refunds by refund number).
+//!
+//! Each shard waits for the statements, reads both sides' records of its
+//! partition (`partition_of(key)`), compares them with the engine and stores
+//! its diff rows and rejects in its fenced transaction. `finalize` merges the
+//! shards, pairs today's one-sided records with earlier dates' pending and
+//! missing records (cross-day transactions), checks conservation, publishes
+//! `summary.csv`, `diff.csv`, `rejects.csv`, `carried.csv`, and records the
+//! breaks in the register. See `docs/recon.md`.
+
+pub mod carry;
+pub mod ledger;
+pub mod settings;
+pub mod shard;
+
+use crate::jobs::recon::breaks::{self, NewBreak};
+use crate::jobs::recon::engine::{
+    Category, DiffRecord, SideName, SideSummary, SideValues, cents_to_decimal,
+    cents_to_decimal_i128, diff_report, summary_report,
+};
+use crate::jobs::recon::formats::{RejectRow, reject_rows_report};
+use crate::jobs::recon::shard_rows;
+use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
+use settings::FundsSettings;
+use shard::ShardSummary;
+
+/// `row_type` of the diff rows in `recon_shard_rows`.
+pub(crate) const DIFF_ROWS: &str = "funds_diff";
+/// `row_type` of the rejects in `recon_shard_rows`.
+pub(crate) const REJECT_ROWS: &str = "funds_reject";
+
+/// The `recon-funds` job kind.
+#[derive(Debug, Default)]
+pub struct ReconFunds;
+
+#[async_trait::async_trait]
+impl JobKind for ReconFunds {
+    fn name(&self) -> &'static str {
+        "recon-funds"
+    }
+
+    fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
+        FundsSettings::from_params(params)?;
+        Ok(())
+    }
+
+    async fn run_shard(&self, ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
+        shard::run(ctx).await
+    }
+
+    async fn finalize(
+        &self,
+        ctx: &RunCtx,
+        shards: &[ShardOutcome],
+    ) -> Result<RunOutcome, JobError> {
+        let settings = FundsSettings::from_params(&ctx.job.params)?;
+        let db = ctx.ledger.db();
+        let (job, date, items) = (&ctx.job.name, ctx.business_date, ctx.job.shards);
+        let mut ledger = SideSummary::empty(SideName::Ledger);
+        let mut statement = SideSummary::empty(SideName::Statement);
+        for shard in shards {
+            let summary: ShardSummary = serde_json::from_value(shard.summary.clone())
+                .map_err(|e| JobError::Failed(format!("shard {} summary: {e}", shard.item)))?;
+            ledger.merge(&summary.ledger);
+            statement.merge(&summary.statement);
+        }
+        let mut records: Vec<DiffRecord> =
+            parse_rows(shard_rows::read(db, job, date, items, DIFF_ROWS).await?)?;
+        records.sort_by(|a, b| a.report_order().cmp(&b.report_order()));
+        let rejects: Vec<RejectRow> =
+            parse_rows(shard_rows::read(db, job, date, items, REJECT_ROWS).await?)?;
+
+        let carried = breaks::carried(db, job, date, &carry::ONE_SIDED).await?;
+        let decisions = carry::pair(
+            &carried,
+            &mut records,
+            &mut ledger,
+            &mut statement,
+            date,
+            settings.pending_days,
+        )?;
+        records.retain(|record| record.category != Category::Matched);
+        records.sort_by(|a, b| a.report_order().cmp(&b.report_order()));
+        ledger.check_conservation()?;
+        statement.check_conservation()?;
+
+        let bom = ctx.paths.excel_bom;
+        let files = vec![
+            summary_report(&ledger, &statement, bom)?,
+            diff_report(&records, bom)?,
+            reject_rows_report(rejects.clone(), bom)?.finish()?,
+            carry::report(&decisions, bom)?,
+        ];
+        let reports = ctx.publish(files)?;
+
+        let found: Vec<NewBreak> = records.iter().map(new_break).collect();
+        let mut tx = db.begin().await?;
+        let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
+        for decision in decisions.iter().filter(|d| d.changes_register()) {
+            breaks::set_carried_state(
+                &mut tx,
+                decision.carried.id,
+                decision.state,
+                &decision.category,
+                date,
+                decision.settled,
+                &ctx.run_id,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+
+        let breaks_found = records.iter().filter(|r| r.category.is_break()).count();
+        let pending = records.len() - breaks_found;
+        let expired = decisions
+            .iter()
+            .filter(|d| d.outcome.starts_with("became_"))
+            .count();
+        let cross_day = decisions.iter().filter(|d| d.paired.is_some()).count();
+        let mut attention = Vec::new();
+        if recorded.opened > 0 {
+            attention.push(format!(
+                "{} new reconciliation breaks for {date} ({breaks_found} breaks, {pending} pending in diff.csv)",
+                recorded.opened
+            ));
+        }
+        if expired > 0 {
+            attention.push(format!(
+                "{expired} pending records of earlier dates were not matched in time and are now breaks (carried.csv)"
+            ));
+        }
+        if !rejects.is_empty() {
+            attention.push(format!(
+                "{} rows could not be read (rejects.csv)",
+                rejects.len()
+            ));
+        }
+        let counts: serde_json::Map<String, serde_json::Value> = Category::ALL
+            .iter()
+            .map(|&c| {
+                (
+                    c.as_str().to_string(),
+                    serde_json::json!([ledger.count(c), statement.count(c)]),
+                )
+            })
+            .collect();
+        Ok(RunOutcome {
+            reports,
+            summary: serde_json::json!({
+                "counts_ledger_statement": counts,
+                "breaks": breaks_found,
+                "pending": pending,
+                "rejects": rejects.len(),
+                "cross_day_paired": cross_day,
+                "pending_expired": expired,
+                "register": recorded,
+            }),
+            attention,
+            failure: None,
+        })
+    }
+}
+
+fn parse_rows<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> Result<Vec<T>, JobError> {
+    rows.iter()
+        .map(|row| {
+            serde_json::from_str(row)
+                .map_err(|e| JobError::Failed(format!("unreadable shard result row: {e}")))
+        })
+        .collect()
+}
+
+/// A diff row as the register keeps it.
+fn new_break(record: &DiffRecord) -> NewBreak {
+    let amount = |side: &Option<SideValues>| side.as_ref().map(|v| cents_to_decimal(v.amount));
+    let describe = |name: &str, side: &Option<SideValues>| match side {
+        Some(v) => format!(
+            "{name} {} {} at {}",
+            cents_to_decimal(v.amount),
+            v.status,
+            v.time.format("%Y-%m-%d %H:%M:%S")
+        ),
+        None => format!("{name} none"),
+    };
+    NewBreak {
+        category: record.category.as_str().to_string(),
+        key: record.key.clone(),
+        kind: record.kind.as_str().to_string(),
+        sides: "ledger/statement".to_string(),
+        left_amount: amount(&record.ledger),
+        right_amount: amount(&record.statement),
+        delta: cents_to_decimal_i128(record.delta_cents()),
+        detail: format!(
+            "{}; {}",
+            describe("ledger", &record.ledger),
+            describe("statement", &record.statement)
+        ),
+        payload: serde_json::to_string(record).unwrap_or_else(|_| "{}".to_string()),
+        pending: record.category == Category::Pending,
+    }
+}

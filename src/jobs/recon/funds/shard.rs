@@ -1,0 +1,147 @@
+//! One shard of a funds reconciliation: wait for the statements, read both
+//! sides' records of this shard's partition, compare, and store the diff
+//! rows and rejects for the finalize step inside the fenced transaction.
+
+use std::path::PathBuf;
+
+use crate::jobs::recon::engine::{
+    CompareConfig, EngineError, Side, SideBuilder, SideName, SideSummary, compare,
+};
+use crate::jobs::recon::formats::{
+    ReadOptions, RejectRow, StatementFormat, await_statement, stream_statement,
+};
+use crate::jobs::recon::shard_rows::{self, RowsKey};
+use crate::runtime::{JobError, ShardCtx, ShardOutcome};
+use crate::sharding::partition_of;
+
+use super::ledger::read_ledger;
+use super::settings::FundsSettings;
+use super::{DIFF_ROWS, REJECT_ROWS};
+
+/// Per-side counts a shard hands to finalize (in `ShardOutcome::summary`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ShardSummary {
+    pub ledger: SideSummary,
+    pub statement: SideSummary,
+}
+
+/// Runs one shard; rejects (which have no trustworthy key) belong to item 0.
+pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
+    let settings = FundsSettings::from_params(&ctx.job.params)?;
+    let (date, zone) = (ctx.business_date, ctx.job.time_zone);
+    let paths = settings.statement_paths(&ctx.paths.data_dir, date);
+    let deadline = settings.deadline_instant(date, zone);
+    for path in &paths {
+        await_statement(
+            path,
+            settings.poll_interval,
+            deadline,
+            ctx.cancel.clone(),
+            ctx.ledger.clock().as_ref(),
+        )
+        .await
+        .map_err(EngineError::from)?;
+    }
+    let (item, items) = (ctx.item, ctx.total_items);
+    let (format, read) = (settings.format.clone(), settings.read);
+    let statement =
+        tokio::task::spawn_blocking(move || read_statements(&paths, &format, read, item, items))
+            .await
+            .map_err(|e| JobError::Failed(format!("statement reader stopped: {e}")))??;
+
+    let window = settings.window(date, zone);
+    let (records, rejects) = read_ledger(ctx.db(), &settings.channel, &window, zone).await?;
+    let mut ledger = SideBuilder::new(SideName::Ledger);
+    for record in records
+        .iter()
+        .filter(|r| partition_of(&r.key, items) == item)
+    {
+        ledger.push_record(record)?;
+    }
+    if item == 0 {
+        ledger.push_rejects(rejects);
+    }
+    let ledger = ledger.finish();
+
+    let pending_window =
+        chrono::Duration::from_std(settings.pending_window).map_err(|_| JobError::Param {
+            field: "pending_window".into(),
+            reason: "is too long".into(),
+        })?;
+    let config = CompareConfig {
+        cutoff: Some(settings.local_cutoff(date, zone)),
+        pending_window,
+    };
+    let comparison = compare(&ledger, &statement, &config)?;
+    if ctx.cancel.is_cancelled() {
+        return Err(JobError::Cancelled);
+    }
+    let diff = to_json(&comparison.records(&ledger, &statement))?;
+    let reject_rows: Vec<RejectRow> = ledger
+        .rejects()
+        .iter()
+        .chain(statement.rejects())
+        .map(RejectRow::from)
+        .collect();
+    let reject_rows = to_json(&reject_rows)?;
+    let summary = ShardSummary {
+        ledger: comparison.ledger.clone(),
+        statement: comparison.statement.clone(),
+    };
+    let outcome = ShardOutcome {
+        item,
+        rows_in: ledger.totals().records
+            + ledger.totals().rejects
+            + statement.totals().records
+            + statement.totals().rejects,
+        rows_out: diff.len() as u64,
+        summary: serde_json::to_value(&summary).map_err(|e| JobError::Failed(e.to_string()))?,
+    };
+    let key = RowsKey {
+        job: &ctx.job.name,
+        business_date: date,
+        item,
+        run_id: &ctx.run_id,
+    };
+    let mut tx = ctx.begin_outputs().await?;
+    shard_rows::replace(tx.tx(), key, DIFF_ROWS, &diff).await?;
+    shard_rows::replace(tx.tx(), key, REJECT_ROWS, &reject_rows).await?;
+    ctx.commit_outputs(tx, &outcome).await?;
+    Ok(outcome)
+}
+
+/// The statement side of partition `item` of `items`, from every file.
+fn read_statements(
+    paths: &[PathBuf],
+    format: &StatementFormat,
+    read: ReadOptions,
+    item: u32,
+    items: u32,
+) -> Result<Side, EngineError> {
+    let mut builder = SideBuilder::new(SideName::Statement);
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut mine = Vec::new();
+        let summary = stream_statement(path, &bytes, format, read, &mut |record| {
+            if partition_of(&record.key, items) == item {
+                mine.push(record);
+            }
+        })?;
+        for record in &mine {
+            builder.push_record(record)?;
+        }
+        if item == 0 {
+            builder.push_rejects(summary.rejects);
+        }
+    }
+    Ok(builder.finish())
+}
+
+fn to_json<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>, JobError> {
+    rows.iter()
+        .map(|row| serde_json::to_string(row).map_err(|e| JobError::Failed(e.to_string())))
+        .collect()
+}

@@ -1,0 +1,718 @@
+//! `kind = "recon-funds"` and the break register on SQLite and PostgreSQL:
+//! every category from data built for it, conservation on every run, reruns
+//! that replace a date's breaks and reports byte for byte, cross-day pending
+//! records resolved (or turned into breaks) by the next day's run, shard
+//! counts that do not change the result, a statement that never arrives,
+//! and `reckon breaks` from the command line.
+//!
+//! Expected figures are worked out by hand from the rows inserted below.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{TestDb, manual};
+use reckon::catalog::Catalog;
+use reckon::coord::Embedded;
+use reckon::db::Db;
+use reckon::jobs::recon::breaks::{self, BreakFilter, BreakState};
+use reckon::ledger::{Ledger, RunStatus};
+use reckon::money::Money;
+use reckon::on_db;
+use reckon::runtime::{Paths, Progress, RunSummary, Runner, RunnerConfig};
+use reckon::schedule::SystemClock;
+use rust_decimal::Decimal;
+
+on_both_backends! {
+    every_category_and_the_register => every_category_and_the_register;
+    rerun_replaces_breaks_and_reports => rerun_replaces_breaks_and_reports;
+    cross_day_pending_is_resolved_or_becomes_a_break => cross_day_pending_is_resolved_or_becomes_a_break;
+    shard_count_does_not_change_the_reports => shard_count_does_not_change_the_reports;
+    missing_statement_fails_naming_the_path => missing_statement_fails_naming_the_path;
+    breaks_command_lists_and_resolves => breaks_command_lists_and_resolves;
+}
+
+const D: &str = "2026-11-21";
+const D1: &str = "2026-11-22";
+const HEADER: &str = "order_no,amount,status,completed_at,fee,refund_no";
+
+fn job_text(name: &str, shards: u32, statement: &str) -> String {
+    format!(
+        r#"name = "{name}"
+kind = "recon-funds"
+time_zone = "Asia/Shanghai"
+shards = {shards}
+retries = 0
+timeout = "30s"
+
+[params]
+channel = "wechat"
+format = "generic"
+statements = ["{statement}"]
+deadline = "00:00"
+poll_interval = "10ms"
+pending_window = "30m"
+pending_days = 1
+"#
+    )
+}
+
+async fn runner(db: &TestDb, jobs: &[(&str, String)]) -> Runner {
+    let kinds = reckon::jobs::builtin();
+    let files: Vec<(PathBuf, String)> = jobs
+        .iter()
+        .map(|(name, text)| (PathBuf::from(format!("jobs/{name}.toml")), text.clone()))
+        .collect();
+    let catalog = Catalog::from_sources(&files, &kinds).expect("valid catalog");
+    Runner::new(
+        Ledger::new(db.db.clone(), Arc::new(SystemClock)),
+        Arc::new(catalog),
+        Arc::new(kinds),
+        Arc::new(Embedded::new("test-node")),
+        Paths {
+            reports_dir: db.reports_dir(),
+            data_dir: db.dir.path().to_path_buf(),
+            excel_bom: false,
+        },
+        RunnerConfig {
+            parallel_shards_max: 4,
+            run_lease: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_millis(200),
+            dependency_poll: Duration::from_millis(50),
+        },
+    )
+}
+
+async fn run(runner: &Runner, job: &str, business_date: &str) -> RunSummary {
+    runner
+        .run_now(manual(job, business_date), Arc::new(Progress::default()))
+        .await
+        .expect("run executes")
+}
+
+async fn rerun(runner: &Runner, parent: &RunSummary) -> RunSummary {
+    let run = runner
+        .request_rerun(&parent.run.run_id, false, "corrected data", "test")
+        .await
+        .expect("rerun requested");
+    runner
+        .execute(&run.run_id, Arc::new(Progress::default()))
+        .await
+        .expect("rerun executes")
+}
+
+fn report(db: &TestDb, summary: &RunSummary, file: &str) -> String {
+    let path = db
+        .reports_dir()
+        .join(summary.run.business_date.to_string())
+        .join(&summary.run.job)
+        .join(&summary.run.run_id)
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn assert_succeeded(summary: &RunSummary) {
+    assert_eq!(
+        summary.run.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        summary.run.error
+    );
+}
+
+/// Conservation, read off `summary.csv`: per side the categories plus
+/// `rejected` hold the rows of `total_read`, and the categories its amount.
+fn assert_conserved(summary_csv: &str) {
+    let rows: Vec<Vec<&str>> = summary_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let total = rows.last().expect("total_read row");
+    assert_eq!(total[0], "total_read");
+    for (count_col, amount_col) in [(1, 2), (3, 4)] {
+        let mut count = 0u64;
+        let mut amount = Decimal::ZERO;
+        for row in &rows[..rows.len() - 1] {
+            count += row[count_col].parse::<u64>().expect("count");
+            if row[0] != "rejected" {
+                amount += row[amount_col].parse::<Decimal>().expect("amount");
+            }
+        }
+        assert_eq!(count.to_string(), total[count_col], "{summary_csv}");
+        assert_eq!(
+            amount,
+            total[amount_col].parse::<Decimal>().expect("total"),
+            "{summary_csv}"
+        );
+    }
+}
+
+fn instant(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("test instant")
+        .with_timezone(&Utc)
+}
+
+fn dec(text: &str) -> Decimal {
+    text.parse().expect("test decimal")
+}
+
+/// A payment order; `completed` is Shanghai time, `status` succeeded or closed.
+async fn order(db: &Db, no: &str, channel: &str, amount: &str, fee: &str, status: &str, at: &str) {
+    let at = instant(&format!("{at}+08:00"));
+    let completed = (status == "succeeded").then_some(at);
+    on_db!(db, pool => {
+        sqlx::query(
+            "INSERT INTO payment_orders (order_no, merchant_id, channel, channel_order_no, currency, \
+             amount, fee, status, created_at, completed_at) \
+             VALUES ($1, 'M1', $2, NULL, 'CNY', $3, $4, $5, $6, $7)",
+        )
+        .bind(no)
+        .bind(channel)
+        .bind(Money(dec(amount)))
+        .bind(Money(dec(fee)))
+        .bind(status)
+        .bind(at)
+        .bind(completed)
+        .execute(pool)
+        .await
+        .expect("insert order");
+    });
+}
+
+async fn refund(db: &Db, no: &str, order_no: &str, amount: &str, fee: &str, at: &str) {
+    let at = instant(&format!("{at}+08:00"));
+    on_db!(db, pool => {
+        sqlx::query(
+            "INSERT INTO refunds (refund_no, order_no, merchant_id, channel, channel_refund_no, \
+             currency, amount, fee, status, created_at, completed_at) \
+             VALUES ($1, $2, 'M1', 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
+        )
+        .bind(no)
+        .bind(order_no)
+        .bind(Money(dec(amount)))
+        .bind(Money(dec(fee)))
+        .bind(at)
+        .execute(pool)
+        .await
+        .expect("insert refund");
+    });
+}
+
+async fn execute(db: &Db, sql: &str) {
+    on_db!(db, pool => {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(pool)
+            .await
+            .expect("statement");
+    });
+}
+
+/// Day D: one record per category (see the module comment of each line).
+async fn day_d(db: &TestDb) -> PathBuf {
+    let d = &db.db;
+    order(
+        d,
+        "W1",
+        "wechat",
+        "100.00",
+        "0.60",
+        "succeeded",
+        "2026-11-21T10:00:00",
+    )
+    .await; // matched
+    order(
+        d,
+        "W2",
+        "wechat",
+        "50.00",
+        "0.30",
+        "succeeded",
+        "2026-11-21T10:10:00",
+    )
+    .await; // amount 49.90 there
+    order(
+        d,
+        "W3",
+        "wechat",
+        "20.00",
+        "0.12",
+        "closed",
+        "2026-11-21T11:00:00",
+    )
+    .await; // channel says SUCCESS
+    order(
+        d,
+        "W4",
+        "wechat",
+        "30.00",
+        "0.18",
+        "succeeded",
+        "2026-11-21T11:30:00",
+    )
+    .await; // fee 0.20 there
+    order(
+        d,
+        "W5",
+        "wechat",
+        "40.00",
+        "0.24",
+        "succeeded",
+        "2026-11-21T12:00:00",
+    )
+    .await; // not on statement
+    order(
+        d,
+        "W7",
+        "wechat",
+        "70.00",
+        "0.42",
+        "succeeded",
+        "2026-11-21T23:50:00",
+    )
+    .await; // pending (ours)
+    order(
+        d,
+        "A1",
+        "alipay",
+        "99.00",
+        "0.59",
+        "succeeded",
+        "2026-11-21T12:00:00",
+    )
+    .await; // other channel
+    order(
+        d,
+        "W0",
+        "wechat",
+        "11.00",
+        "0.07",
+        "succeeded",
+        "2026-11-20T23:00:00",
+    )
+    .await; // day before
+    refund(d, "R1", "W1", "10.00", "0.06", "2026-11-21T15:00:00").await; // matched (fee -0.06)
+    write_statement(
+        db,
+        D,
+        &[
+            "W1,100.00,SUCCESS,2026-11-21 10:00:05,0.60,", // line 2
+            "W2,49.90,SUCCESS,2026-11-21 10:10:00,0.30,",  // line 3
+            "W3,20.00,SUCCESS,2026-11-21 11:00:00,0.12,",  // line 4
+            "W4,30.00,SUCCESS,2026-11-21 11:30:00,0.20,",  // line 5
+            "W6,60.00,SUCCESS,2026-11-21 13:00:00,0.36,",  // line 6: not ours
+            "W1,100.00,SUCCESS,2026-11-21 10:00:05,0.60,", // line 7: duplicate
+            "W1,10.00,REFUND,2026-11-21 15:00:00,-0.06,R1", // line 8
+            "W9,15.00,SUCCESS,2026-11-21 23:55:00,0.09,",  // line 9: pending (theirs)
+            "W10,abc,SUCCESS,2026-11-21 12:00:00,0.01,",   // line 10: reject
+        ],
+    )
+}
+
+fn write_statement(db: &TestDb, day: &str, rows: &[&str]) -> PathBuf {
+    let dir = db.dir.path().join("stmt");
+    std::fs::create_dir_all(&dir).expect("statement dir");
+    let path = dir.join(format!("wechat-{day}.csv"));
+    let mut text = format!("{HEADER}\n");
+    for row in rows {
+        text += row;
+        text += "\n";
+    }
+    std::fs::write(&path, text).expect("write statement");
+    path
+}
+
+const STATEMENT: &str = "stmt/wechat-{date}.csv";
+
+/// Hand count of day D. Ledger: W1 100 + R1 10 matched; W2 50 amount; W3 20
+/// status (CLOSED vs SUCCESS); W4 30 fee; W5 40 missing in channel; W7 70
+/// pending (23:50, within 30 min of midnight) = 7 rows, 320.00. Statement:
+/// W1 100 + R1 10 matched; W2 49.90; W3 20; W4 30; W6 60 missing in ledger;
+/// W1 100 again duplicate; W9 15 pending = 8 rows, 384.90; one reject → 9 read.
+const SUMMARY_D: &str = "category,ledger_count,ledger_amount,statement_count,statement_amount
+matched,2,110.00,2,110.00
+amount_mismatch,1,50.00,1,49.90
+status_mismatch,1,20.00,1,20.00
+fee_mismatch,1,30.00,1,30.00
+missing_in_channel,1,40.00,0,0.00
+missing_in_ledger,0,0.00,1,60.00
+duplicate_in_ledger,0,0.00,0,0.00
+duplicate_in_statement,0,0.00,1,100.00
+pending,1,70.00,1,15.00
+rejected,0,,1,
+total_read,7,320.00,9,384.90
+";
+
+async fn register(db: &Db, job: &str) -> Vec<(String, String, String, String)> {
+    let mut rows: Vec<(String, String, String, String)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT break_key, found_as, category, state FROM recon_breaks WHERE job = $1",
+        )
+        .bind(job)
+        .fetch_all(pool)
+        .await
+        .expect("register")
+    });
+    rows.sort();
+    rows
+}
+
+fn row(key: &str, found: &str, category: &str, state: &str) -> (String, String, String, String) {
+    (key.into(), found.into(), category.into(), state.into())
+}
+
+async fn every_category_and_the_register(db: &TestDb) {
+    let statement = day_d(db).await;
+    let job = "recon-wechat";
+    let runner = runner(db, &[(job, job_text(job, 3, STATEMENT))]).await;
+    let summary = run(&runner, job, D).await;
+    assert_succeeded(&summary);
+    let summary_csv = report(db, &summary, "summary.csv");
+    assert_eq!(summary_csv, SUMMARY_D);
+    assert_conserved(&summary_csv);
+
+    let s = statement.display();
+    let diff = report(db, &summary, "diff.csv");
+    let expected = [
+        format!("amount_mismatch,W2,payment,50.00,49.90,-0.10,0.30,0.30,0.00,SUCCESS,SUCCESS,2026-11-21 10:10:00,2026-11-21 10:10:00,payment_orders,,{s},3"),
+        format!("status_mismatch,W3,payment,20.00,20.00,0.00,0.12,0.12,0.00,CLOSED,SUCCESS,2026-11-21 11:00:00,2026-11-21 11:00:00,payment_orders,,{s},4"),
+        format!("fee_mismatch,W4,payment,30.00,30.00,0.00,0.18,0.20,0.02,SUCCESS,SUCCESS,2026-11-21 11:30:00,2026-11-21 11:30:00,payment_orders,,{s},5"),
+        "missing_in_channel,W5,payment,40.00,,-40.00,0.24,,,SUCCESS,,2026-11-21 12:00:00,,payment_orders,,,".to_string(),
+        format!("missing_in_ledger,W6,payment,,60.00,60.00,,0.36,,,SUCCESS,,2026-11-21 13:00:00,,,{s},6"),
+        format!("duplicate_in_statement,W1,payment,,100.00,100.00,,0.60,,,SUCCESS,,2026-11-21 10:00:05,,,{s},7"),
+        "pending,W7,payment,70.00,,-70.00,0.42,,,SUCCESS,,2026-11-21 23:50:00,,payment_orders,,,".to_string(),
+        format!("pending,W9,payment,,15.00,15.00,,0.09,,,SUCCESS,,2026-11-21 23:55:00,,,{s},9"),
+    ];
+    let lines: Vec<&str> = diff.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "{diff}"
+    );
+    let rejects = report(db, &summary, "rejects.csv");
+    assert!(
+        rejects.contains(&format!("{s},10,bad_amount,")) && rejects.contains("W10,abc,SUCCESS"),
+        "{rejects}"
+    );
+    assert_eq!(
+        register(&db.db, job).await,
+        vec![
+            row(
+                "W1",
+                "duplicate_in_statement",
+                "duplicate_in_statement",
+                "open"
+            ),
+            row("W2", "amount_mismatch", "amount_mismatch", "open"),
+            row("W3", "status_mismatch", "status_mismatch", "open"),
+            row("W4", "fee_mismatch", "fee_mismatch", "open"),
+            row("W5", "missing_in_channel", "missing_in_channel", "open"),
+            row("W6", "missing_in_ledger", "missing_in_ledger", "open"),
+            row("W7", "pending", "pending", "pending"),
+            row("W9", "pending", "pending", "pending"),
+        ]
+    );
+    // The run record carries what finance must look at.
+    let attention = summary
+        .run
+        .outcome
+        .as_ref()
+        .and_then(|o| o.get("attention"))
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    assert!(
+        attention.contains("8 new reconciliation breaks"),
+        "{attention}"
+    );
+    assert!(
+        attention.contains("1 rows could not be read"),
+        "{attention}"
+    );
+}
+
+async fn rerun_replaces_breaks_and_reports(db: &TestDb) {
+    day_d(db).await;
+    let job = "recon-wechat";
+    let runner = runner(db, &[(job, job_text(job, 3, STATEMENT))]).await;
+    let first = run(&runner, job, D).await;
+    assert_succeeded(&first);
+    let second = rerun(&runner, &first).await;
+    assert_succeeded(&second);
+    for file in ["summary.csv", "diff.csv", "rejects.csv", "carried.csv"] {
+        assert_eq!(
+            report(db, &first, file),
+            report(db, &second, file),
+            "{file}"
+        );
+    }
+    let before = register(&db.db, job).await;
+    assert_eq!(before.len(), 8);
+
+    // A person resolves W5; the channel's W2 amount turns out right and ours is corrected.
+    let w5 = breaks::list(
+        &db.db,
+        &BreakFilter {
+            job: Some(job.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("list")
+    .into_iter()
+    .find(|b| b.key == "W5")
+    .expect("W5 break");
+    breaks::resolve(
+        &db.db,
+        w5.id,
+        "alice",
+        "refunded offline, see ticket 42",
+        Utc::now(),
+    )
+    .await
+    .expect("resolve");
+    execute(
+        &db.db,
+        "UPDATE payment_orders SET amount = '49.90' WHERE order_no = 'W2'",
+    )
+    .await;
+    let third = rerun(&runner, &second).await;
+    assert_succeeded(&third);
+    assert_conserved(&report(db, &third, "summary.csv"));
+    assert!(!report(db, &third, "diff.csv").contains(",W2,"));
+    let after = register(&db.db, job).await;
+    assert_eq!(after.len(), 8, "a rerun never duplicates breaks: {after:?}");
+    assert!(after.contains(&row(
+        "W2",
+        "amount_mismatch",
+        "amount_mismatch",
+        "auto_resolved"
+    )));
+    assert!(after.contains(&row(
+        "W5",
+        "missing_in_channel",
+        "missing_in_channel",
+        "resolved"
+    )));
+    let w5 = breaks::get(&db.db, w5.id).await.expect("W5");
+    assert_eq!(w5.resolved_by.as_deref(), Some("alice"));
+    assert_eq!(w5.note.as_deref(), Some("refunded offline, see ticket 42"));
+
+    // Undo the correction: the W2 break comes back as the same row, open again.
+    execute(
+        &db.db,
+        "UPDATE payment_orders SET amount = '50.00' WHERE order_no = 'W2'",
+    )
+    .await;
+    let fourth = rerun(&runner, &third).await;
+    assert_eq!(
+        report(db, &first, "diff.csv").replace(",W5,", ""),
+        report(db, &fourth, "diff.csv").replace(",W5,", "")
+    );
+    let again = register(&db.db, job).await;
+    assert_eq!(again.len(), 8);
+    assert!(again.contains(&row("W2", "amount_mismatch", "amount_mismatch", "open")));
+    assert!(again.contains(&row(
+        "W5",
+        "missing_in_channel",
+        "missing_in_channel",
+        "resolved"
+    )));
+}
+
+async fn cross_day_pending_is_resolved_or_becomes_a_break(db: &TestDb) {
+    day_d(db).await;
+    order(
+        &db.db,
+        "W11",
+        "wechat",
+        "25.00",
+        "0.15",
+        "succeeded",
+        "2026-11-22T09:00:00",
+    )
+    .await;
+    let statement_d1 = write_statement(
+        db,
+        D1,
+        &[
+            "W7,70.00,SUCCESS,2026-11-22 00:00:30,0.42,", // our pending W7 of D arrives
+            "W11,25.00,SUCCESS,2026-11-22 09:00:00,0.15,",
+        ],
+    );
+    let job = "recon-wechat";
+    let runner = runner(db, &[(job, job_text(job, 2, STATEMENT))]).await;
+    let first = run(&runner, job, D).await;
+    assert_succeeded(&first);
+    let next = run(&runner, job, D1).await;
+    assert_succeeded(&next);
+    // D+1: ours W11 25.00; theirs W11 and W7 (paired with D's pending) = 95.00.
+    let summary = report(db, &next, "summary.csv");
+    assert!(summary.starts_with(
+        "category,ledger_count,ledger_amount,statement_count,statement_amount\nmatched,1,25.00,2,95.00\n"
+    ), "{summary}");
+    assert!(
+        summary.ends_with("total_read,1,25.00,2,95.00\n"),
+        "{summary}"
+    );
+    assert_conserved(&summary);
+    assert_eq!(
+        report(db, &next, "diff.csv").lines().count(),
+        1,
+        "no breaks on D+1"
+    );
+    let s = statement_d1.display();
+    assert_eq!(
+        report(db, &next, "carried.csv"),
+        format!(
+            "business_date,key,kind,found_as,side,amount,outcome,paired_amount,paired_time,paired_file,paired_line
+2026-11-21,W7,payment,pending,ledger,70.00,matched,70.00,2026-11-22 00:00:30,{s},2
+2026-11-21,W9,payment,pending,statement,15.00,became_missing_in_ledger,,,,
+"
+        )
+    );
+    let registered = register(&db.db, job).await;
+    assert!(registered.contains(&row("W7", "pending", "pending", "auto_resolved")));
+    assert!(registered.contains(&row("W9", "pending", "missing_in_ledger", "open")));
+    assert_eq!(registered.len(), 8);
+
+    // Rerunning D+1 decides the carried records the same way, byte for byte.
+    let again = rerun(&runner, &next).await;
+    assert_succeeded(&again);
+    for file in ["summary.csv", "diff.csv", "rejects.csv", "carried.csv"] {
+        assert_eq!(report(db, &next, file), report(db, &again, file), "{file}");
+    }
+    assert_eq!(register(&db.db, job).await, registered);
+    // Rerunning D keeps what D+1 decided about D's pending records.
+    assert_succeeded(&rerun(&runner, &first).await);
+    assert_eq!(register(&db.db, job).await, registered);
+}
+
+async fn shard_count_does_not_change_the_reports(db: &TestDb) {
+    day_d(db).await;
+    let jobs = [
+        ("recon-one", job_text("recon-one", 1, STATEMENT)),
+        ("recon-four", job_text("recon-four", 4, STATEMENT)),
+    ];
+    let runner = runner(db, &jobs).await;
+    let one = run(&runner, "recon-one", D).await;
+    let four = run(&runner, "recon-four", D).await;
+    assert_succeeded(&one);
+    assert_succeeded(&four);
+    for file in ["summary.csv", "diff.csv", "rejects.csv", "carried.csv"] {
+        assert_eq!(report(db, &one, file), report(db, &four, file), "{file}");
+    }
+    assert_eq!(report(db, &four, "summary.csv"), SUMMARY_D);
+}
+
+async fn missing_statement_fails_naming_the_path(db: &TestDb) {
+    day_d(db).await;
+    let job = "recon-late";
+    let runner = runner(db, &[(job, job_text(job, 2, "stmt/late-{date}.csv"))]).await;
+    let summary = run(&runner, job, D).await;
+    assert_eq!(summary.run.status, RunStatus::Failed);
+    let error = summary.run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("late-2026-11-21.csv") && error.contains("did not arrive"),
+        "{error}"
+    );
+    // Nothing was reported missing because a file did not arrive.
+    assert!(register(&db.db, job).await.is_empty());
+}
+
+async fn breaks_command_lists_and_resolves(db: &TestDb) {
+    day_d(db).await;
+    let job = "recon-wechat";
+    let runner = runner(db, &[(job, job_text(job, 1, STATEMENT))]).await;
+    assert_succeeded(&run(&runner, job, D).await);
+    let reckon = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_reckon"))
+            .current_dir(db.dir.path())
+            .env("RECKON_DATABASE_URL", &db.url)
+            .args(args)
+            .output()
+            .expect("reckon runs")
+    };
+    let list = reckon(&["breaks", "--job", job, "--open", "--as-of", "2026-11-24"]);
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    // Header plus 8 unresolved rows, each 3 days old.
+    assert_eq!(text.lines().count(), 9, "{text}");
+    let w2 = text
+        .lines()
+        .find(|l| l.contains(" W2 "))
+        .expect("W2 listed");
+    assert!(
+        w2.contains("2026-11-21") && w2.contains("   3  ") && w2.contains("amount_mismatch"),
+        "{w2}"
+    );
+    assert!(w2.contains("-0.10"), "{w2}");
+    let id = w2.split_whitespace().next().expect("id").to_string();
+    // Older than 3 days: none yet; older than 2: all.
+    let older = reckon(&[
+        "breaks",
+        "--open",
+        "--older-than",
+        "3",
+        "--as-of",
+        "2026-11-24",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&older.stdout).lines().count(), 1);
+    let older = reckon(&[
+        "breaks",
+        "--open",
+        "--older-than",
+        "2",
+        "--as-of",
+        "2026-11-24",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&older.stdout).lines().count(), 9);
+
+    let resolved = reckon(&[
+        "breaks",
+        "resolve",
+        &id,
+        "--note",
+        "channel corrected the amount",
+        "--by",
+        "bob",
+    ]);
+    assert!(
+        resolved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolved.stderr)
+    );
+    let open = reckon(&["breaks", "--job", job, "--open"]);
+    assert!(!String::from_utf8_lossy(&open.stdout).contains(" W2 "));
+    let all = reckon(&["breaks", "--job", job]);
+    let all = String::from_utf8_lossy(&all.stdout).to_string();
+    let w2 = all
+        .lines()
+        .find(|l| l.contains(" W2 "))
+        .expect("W2 still listed");
+    assert!(
+        w2.contains("resolved") && w2.contains("channel corrected the amount"),
+        "{w2}"
+    );
+    let b = breaks::get(&db.db, id.parse().expect("id"))
+        .await
+        .expect("break");
+    assert_eq!(b.state, BreakState::Resolved);
+    assert_eq!(b.resolved_by.as_deref(), Some("bob"));
+    // Resolving again, an unknown id or an empty note are refused (exit 2).
+    for args in [
+        vec!["breaks", "resolve", id.as_str(), "--note", "again"],
+        vec!["breaks", "resolve", "999999", "--note", "x"],
+    ] {
+        let refused = reckon(&args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+    }
+}
