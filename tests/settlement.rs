@@ -9,19 +9,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{TestDb, date, manual};
-use reckon::catalog::Catalog;
-use reckon::coord::Embedded;
+use common::{TestDb, date};
 use reckon::db::Db;
-use reckon::ledger::{Ledger, RunStatus};
+use reckon::ledger::RunStatus;
 use reckon::money::Money;
 use reckon::on_db;
-use reckon::runtime::{Paths, Progress, RunSummary, Runner, RunnerConfig};
-use reckon::schedule::SystemClock;
+use reckon::runtime::{RunSummary, Runner};
 use rust_decimal::Decimal;
 
 on_both_backends! {
@@ -65,62 +60,23 @@ async fn runner(db: &TestDb, jobs: &[(&str, u32)]) -> Runner {
     reckon::jobs::settlement::fixtures::load(&db.db, &fixtures_dir(), date(D))
         .await
         .expect("fixtures load");
-    let kinds = reckon::jobs::builtin();
-    let files: Vec<(PathBuf, String)> = jobs
+    let files: Vec<(&str, String)> = jobs
         .iter()
-        .map(|(name, shards)| {
-            (
-                PathBuf::from(format!("jobs/{name}.toml")),
-                job_text(name, *shards),
-            )
-        })
+        .map(|(name, shards)| (*name, job_text(name, *shards)))
         .collect();
-    let catalog = Catalog::from_sources(&files, &kinds).expect("valid catalog");
-    Runner::new(
-        Ledger::new(db.db.clone(), Arc::new(SystemClock)),
-        Arc::new(catalog),
-        Arc::new(kinds),
-        Arc::new(Embedded::new("test-node")),
-        Paths {
-            reports_dir: db.reports_dir(),
-            data_dir: db.dir.path().to_path_buf(),
-            excel_bom: false,
-        },
-        RunnerConfig {
-            parallel_shards_max: 4,
-            run_lease: Duration::from_secs(60),
-            heartbeat_interval: Duration::from_millis(200),
-            dependency_poll: Duration::from_millis(50),
-        },
-    )
+    common::builtin_runner(db, &files)
 }
 
 async fn run(runner: &Runner, job: &str, business_date: &str) -> RunSummary {
-    runner
-        .run_now(manual(job, business_date), Arc::new(Progress::default()))
-        .await
-        .expect("run executes")
+    common::run_job(runner, job, business_date).await
 }
 
 async fn rerun(runner: &Runner, parent: &RunSummary) -> RunSummary {
-    let run = runner
-        .request_rerun(&parent.run.run_id, false, "late records", "test")
-        .await
-        .expect("rerun requested");
-    runner
-        .execute(&run.run_id, Arc::new(Progress::default()))
-        .await
-        .expect("rerun executes")
+    common::rerun_run(runner, parent, "late records").await
 }
 
 fn report(db: &TestDb, summary: &RunSummary, file: &str) -> String {
-    let path = db
-        .reports_dir()
-        .join(summary.run.business_date.to_string())
-        .join(&summary.run.job)
-        .join(&summary.run.run_id)
-        .join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::report_text(db, summary, file)
 }
 
 fn assert_succeeded(summary: &RunSummary) {

@@ -13,8 +13,8 @@ use reckon::coord::Embedded;
 use reckon::db::Db;
 use reckon::ledger::{Ledger, NewRun, Trigger};
 use reckon::runtime::{
-    JobError, JobKind, KindRegistry, Paths, RunCtx, RunOutcome, Runner, RunnerConfig, ShardCtx,
-    ShardOutcome,
+    JobError, JobKind, KindRegistry, Paths, Progress, RunCtx, RunOutcome, RunSummary, Runner,
+    RunnerConfig, ShardCtx, ShardOutcome,
 };
 use reckon::schedule::{Clock, SystemClock};
 use reckon::{on_db, on_tx};
@@ -259,18 +259,19 @@ pub struct Harness {
     pub ledger: Ledger,
 }
 
-/// A runner over `db` with the probe kind and the given job files.
-pub async fn harness(db: &TestDb, jobs: &[(&str, String)], clock: Arc<dyn Clock>) -> Harness {
-    create_probe_table(&db.db).await;
-    let control = Arc::new(ProbeControl::default());
-    let mut kinds = KindRegistry::new();
-    kinds.register(Arc::new(Probe(control.clone())));
+/// A runner over `db` with `kinds` and the given job files (name, TOML text);
+/// reports under the test directory, which is also the data directory.
+pub fn runner_with(
+    db: &TestDb,
+    kinds: KindRegistry,
+    jobs: &[(&str, String)],
+    clock: Arc<dyn Clock>,
+) -> Runner {
     let files: Vec<(PathBuf, String)> = jobs
         .iter()
         .map(|(name, text)| (PathBuf::from(format!("jobs/{name}.toml")), text.clone()))
         .collect();
     let catalog = Catalog::from_sources(&files, &kinds).expect("valid test catalog");
-    let ledger = Ledger::new(db.db.clone(), clock);
     let paths = Paths {
         reports_dir: db.reports_dir(),
         data_dir: db.dir.path().to_path_buf(),
@@ -282,14 +283,60 @@ pub async fn harness(db: &TestDb, jobs: &[(&str, String)], clock: Arc<dyn Clock>
         heartbeat_interval: Duration::from_millis(200),
         dependency_poll: Duration::from_millis(50),
     };
-    let runner = Runner::new(
-        ledger.clone(),
+    Runner::new(
+        Ledger::new(db.db.clone(), clock),
         Arc::new(catalog),
         Arc::new(kinds),
         Arc::new(Embedded::new("test-node")),
         paths,
         config,
-    );
+    )
+}
+
+/// A runner with reckon's built-in kinds over the given job files.
+pub fn builtin_runner(db: &TestDb, jobs: &[(&str, String)]) -> Runner {
+    runner_with(db, reckon::jobs::builtin(), jobs, Arc::new(SystemClock))
+}
+
+/// Runs `job` for `business_date` now (manual trigger).
+pub async fn run_job(runner: &Runner, job: &str, business_date: &str) -> RunSummary {
+    runner
+        .run_now(manual(job, business_date), Arc::new(Progress::default()))
+        .await
+        .expect("run executes")
+}
+
+/// Reruns `parent` (all shards) and waits for it.
+pub async fn rerun_run(runner: &Runner, parent: &RunSummary, reason: &str) -> RunSummary {
+    let run = runner
+        .request_rerun(&parent.run.run_id, false, reason, "test")
+        .await
+        .expect("rerun requested");
+    runner
+        .execute(&run.run_id, Arc::new(Progress::default()))
+        .await
+        .expect("rerun executes")
+}
+
+/// The text of one report file of a run.
+pub fn report_text(db: &TestDb, summary: &RunSummary, file: &str) -> String {
+    let path = db
+        .reports_dir()
+        .join(summary.run.business_date.to_string())
+        .join(&summary.run.job)
+        .join(&summary.run.run_id)
+        .join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A runner over `db` with the probe kind and the given job files.
+pub async fn harness(db: &TestDb, jobs: &[(&str, String)], clock: Arc<dyn Clock>) -> Harness {
+    create_probe_table(&db.db).await;
+    let control = Arc::new(ProbeControl::default());
+    let mut kinds = KindRegistry::new();
+    kinds.register(Arc::new(Probe(control.clone())));
+    let ledger = Ledger::new(db.db.clone(), clock.clone());
+    let runner = runner_with(db, kinds, jobs, clock);
     Harness {
         runner,
         control,

@@ -457,12 +457,9 @@ fn summarize(side: &Side, categories: &[u8]) -> Result<SideSummary, EngineError>
     let mut counts = [0u64; 9];
     let mut sums = [0i128; 9];
     for (&category, &amount) in categories.iter().zip(&side.amount) {
-        match counts.get_mut(category as usize) {
-            Some(count) => {
-                *count += 1;
-                sums[category as usize] += i128::from(amount);
-            }
-            None => {}
+        if let Some(count) = counts.get_mut(category as usize) {
+            *count += 1;
+            sums[category as usize] += i128::from(amount);
         }
     }
     let summary = SideSummary {
