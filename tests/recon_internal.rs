@@ -10,21 +10,16 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use common::{TestDb, date, manual};
-use reckon::catalog::Catalog;
-use reckon::coord::Embedded;
+use common::{TestDb, builtin_runner, date, report_text, rerun_run, run_job};
 use reckon::db::Db;
 use reckon::jobs::recon::internal::fixtures::{BusinessOrder, upsert_business_order};
-use reckon::ledger::{Ledger, RunStatus};
+use reckon::ledger::RunStatus;
 use reckon::money::Money;
 use reckon::on_db;
-use reckon::runtime::{Paths, Progress, RunSummary, Runner, RunnerConfig};
-use reckon::schedule::SystemClock;
+use reckon::runtime::{RunSummary, Runner};
 use rust_decimal::Decimal;
 
 on_both_backends! {
@@ -52,34 +47,11 @@ fn job_text(name: &str, shards: u32) -> String {
 
 /// A runner with the built-in kinds over `jobs` (name, shards).
 fn runner(db: &TestDb, jobs: &[(&str, u32)]) -> Runner {
-    let kinds = reckon::jobs::builtin();
-    let files: Vec<(PathBuf, String)> = jobs
+    let files: Vec<(&str, String)> = jobs
         .iter()
-        .map(|(name, shards)| {
-            (
-                PathBuf::from(format!("jobs/{name}.toml")),
-                job_text(name, *shards),
-            )
-        })
+        .map(|(name, shards)| (*name, job_text(name, *shards)))
         .collect();
-    let catalog = Catalog::from_sources(&files, &kinds).expect("valid catalog");
-    Runner::new(
-        Ledger::new(db.db.clone(), Arc::new(SystemClock)),
-        Arc::new(catalog),
-        Arc::new(kinds),
-        Arc::new(Embedded::new("test-node")),
-        Paths {
-            reports_dir: db.reports_dir(),
-            data_dir: db.dir.path().to_path_buf(),
-            excel_bom: false,
-        },
-        RunnerConfig {
-            parallel_shards_max: 4,
-            run_lease: Duration::from_secs(60),
-            heartbeat_interval: Duration::from_millis(200),
-            dependency_poll: Duration::from_millis(50),
-        },
-    )
+    builtin_runner(db, &files)
 }
 
 /// The demo's data: settlement's business ledger plus this kind's fixtures.
@@ -98,24 +70,14 @@ async fn load_demo_fixtures(db: &TestDb) {
 
 /// Runs `job` for D, checks it succeeded and that its summary conserves.
 async fn run(db: &TestDb, runner: &Runner, job: &str) -> RunSummary {
-    let summary = runner
-        .run_now(manual(job, D), Arc::new(Progress::default()))
-        .await
-        .expect("run executes");
+    let summary = run_job(runner, job, D).await;
     assert_succeeded(&summary);
     assert_conserves(&report(db, &summary, "summary.csv"));
     summary
 }
 
 async fn rerun(db: &TestDb, runner: &Runner, parent: &RunSummary) -> RunSummary {
-    let run = runner
-        .request_rerun(&parent.run.run_id, false, "data fixed", "test")
-        .await
-        .expect("rerun requested");
-    let summary = runner
-        .execute(&run.run_id, Arc::new(Progress::default()))
-        .await
-        .expect("rerun executes");
+    let summary = rerun_run(runner, parent, "data fixed").await;
     assert_succeeded(&summary);
     assert_conserves(&report(db, &summary, "summary.csv"));
     summary
@@ -131,13 +93,7 @@ fn assert_succeeded(summary: &RunSummary) {
 }
 
 fn report(db: &TestDb, summary: &RunSummary, file: &str) -> String {
-    let path = db
-        .reports_dir()
-        .join(summary.run.business_date.to_string())
-        .join(&summary.run.job)
-        .join(&summary.run.run_id)
-        .join(file);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    report_text(db, summary, file)
 }
 
 fn dec(text: &str) -> Decimal {
