@@ -28,6 +28,7 @@ on_both_backends! {
     rerun_is_byte_identical_and_register_stable => rerun_is_byte_identical_and_register_stable;
     fixed_record_is_auto_resolved_by_rerun => fixed_record_is_auto_resolved_by_rerun;
     one_and_four_shards_agree => one_and_four_shards_agree;
+    cut_off_moves_the_window => cut_off_moves_the_window;
 }
 
 const D: &str = "2026-11-21";
@@ -37,12 +38,17 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shipped job file, renamed and resharded.
+/// The shipped job file, renamed and resharded; a job named `…-2300` gets a 23:00 cut-off.
 fn job_text(name: &str, shards: u32) -> String {
-    std::fs::read_to_string(repo().join("jobs/recon-internal.toml"))
+    let text = std::fs::read_to_string(repo().join("jobs/recon-internal.toml"))
         .expect("jobs/recon-internal.toml")
         .replace("name = \"recon-internal\"", &format!("name = \"{name}\""))
-        .replace("shards = 4", &format!("shards = {shards}"))
+        .replace("shards = 4", &format!("shards = {shards}"));
+    if name.ends_with("-2300") {
+        text.replace("cut_off = \"00:00\"", "cut_off = \"23:00\"")
+    } else {
+        text
+    }
 }
 
 /// A runner with the built-in kinds over `jobs` (name, shards).
@@ -493,4 +499,46 @@ async fn one_and_four_shards_agree(db: &TestDb) {
     }
     let rows = "SELECT COUNT(*) FROM recon_breaks WHERE job = $1";
     assert_eq!(count(&db.db, rows, "recon-internal-4").await, 9);
+}
+
+async fn cut_off_moves_the_window(db: &TestDb) {
+    let d = &db.db;
+    // E: 22:59:59 on D — inside D for both cut-offs.
+    let early = "2026-11-21T22:59:59+08:00";
+    order(d, "E", "CNY", "10.00", "paid", early).await;
+    payment(d, "E", "CNY", "10.00", "succeeded", early).await;
+    entry(d, "JE", "E", "10.00", early).await;
+    // L: order paid 23:30, payment and entry at 23:59 on D: with a 23:00 cut-off all of L
+    // belongs to D+1, so D reads nothing of it; with 00:00 it is a payment_without_journal
+    // (the entry is posted at 00:00:00 on D+1, outside D's calendar day).
+    order(d, "L", "CNY", "20.00", "paid", "2026-11-21T23:30:00+08:00").await;
+    payment(
+        d,
+        "L",
+        "CNY",
+        "20.00",
+        "succeeded",
+        "2026-11-21T23:59:00+08:00",
+    )
+    .await;
+    entry(d, "JL", "L", "20.00", "2026-11-22T00:00:00+08:00").await;
+    let runner = runner(db, &[("recon-internal-2300", 2), (JOB, 2)]);
+    let late = run(db, &runner, "recon-internal-2300").await;
+    // 23:00 cut-off: E only, 1 record per side, 10.00 each; no breaks.
+    assert!(
+        report(db, &late, "summary.csv").contains("\nCNY,total_read,1,10.00,1,10.00,1,10.00\n")
+    );
+    assert_eq!(
+        diff_keys(&report(db, &late, "diff.csv")),
+        Vec::<String>::new()
+    );
+    let midnight = run(db, &runner, JOB).await;
+    // 00:00 cut-off: orders E + L = 2, 30.00; payments 2, 30.00; journal JE only, 1, 10.00.
+    assert!(
+        report(db, &midnight, "summary.csv").contains("\nCNY,total_read,2,30.00,2,30.00,1,10.00\n")
+    );
+    assert_eq!(
+        diff_keys(&report(db, &midnight, "diff.csv")),
+        ["payment_without_journal,L,payments/journal,-20.00"]
+    );
 }

@@ -292,6 +292,11 @@ impl Tally {
             .unwrap_or_default()
     }
 
+    /// Records read on `side`, all currencies.
+    pub fn read_count(&self, side: Side) -> u64 {
+        self.read[side.index()].values().map(|v| v.count).sum()
+    }
+
     /// Every currency seen on any side, sorted.
     pub fn currencies(&self) -> Vec<String> {
         let mut all: Vec<String> = self

@@ -121,15 +121,7 @@ impl JobKind for InternalRecon {
             .iter()
             .map(to_json)
             .collect::<Result<_, _>>()?;
-        let rows_in: u64 = Side::ALL
-            .iter()
-            .flat_map(|side| {
-                let t = &outcome.tally;
-                t.currencies()
-                    .into_iter()
-                    .map(move |c| t.read_of(*side, &c).count)
-            })
-            .sum();
+        let rows_in: u64 = Side::ALL.iter().map(|s| outcome.tally.read_count(*s)).sum();
         let shard_outcome = ShardOutcome {
             item: ctx.item,
             rows_in,
@@ -241,14 +233,7 @@ fn run_summary(tally: &Tally, breaks: &[&Finding], recorded: RecordedBreaks) -> 
     }
     let read: serde_json::Map<String, serde_json::Value> = Side::ALL
         .iter()
-        .map(|side| {
-            let count: u64 = tally
-                .currencies()
-                .iter()
-                .map(|c| tally.read_of(*side, c).count)
-                .sum();
-            (side.as_str().to_string(), count.into())
-        })
+        .map(|side| (side.as_str().to_string(), tally.read_count(*side).into()))
         .collect();
     serde_json::json!({
         "read": read,
