@@ -508,9 +508,7 @@ async fn cut_off_moves_the_window(db: &TestDb) {
     order(d, "E", "CNY", "10.00", "paid", early).await;
     payment(d, "E", "CNY", "10.00", "succeeded", early).await;
     entry(d, "JE", "E", "10.00", early).await;
-    // L: order paid 23:30, payment and entry at 23:59 on D: with a 23:00 cut-off all of L
-    // belongs to D+1, so D reads nothing of it; with 00:00 it is a payment_without_journal
-    // (the entry is posted at 00:00:00 on D+1, outside D's calendar day).
+    // L: order paid 23:30, payment 23:59 on D, entry posted 00:00:00 on D+1.
     order(d, "L", "CNY", "20.00", "paid", "2026-11-21T23:30:00+08:00").await;
     payment(
         d,
@@ -522,9 +520,23 @@ async fn cut_off_moves_the_window(db: &TestDb) {
     )
     .await;
     entry(d, "JL", "L", "20.00", "2026-11-22T00:00:00+08:00").await;
+    // M: order and payment at 23:50 on D, entry posted 00:45 on D+1: beyond
+    // the 30-minute match window, so the lag is a break on both dates.
+    order(d, "M", "CNY", "5.00", "paid", "2026-11-21T23:50:00+08:00").await;
+    payment(
+        d,
+        "M",
+        "CNY",
+        "5.00",
+        "succeeded",
+        "2026-11-21T23:50:00+08:00",
+    )
+    .await;
+    entry(d, "JM", "M", "5.00", "2026-11-22T00:45:00+08:00").await;
     let runner = runner(db, &[("recon-internal-2300", 2), (JOB, 2)]);
     let late = run(db, &runner, "recon-internal-2300").await;
-    // 23:00 cut-off: E only, 1 record per side, 10.00 each; no breaks.
+    // 23:00 cut-off: D is [D-1 23:00, D 23:00): E only (L and M start at
+    // 23:30 / 23:50, after D's end + 30 min is not reached by anything of E).
     assert!(
         report(db, &late, "summary.csv").contains("\nCNY,total_read,1,10.00,1,10.00,1,10.00\n")
     );
@@ -533,12 +545,30 @@ async fn cut_off_moves_the_window(db: &TestDb) {
         Vec::<String>::new()
     );
     let midnight = run(db, &runner, JOB).await;
-    // 00:00 cut-off: orders E + L = 2, 30.00; payments 2, 30.00; journal JE only, 1, 10.00.
+    // 00:00 cut-off: orders E + L + M = 3, 35.00; payments the same; journal
+    // JE and JL (pulled forward: posted within 30 min after the cut-off, its
+    // order having records within 30 min before it) = 2, 30.00. JM (00:45)
+    // is not: M is a payment without journal entry on D.
     assert!(
-        report(db, &midnight, "summary.csv").contains("\nCNY,total_read,2,30.00,2,30.00,1,10.00\n")
+        report(db, &midnight, "summary.csv").contains("\nCNY,total_read,3,35.00,3,35.00,2,30.00\n"),
+        "{}",
+        report(db, &midnight, "summary.csv")
     );
     assert_eq!(
         diff_keys(&report(db, &midnight, "diff.csv")),
-        ["payment_without_journal,L,payments/journal,-20.00"]
+        ["payment_without_journal,M,payments/journal,-5.00"]
+    );
+    // D+1 compares JL no more (D did), and JM on its own.
+    let next = run_job(&runner, JOB, "2026-11-22").await;
+    assert_succeeded(&next);
+    let summary = report(db, &next, "summary.csv");
+    assert_conserves(&summary);
+    assert!(
+        summary.contains("\nCNY,total_read,0,0.00,0,0.00,1,5.00\n"),
+        "{summary}"
+    );
+    assert_eq!(
+        diff_keys(&report(db, &next, "diff.csv")),
+        ["journal_without_payment,M,payments/journal,5.00"]
     );
 }

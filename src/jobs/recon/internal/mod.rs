@@ -10,12 +10,17 @@
 //! shard count, checks conservation, publishes `summary.csv` and `diff.csv`,
 //! and records the breaks in the break register. See `docs/recon-internal.md`.
 //!
-//! `[params]`: `cut_off` (`HH:MM`, default `00:00`: the calendar day).
+//! `[params]`: `cut_off` (`HH:MM`, default `00:00`: the calendar day),
+//! `match_window` (default `30m`: records straddling a cut-off by less are
+//! compared on the earlier date, see `membership.rs`).
 
 pub mod compute;
 pub mod fixtures;
+pub mod membership;
 pub mod reports;
 pub mod store;
+
+use std::time::Duration;
 
 use chrono::NaiveTime;
 
@@ -26,6 +31,7 @@ use crate::jobs::settlement::window::Window;
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 use crate::sharding::partition_of;
 use compute::{Category, Finding, Outcome, Side, Tally, TallyRow};
+use membership::Span;
 
 /// The `kind` name in job files.
 pub const KIND: &str = "recon-internal";
@@ -69,21 +75,42 @@ fn cut_off(params: &toml::Table) -> Result<NaiveTime, crate::jobs::params::Param
     Params::new(params).time_or("cut_off", NaiveTime::MIN)
 }
 
-/// Reads D's window and compares the order numbers of one partition.
+/// The daily cut-off and the match window of a job.
+fn span_of(
+    params: &toml::Table,
+    date: chrono::NaiveDate,
+    zone: chrono_tz::Tz,
+) -> Result<Span, JobError> {
+    let window = Window::for_date(date, cut_off(params)?, zone);
+    Ok(Span::new(window, match_window(params)?))
+}
+
+/// `match_window` (default 30 minutes, at most 6 hours).
+fn match_window(params: &toml::Table) -> Result<Duration, crate::jobs::params::ParamError> {
+    let hold = Params::new(params).duration_or("match_window", Duration::from_secs(30 * 60))?;
+    if hold > membership::MATCH_WINDOW_MAX {
+        return Err(crate::jobs::params::ParamError::new(
+            "match_window",
+            "must be at most 6h (it must stay well inside one business day)",
+        ));
+    }
+    Ok(hold)
+}
+
+/// Reads D's records of the three sides (with the match window around the
+/// cut-offs) and compares the order numbers of one partition.
 async fn compute_shard(ctx: &ShardCtx) -> Result<Outcome, JobError> {
     let db = ctx.db();
-    let window = Window::for_date(
-        ctx.business_date,
-        cut_off(&ctx.job.params)?,
-        ctx.job.time_zone,
-    );
+    let span = span_of(&ctx.job.params, ctx.business_date, ctx.job.time_zone)?;
+    let range = span.read_range();
     let mine = |key: &str| partition_of(key, ctx.total_items) == ctx.item;
-    let mut orders = store::orders(db, &window).await?;
-    orders.retain(|o| mine(&o.order_no));
-    let mut payments = store::payments(db, &window).await?;
-    payments.retain(|p| mine(&p.order_no));
-    let mut lines = store::journal_lines(db, &window).await?;
-    lines.retain(|l| mine(&l.order_no));
+    let mut orders = store::orders(db, &range).await?;
+    orders.retain(|(_, no, _)| mine(no));
+    let mut payments = store::payments(db, &range).await?;
+    payments.retain(|(_, no, _)| mine(no));
+    let mut lines = store::journal_lines(db, &range).await?;
+    lines.retain(|(_, no, _)| mine(no));
+    let (orders, payments, lines) = membership::select(&span, orders, payments, lines);
     let entries = compute::entries_from_lines(&lines).map_err(InternalReconError::from)?;
     Ok(compute::reconcile(&orders, &payments, &entries))
 }
@@ -101,6 +128,7 @@ impl JobKind for InternalRecon {
 
     fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
         cut_off(params)?;
+        match_window(params)?;
         Ok(())
     }
 

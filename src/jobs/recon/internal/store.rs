@@ -8,7 +8,7 @@
 //! - journal lines by `posted_at`, only lines with an order number and no
 //!   refund number (a refund's entry is not a payment's).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::compute::{JournalLine, Order, Payment};
 use crate::db::Db;
@@ -16,11 +16,15 @@ use crate::jobs::settlement::window::Window;
 use crate::money::Money;
 use crate::on_db;
 
+/// A record with its time and order number (see `membership.rs`).
+pub type Timed<T> = (DateTime<Utc>, String, T);
+
 /// Business orders of `window`, by order number.
-pub async fn orders(db: &Db, window: &Window) -> Result<Vec<Order>, sqlx::Error> {
-    let rows: Vec<(String, String, String, Money, String)> = on_db!(db, pool => {
+pub async fn orders(db: &Db, window: &Window) -> Result<Vec<Timed<Order>>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Money, String, DateTime<Utc>)> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT order_no, merchant_id, currency, amount, status FROM business_orders \
+            "SELECT order_no, merchant_id, currency, amount, status, COALESCE(paid_at, created_at) \
+             FROM business_orders \
              WHERE COALESCE(paid_at, created_at) >= $1 AND COALESCE(paid_at, created_at) < $2 \
              ORDER BY order_no",
         )
@@ -31,21 +35,28 @@ pub async fn orders(db: &Db, window: &Window) -> Result<Vec<Order>, sqlx::Error>
     });
     Ok(rows
         .into_iter()
-        .map(|(order_no, merchant_id, currency, amount, status)| Order {
-            order_no,
-            merchant_id,
-            currency,
-            amount: amount.0,
-            status,
+        .map(|(order_no, merchant_id, currency, amount, status, at)| {
+            (
+                at,
+                order_no.clone(),
+                Order {
+                    order_no,
+                    merchant_id,
+                    currency,
+                    amount: amount.0,
+                    status,
+                },
+            )
         })
         .collect())
 }
 
 /// Payment records of `window`, by order number.
-pub async fn payments(db: &Db, window: &Window) -> Result<Vec<Payment>, sqlx::Error> {
-    let rows: Vec<(String, String, String, Money, String)> = on_db!(db, pool => {
+pub async fn payments(db: &Db, window: &Window) -> Result<Vec<Timed<Payment>>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Money, String, DateTime<Utc>)> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT order_no, merchant_id, currency, amount, status FROM payment_orders \
+            "SELECT order_no, merchant_id, currency, amount, status, \
+             COALESCE(completed_at, created_at) FROM payment_orders \
              WHERE COALESCE(completed_at, created_at) >= $1 \
              AND COALESCE(completed_at, created_at) < $2 ORDER BY order_no",
         )
@@ -56,23 +67,30 @@ pub async fn payments(db: &Db, window: &Window) -> Result<Vec<Payment>, sqlx::Er
     });
     Ok(rows
         .into_iter()
-        .map(
-            |(order_no, merchant_id, currency, amount, status)| Payment {
-                order_no,
-                merchant_id,
-                currency,
-                amount: amount.0,
-                status,
-            },
-        )
+        .map(|(order_no, merchant_id, currency, amount, status, at)| {
+            (
+                at,
+                order_no.clone(),
+                Payment {
+                    order_no,
+                    merchant_id,
+                    currency,
+                    amount: amount.0,
+                    status,
+                },
+            )
+        })
         .collect())
 }
 
 /// Journal lines of payment entries posted in `window`, by entry and line.
-pub async fn journal_lines(db: &Db, window: &Window) -> Result<Vec<JournalLine>, sqlx::Error> {
-    let rows: Vec<(String, String, String, Money, String)> = on_db!(db, pool => {
+pub async fn journal_lines(
+    db: &Db,
+    window: &Window,
+) -> Result<Vec<Timed<JournalLine>>, sqlx::Error> {
+    let rows: Vec<(String, String, String, Money, String, DateTime<Utc>)> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT entry_no, order_no, direction, amount, currency FROM journal_postings \
+            "SELECT entry_no, order_no, direction, amount, currency, posted_at FROM journal_postings \
              WHERE order_no IS NOT NULL AND order_no <> '' AND refund_no IS NULL \
              AND posted_at >= $1 AND posted_at < $2 ORDER BY entry_no, line_no",
         )
@@ -83,15 +101,19 @@ pub async fn journal_lines(db: &Db, window: &Window) -> Result<Vec<JournalLine>,
     });
     Ok(rows
         .into_iter()
-        .map(
-            |(entry_no, order_no, direction, amount, currency)| JournalLine {
-                entry_no,
-                order_no,
-                direction,
-                amount: amount.0,
-                currency,
-            },
-        )
+        .map(|(entry_no, order_no, direction, amount, currency, at)| {
+            (
+                at,
+                order_no.clone(),
+                JournalLine {
+                    entry_no,
+                    order_no,
+                    direction,
+                    amount: amount.0,
+                    currency,
+                },
+            )
+        })
         .collect())
 }
 
