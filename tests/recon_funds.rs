@@ -109,6 +109,17 @@ fn assert_conserved(summary_csv: &str) {
     }
 }
 
+/// The run's attention lines, as JSON text.
+fn attention(summary: &RunSummary) -> String {
+    summary
+        .run
+        .outcome
+        .as_ref()
+        .and_then(|o| o.get("attention"))
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
 fn instant(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .expect("test instant")
@@ -375,13 +386,8 @@ async fn every_category_and_the_register(db: &TestDb) {
         ]
     );
     // The run record carries what finance must look at.
-    let attention = summary
-        .run
-        .outcome
-        .as_ref()
-        .and_then(|o| o.get("attention"))
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let attention = attention(&summary);
+    assert!(!attention.contains("days old"), "{attention}");
     assert!(
         attention.contains("8 new reconciliation breaks"),
         "{attention}"
@@ -502,7 +508,8 @@ async fn cross_day_pending_is_resolved_or_becomes_a_break(db: &TestDb) {
         ],
     );
     let job = "recon-wechat";
-    let runner = runner(db, &[(job, job_text(job, 2, STATEMENT))]).await;
+    let text = job_text(job, 2, STATEMENT) + "escalate_after_days = 0\n";
+    let runner = runner(db, &[(job, text)]).await;
     let first = run(&runner, job, D).await;
     assert_succeeded(&first);
     let next = run(&runner, job, D1).await;
@@ -531,6 +538,12 @@ async fn cross_day_pending_is_resolved_or_becomes_a_break(db: &TestDb) {
 2026-11-21,W9,payment,pending,statement,15.00,became_missing_in_ledger,,,,
 "
         )
+    );
+    // D's seven unresolved breaks (W1 duplicate, W2–W6, W9 now) are older than 0 days.
+    assert!(
+        attention(&next).contains("7 unresolved breaks of recon-wechat are more than 0 days old"),
+        "{}",
+        attention(&next)
     );
     let registered = register(&db.db, job).await;
     assert!(registered.contains(&row("W7", "pending", "pending", "auto_resolved")));
@@ -632,6 +645,30 @@ async fn breaks_command_lists_and_resolves(db: &TestDb) {
         "2026-11-24",
     ]);
     assert_eq!(String::from_utf8_lossy(&older.stdout).lines().count(), 9);
+
+    // The same list as CSV for Excel: header plus 8 rows, W2's columns by name.
+    let csv = reckon(&[
+        "breaks",
+        "--job",
+        job,
+        "--open",
+        "--as-of",
+        "2026-11-24",
+        "--csv",
+    ]);
+    assert!(csv.status.success());
+    let csv = String::from_utf8_lossy(&csv.stdout).to_string();
+    assert_eq!(csv.lines().count(), 9, "{csv}");
+    assert!(
+        csv.starts_with("id,job,business_date,age_days,state,category,found_as,key,kind,sides,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!(
+            "{id},{job},2026-11-21,3,open,amount_mismatch,amount_mismatch,W2,payment,ledger/statement,50.00,49.90,-0.10,"
+        )),
+        "{csv}"
+    );
 
     let resolved = reckon(&[
         "breaks",

@@ -35,6 +35,12 @@ struct ListArgs {
     /// Count ages to this date instead of today (YYYY-MM-DD)
     #[arg(long, value_name = "DATE")]
     as_of: Option<NaiveDate>,
+    /// Print CSV (every column, for Excel: redirect to a file) instead of a table
+    #[arg(long)]
+    csv: bool,
+    /// With --csv: start with a UTF-8 byte order mark (what Excel wants)
+    #[arg(long, requires = "csv")]
+    excel_bom: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,7 +76,14 @@ pub(super) async fn breaks(config: &Config, args: BreaksArgs) -> Result<u8, Fail
                 today: Some(today),
             };
             let found = breaks::list(&db, &filter).await.map_err(refusal)?;
-            print_list(&found, today);
+            if args.list.csv {
+                let bytes = csv_list(&found, today, args.list.excel_bom).map_err(Failure::run)?;
+                use std::io::Write;
+                // A closed pipe just ends the output.
+                let _ = std::io::stdout().lock().write_all(&bytes);
+            } else {
+                print_list(&found, today);
+            }
         }
         Some(BreaksCommand::Show { id }) => {
             let found = breaks::get(&db, id).await.map_err(refusal)?;
@@ -133,6 +146,64 @@ fn print_list(found: &[Break], today: NaiveDate) {
             return;
         }
     }
+}
+
+/// Columns of `reckon breaks --csv`.
+const CSV_COLUMNS: [&str; 19] = [
+    "id",
+    "job",
+    "business_date",
+    "age_days",
+    "state",
+    "category",
+    "found_as",
+    "key",
+    "kind",
+    "sides",
+    "left_amount",
+    "right_amount",
+    "delta",
+    "detail",
+    "settled_on",
+    "resolved_by",
+    "resolved_at",
+    "note",
+    "as_of",
+];
+
+/// The list as CSV, every column, amounts with two decimals.
+fn csv_list(
+    found: &[Break],
+    today: NaiveDate,
+    excel_bom: bool,
+) -> Result<Vec<u8>, crate::report::ReportError> {
+    let mut report = crate::report::CsvReport::new("breaks.csv", &CSV_COLUMNS, excel_bom)?;
+    for b in found {
+        report.row([
+            b.id.to_string(),
+            b.job.clone(),
+            b.business_date.to_string(),
+            b.age_days(today).to_string(),
+            b.state.as_str().to_string(),
+            b.category.clone(),
+            b.found_as.clone(),
+            b.key.clone(),
+            b.kind.clone(),
+            b.sides.clone(),
+            amount(b.left_amount),
+            amount(b.right_amount),
+            format_scaled(b.delta, 2),
+            b.detail.clone(),
+            b.settled_on.map(|d| d.to_string()).unwrap_or_default(),
+            b.resolved_by.clone().unwrap_or_default(),
+            b.resolved_at
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                .unwrap_or_default(),
+            b.note.clone().unwrap_or_default(),
+            today.to_string(),
+        ])?;
+    }
+    Ok(report.finish()?.1)
 }
 
 fn print_break(b: &Break, today: NaiveDate) {

@@ -27,3 +27,12 @@ impl From<EngineError> for JobError {
         }
     }
 }
+
+impl From<breaks::BreakError> for JobError {
+    fn from(error: breaks::BreakError) -> JobError {
+        match error {
+            breaks::BreakError::Database(e) => JobError::Database(e),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}

@@ -176,3 +176,27 @@ pub async fn resolve(
     }
     get(db, id).await
 }
+
+/// An attention line when `job` has unresolved breaks more than `days` days
+/// older than `as_of` (the run's business date, so reruns say the same).
+pub async fn aged_attention(
+    db: &Db,
+    job: &str,
+    as_of: NaiveDate,
+    days: u32,
+) -> Result<Option<String>, BreakError> {
+    let filter = BreakFilter {
+        job: Some(job.to_string()),
+        unresolved: true,
+        older_than_days: Some(days),
+        today: Some(as_of),
+    };
+    let aged = list(db, &filter).await?;
+    Ok((!aged.is_empty()).then(|| {
+        format!(
+            "{} unresolved breaks of {job} are more than {days} days old \
+             (reckon breaks --job {job} --open --older-than {days})",
+            aged.len()
+        )
+    }))
+}

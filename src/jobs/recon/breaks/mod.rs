@@ -17,7 +17,7 @@ mod manual;
 mod register;
 
 pub use carry::{CarriedBreak, carried, set_carried_state};
-pub use manual::{BreakError, BreakFilter, get, list, resolve};
+pub use manual::{BreakError, BreakFilter, aged_attention, get, list, resolve};
 pub use register::record_date;
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -131,6 +131,11 @@ impl JobKind for ReconFunds {
                 "{expired} pending records of earlier dates were not matched in time and are now breaks (carried.csv)"
             ));
         }
+        if let Some(line) =
+            breaks::aged_attention(db, job, date, settings.escalate_after_days).await?
+        {
+            attention.push(line);
+        }
         if !rejects.is_empty() {
             attention.push(format!(
                 "{} rows could not be read (rejects.csv)",

@@ -28,6 +28,8 @@ pub struct FundsSettings {
     pub pending_window: Duration,
     /// A pending record not matched after this many days becomes a break.
     pub pending_days: u32,
+    /// Unresolved breaks older than this many days are named in the run's attention.
+    pub escalate_after_days: u32,
     pub read: ReadOptions,
 }
 
@@ -69,6 +71,8 @@ impl FundsSettings {
             .ok()
             .filter(|&days| days >= 1)
             .ok_or_else(|| ParamError::new("pending_days", "must be between 1 and 4294967295"))?;
+        let escalate_after_days = u32::try_from(p.u64_or("escalate_after_days", 3)?)
+            .map_err(|_| ParamError::new("escalate_after_days", "is too large"))?;
         let reject_limit_percent = p.u64_or("reject_limit_percent", 50)?;
         if reject_limit_percent > 100 {
             return Err(ParamError::new(
@@ -88,6 +92,7 @@ impl FundsSettings {
             cut_off: p.time_or("cut_off", NaiveTime::MIN)?,
             pending_window: p.duration_or("pending_window", Duration::from_secs(30 * 60))?,
             pending_days,
+            escalate_after_days,
             read: ReadOptions {
                 reject_limit_percent: reject_limit_percent as u32,
             },

@@ -85,6 +85,13 @@ fn span_of(
     Ok(Span::new(window, match_window(params)?))
 }
 
+/// `escalate_after_days` (default 3): unresolved breaks older than this are
+/// named in the run's attention.
+fn escalate_after_days(params: &toml::Table) -> Result<u32, crate::jobs::params::ParamError> {
+    u32::try_from(Params::new(params).u64_or("escalate_after_days", 3)?)
+        .map_err(|_| crate::jobs::params::ParamError::new("escalate_after_days", "is too large"))
+}
+
 /// `match_window` (default 30 minutes, at most 6 hours).
 fn match_window(params: &toml::Table) -> Result<Duration, crate::jobs::params::ParamError> {
     let hold = Params::new(params).duration_or("match_window", Duration::from_secs(30 * 60))?;
@@ -129,6 +136,7 @@ impl JobKind for InternalRecon {
     fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
         cut_off(params)?;
         match_window(params)?;
+        escalate_after_days(params)?;
         Ok(())
     }
 
@@ -195,10 +203,18 @@ impl JobKind for InternalRecon {
         .await?;
         let reports = ctx.publish(files)?;
         tx.commit().await?;
+        let mut attention = attention(ctx, &breaks, recorded);
+        let escalate = escalate_after_days(&ctx.job.params)?;
+        if let Some(line) =
+            breaks::aged_attention(ctx.ledger.db(), &ctx.job.name, ctx.business_date, escalate)
+                .await?
+        {
+            attention.push(line);
+        }
         Ok(RunOutcome {
             reports,
             summary: run_summary(&tally, &breaks, recorded),
-            attention: attention(ctx, &breaks, recorded),
+            attention,
             failure: None,
         })
     }
