@@ -16,12 +16,13 @@
 //! Instants are RFC 3339 with an offset and stored as UTC; amounts have at
 //! most 2 decimals.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::db::{Db, DbTx};
+use crate::jobs::settlement::fixtures::FixtureError;
 use crate::money::{CENTS, Money, parse_amount};
 use crate::on_tx;
 use crate::runtime::JobError;
@@ -39,34 +40,6 @@ pub const BUSINESS_ORDERS_HEADER: &[&str] = &[
 
 /// Order statuses the order system uses.
 const STATUSES: &[&str] = &["created", "paid", "closed", "refunded"];
-
-/// A fixture file that cannot be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum FixtureError {
-    #[error("{}, line {line}: {reason}", file.display())]
-    Row {
-        file: PathBuf,
-        line: u64,
-        reason: String,
-    },
-    #[error("cannot read {}", file.display())]
-    Read {
-        file: PathBuf,
-        #[source]
-        source: csv::Error,
-    },
-    #[error("database error while loading fixtures")]
-    Database(#[from] sqlx::Error),
-}
-
-impl From<FixtureError> for JobError {
-    fn from(err: FixtureError) -> JobError {
-        match err {
-            FixtureError::Database(e) => JobError::Database(e),
-            other => JobError::Input(other.to_string()),
-        }
-    }
-}
 
 /// A validated row of `business_orders.csv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
