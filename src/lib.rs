@@ -2,6 +2,7 @@
 //! of payment, fund and consumer-lending companies. See ARCHITECTURE.md for
 //! the code map and the invariants.
 
+pub mod batch;
 pub mod catalog;
 pub mod cli;
 pub mod config;

@@ -139,14 +139,16 @@ impl JobKind for Repayment {
         };
         let mut tx = ctx.begin_outputs().await?;
         store::clear_outputs(tx.tx(), &key).await?;
+        let mut writer = store::LoanWriter::default();
         for (loan, generated, day) in &computed {
             let output = LoanOutput {
                 loan,
                 generated: generated.as_deref(),
                 day,
             };
-            store::write_loan(tx.tx(), &key, &output).await?;
+            writer.write_loan(tx.tx(), &key, &output).await?;
         }
+        writer.flush(tx.tx()).await?;
         store::write_rejects(tx.tx(), &key, &rejects).await?;
         let outcome = ShardOutcome {
             item,

@@ -11,6 +11,7 @@ use super::allocation::Component;
 use super::eod::{Loan, LoanDay, Receipt};
 use super::interest::DayCountBasis;
 use super::schedule::{CONVENTION, Installment, Method, Terms, ZERO_CENTS};
+use crate::batch::{RowBatch, Value};
 use crate::db::{Db, DbTx};
 use crate::money::Money;
 use crate::sharding::partition_of;
@@ -201,58 +202,332 @@ pub async fn write_rejects(
     key: &OutputKey<'_>,
     rejects: &[Reject],
 ) -> Result<(), sqlx::Error> {
+    let mut batch = RowBatch::new(
+        "repayment_rejects",
+        &["job", "business_date", "item", "source", "record", "reason"],
+    )
+    .ignoring_conflicts();
     for reject in rejects {
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO repayment_rejects (job, business_date, item, source, record, reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(key.job)
-            .bind(key.business_date)
-            .bind(i64::from(key.item))
-            .bind(reject.source)
-            .bind(&reject.record)
-            .bind(&reject.reason)
-            .execute(&mut **conn)
-            .await?;
-        });
+        batch.push(vec![
+            Value::Text(key.job.to_string()),
+            Value::Date(key.business_date),
+            Value::Int(i64::from(key.item)),
+            Value::Text(reject.source.to_string()),
+            Value::Text(reject.record.clone()),
+            Value::Text(reject.reason.clone()),
+        ]);
     }
-    Ok(())
+    batch.flush(tx).await
 }
 
-/// Writes one loan's schedules, installment state and per-day rows.
-pub async fn write_loan(
-    tx: &mut DbTx,
-    key: &OutputKey<'_>,
-    output: &LoanOutput<'_>,
-) -> Result<(), sqlx::Error> {
-    let loan_id = output.loan.loan_id.as_str();
-    if let Some(schedule) = output.generated {
-        delete_schedule(tx, loan_id, "version = 0", None).await?;
-        let disbursed = output.loan.terms.disbursed_on;
-        insert_schedule(tx, loan_id, 0, disbursed, "disbursement", schedule).await?;
+/// Rows queued per table before they are written.
+const FLUSH_ROWS: usize = 10_000;
+
+/// The rows of a shard's loans, written many per statement. Each loan's old
+/// rows are deleted when the loan is queued, so its new rows (written later)
+/// replace them.
+pub struct LoanWriter {
+    schedules: RowBatch,
+    installments: RowBatch,
+    installment_days: RowBatch,
+    loan_days: RowBatch,
+    allocations: RowBatch,
+}
+
+impl Default for LoanWriter {
+    fn default() -> Self {
+        LoanWriter {
+            schedules: RowBatch::new(
+                "repayment_schedules",
+                &[
+                    "loan_id",
+                    "version",
+                    "period",
+                    "generated_on",
+                    "reason",
+                    "convention",
+                    "due_date",
+                    "installment",
+                    "principal",
+                    "interest",
+                    "remaining_balance",
+                ],
+            ),
+            installments: RowBatch::new(
+                "repayment_installments",
+                &[
+                    "loan_id",
+                    "period",
+                    "due_date",
+                    "installment",
+                    "principal",
+                    "interest",
+                    "penalty",
+                    "paid_principal",
+                    "paid_interest",
+                    "paid_penalty",
+                    "status",
+                    "as_of",
+                ],
+            ),
+            installment_days: RowBatch::new(
+                "repayment_installment_days",
+                &[
+                    "job",
+                    "business_date",
+                    "item",
+                    "loan_id",
+                    "period",
+                    "due_date",
+                    "installment",
+                    "principal",
+                    "interest",
+                    "paid_principal",
+                    "paid_interest",
+                    "penalty",
+                    "paid_penalty",
+                    "penalty_today",
+                    "days_overdue",
+                    "status",
+                ],
+            ),
+            loan_days: RowBatch::new(
+                "repayment_loan_days",
+                &[
+                    "job",
+                    "business_date",
+                    "item",
+                    "loan_id",
+                    "status",
+                    "new_schedule",
+                    "outstanding_principal",
+                    "overdue_principal",
+                    "overdue_interest",
+                    "penalty_owed",
+                    "days_overdue",
+                    "receipts",
+                    "received",
+                    "applied_penalty",
+                    "applied_interest",
+                    "applied_principal",
+                    "prepaid_principal",
+                    "unapplied",
+                    "accrued_interest",
+                    "penalty_today",
+                ],
+            ),
+            allocations: RowBatch::new(
+                "repayment_allocations",
+                &[
+                    "job",
+                    "business_date",
+                    "item",
+                    "loan_id",
+                    "seq",
+                    "repayment_id",
+                    "period",
+                    "component",
+                    "amount",
+                ],
+            ),
+        }
     }
-    delete_schedule(
-        tx,
-        loan_id,
-        "version >= 1 AND generated_on <= $2",
-        Some(key.business_date),
-    )
-    .await?;
-    for regeneration in &output.day.regenerations {
-        insert_schedule(
+}
+
+impl LoanWriter {
+    fn batches(&mut self) -> [&mut RowBatch; 5] {
+        [
+            &mut self.schedules,
+            &mut self.installments,
+            &mut self.installment_days,
+            &mut self.loan_days,
+            &mut self.allocations,
+        ]
+    }
+
+    /// Writes whatever is queued.
+    pub async fn flush(&mut self, tx: &mut DbTx) -> Result<(), sqlx::Error> {
+        for batch in self.batches() {
+            batch.flush(tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the queued rows of tables that have many.
+    async fn flush_full(&mut self, tx: &mut DbTx) -> Result<(), sqlx::Error> {
+        for batch in self.batches() {
+            if batch.len() >= FLUSH_ROWS {
+                batch.flush(tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes one loan's replaced rows and queues its schedules, installment
+    /// state and per-day rows.
+    pub async fn write_loan(
+        &mut self,
+        tx: &mut DbTx,
+        key: &OutputKey<'_>,
+        output: &LoanOutput<'_>,
+    ) -> Result<(), sqlx::Error> {
+        let loan_id = output.loan.loan_id.as_str();
+        if let Some(schedule) = output.generated {
+            delete_schedule(tx, loan_id, "version = 0", None).await?;
+            let disbursed = output.loan.terms.disbursed_on;
+            self.queue_schedule(loan_id, 0, disbursed, "disbursement", schedule);
+        }
+        delete_schedule(
             tx,
             loan_id,
-            regeneration.version,
-            regeneration.generated_on,
-            "prepayment",
-            &regeneration.schedule,
+            "version >= 1 AND generated_on <= $2",
+            Some(key.business_date),
         )
         .await?;
+        for regeneration in &output.day.regenerations {
+            self.queue_schedule(
+                loan_id,
+                regeneration.version,
+                regeneration.generated_on,
+                "prepayment",
+                &regeneration.schedule,
+            );
+        }
+        on_tx!(tx, conn => {
+            sqlx::query("DELETE FROM repayment_installments WHERE loan_id = $1")
+                .bind(loan_id)
+                .execute(&mut **conn)
+                .await?;
+        });
+        self.queue_installments(key, output);
+        self.queue_loan_day(key, output);
+        self.queue_allocations(key, output);
+        self.flush_full(tx).await
     }
-    write_installments(tx, key, output).await?;
-    write_loan_day(tx, key, output).await?;
-    write_allocations(tx, key, output).await
+
+    fn queue_schedule(
+        &mut self,
+        loan_id: &str,
+        version: u32,
+        generated_on: NaiveDate,
+        reason: &str,
+        schedule: &[Installment],
+    ) {
+        for row in schedule {
+            self.schedules.push(vec![
+                Value::Text(loan_id.to_string()),
+                Value::Int(i64::from(version)),
+                Value::Int(i64::from(row.period)),
+                Value::Date(generated_on),
+                Value::Text(reason.to_string()),
+                Value::Text(CONVENTION.to_string()),
+                Value::Date(row.due_date),
+                Value::Money(row.installment),
+                Value::Money(row.principal),
+                Value::Money(row.interest),
+                Value::Money(row.remaining),
+            ]);
+        }
+    }
+
+    fn queue_installments(&mut self, key: &OutputKey<'_>, output: &LoanOutput<'_>) {
+        let loan_id = output.loan.loan_id.as_str();
+        let day = output.day;
+        for i in &day.installments {
+            let overdue = i.due_date <= day.business_date && !i.is_paid();
+            let status = if i.is_paid() {
+                "paid"
+            } else if overdue {
+                "overdue"
+            } else {
+                "pending"
+            };
+            self.installments.push(vec![
+                Value::Text(loan_id.to_string()),
+                Value::Int(i64::from(i.period)),
+                Value::Date(i.due_date),
+                Value::Money(i.principal + i.interest),
+                Value::Money(i.principal),
+                Value::Money(i.interest),
+                Value::Money(i.penalty),
+                Value::Money(i.paid_principal),
+                Value::Money(i.paid_interest),
+                Value::Money(i.paid_penalty),
+                Value::Text(status.to_string()),
+                Value::Date(key.business_date),
+            ]);
+            if i.due_date == day.business_date || overdue {
+                self.installment_days.push(vec![
+                    Value::Text(key.job.to_string()),
+                    Value::Date(key.business_date),
+                    Value::Int(i64::from(key.item)),
+                    Value::Text(loan_id.to_string()),
+                    Value::Int(i64::from(i.period)),
+                    Value::Date(i.due_date),
+                    Value::Money(i.principal + i.interest),
+                    Value::Money(i.principal),
+                    Value::Money(i.interest),
+                    Value::Money(i.paid_principal),
+                    Value::Money(i.paid_interest),
+                    Value::Money(i.penalty),
+                    Value::Money(i.paid_penalty),
+                    Value::Money(i.penalty_today),
+                    Value::Int((day.business_date - i.due_date).num_days().max(0)),
+                    Value::Text(status.to_string()),
+                ]);
+            }
+        }
+    }
+
+    fn queue_loan_day(&mut self, key: &OutputKey<'_>, output: &LoanOutput<'_>) {
+        let day = output.day;
+        let sum = |f: fn(&super::allocation::InstallmentState) -> Decimal| -> Decimal {
+            day.overdue().map(f).fold(ZERO_CENTS, |total, x| total + x)
+        };
+        let new_schedule = output.loan.terms.disbursed_on == key.business_date
+            || day
+                .regenerations
+                .iter()
+                .any(|r| r.generated_on == key.business_date);
+        self.loan_days.push(vec![
+            Value::Text(key.job.to_string()),
+            Value::Date(key.business_date),
+            Value::Int(i64::from(key.item)),
+            Value::Text(output.loan.loan_id.clone()),
+            Value::Text(day.status.as_str().to_string()),
+            Value::Int(i64::from(new_schedule)),
+            Value::Money(day.outstanding_principal()),
+            Value::Money(sum(|i| i.owed_principal())),
+            Value::Money(sum(|i| i.owed_interest())),
+            Value::Money(sum(|i| i.owed_penalty())),
+            Value::Int(day.days_overdue()),
+            Value::Int(i64::from(day.receipts_count)),
+            Value::Money(day.received),
+            Value::Money(day.applied(Component::Penalty)),
+            Value::Money(day.applied(Component::Interest)),
+            Value::Money(day.applied(Component::Principal)),
+            Value::Money(day.applied(Component::Prepayment)),
+            Value::Money(day.applied(Component::Unapplied)),
+            Value::Money(day.accrued_interest),
+            Value::Money(day.penalty_today()),
+        ]);
+    }
+
+    fn queue_allocations(&mut self, key: &OutputKey<'_>, output: &LoanOutput<'_>) {
+        for (seq, a) in output.day.allocations.iter().enumerate() {
+            self.allocations.push(vec![
+                Value::Text(key.job.to_string()),
+                Value::Date(key.business_date),
+                Value::Int(i64::from(key.item)),
+                Value::Text(output.loan.loan_id.clone()),
+                Value::Int(seq as i64),
+                Value::Text(a.repayment_id.clone()),
+                Value::Int(i64::from(a.allocation.period)),
+                Value::Text(a.allocation.component.as_str().to_string()),
+                Value::Money(a.allocation.amount),
+            ]);
+        }
+    }
 }
 
 async fn delete_schedule(
@@ -269,188 +544,5 @@ async fn delete_schedule(
         }
         query.execute(&mut **conn).await?;
     });
-    Ok(())
-}
-
-async fn insert_schedule(
-    tx: &mut DbTx,
-    loan_id: &str,
-    version: u32,
-    generated_on: NaiveDate,
-    reason: &str,
-    schedule: &[Installment],
-) -> Result<(), sqlx::Error> {
-    for row in schedule {
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO repayment_schedules (loan_id, version, period, generated_on, reason, convention, \
-                 due_date, installment, principal, interest, remaining_balance) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(loan_id)
-            .bind(i64::from(version))
-            .bind(i64::from(row.period))
-            .bind(generated_on)
-            .bind(reason)
-            .bind(CONVENTION)
-            .bind(row.due_date)
-            .bind(Money(row.installment))
-            .bind(Money(row.principal))
-            .bind(Money(row.interest))
-            .bind(Money(row.remaining))
-            .execute(&mut **conn)
-            .await?;
-        });
-    }
-    Ok(())
-}
-
-async fn write_installments(
-    tx: &mut DbTx,
-    key: &OutputKey<'_>,
-    output: &LoanOutput<'_>,
-) -> Result<(), sqlx::Error> {
-    let loan_id = output.loan.loan_id.as_str();
-    let day = output.day;
-    on_tx!(tx, conn => {
-        sqlx::query("DELETE FROM repayment_installments WHERE loan_id = $1")
-            .bind(loan_id)
-            .execute(&mut **conn)
-            .await?;
-    });
-    for i in &day.installments {
-        let overdue = i.due_date <= day.business_date && !i.is_paid();
-        let status = if i.is_paid() {
-            "paid"
-        } else if overdue {
-            "overdue"
-        } else {
-            "pending"
-        };
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO repayment_installments (loan_id, period, due_date, installment, principal, interest, \
-                 penalty, paid_principal, paid_interest, paid_penalty, status, as_of) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(loan_id)
-            .bind(i64::from(i.period))
-            .bind(i.due_date)
-            .bind(Money(i.principal + i.interest))
-            .bind(Money(i.principal))
-            .bind(Money(i.interest))
-            .bind(Money(i.penalty))
-            .bind(Money(i.paid_principal))
-            .bind(Money(i.paid_interest))
-            .bind(Money(i.paid_penalty))
-            .bind(status)
-            .bind(key.business_date)
-            .execute(&mut **conn)
-            .await?;
-        });
-        if i.due_date == day.business_date || overdue {
-            on_tx!(tx, conn => {
-                sqlx::query(
-                    "INSERT INTO repayment_installment_days (job, business_date, item, loan_id, period, due_date, \
-                     installment, principal, interest, paid_principal, paid_interest, penalty, paid_penalty, \
-                     penalty_today, days_overdue, status) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                )
-                .bind(key.job)
-                .bind(key.business_date)
-                .bind(i64::from(key.item))
-                .bind(loan_id)
-                .bind(i64::from(i.period))
-                .bind(i.due_date)
-                .bind(Money(i.principal + i.interest))
-                .bind(Money(i.principal))
-                .bind(Money(i.interest))
-                .bind(Money(i.paid_principal))
-                .bind(Money(i.paid_interest))
-                .bind(Money(i.penalty))
-                .bind(Money(i.paid_penalty))
-                .bind(Money(i.penalty_today))
-                .bind((day.business_date - i.due_date).num_days().max(0))
-                .bind(status)
-                .execute(&mut **conn)
-                .await?;
-            });
-        }
-    }
-    Ok(())
-}
-
-async fn write_loan_day(
-    tx: &mut DbTx,
-    key: &OutputKey<'_>,
-    output: &LoanOutput<'_>,
-) -> Result<(), sqlx::Error> {
-    let day = output.day;
-    let sum = |f: fn(&super::allocation::InstallmentState) -> Decimal| -> Decimal {
-        day.overdue().map(f).fold(ZERO_CENTS, |total, x| total + x)
-    };
-    let new_schedule = output.loan.terms.disbursed_on == key.business_date
-        || day
-            .regenerations
-            .iter()
-            .any(|r| r.generated_on == key.business_date);
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO repayment_loan_days (job, business_date, item, loan_id, status, new_schedule, \
-             outstanding_principal, overdue_principal, overdue_interest, penalty_owed, days_overdue, receipts, \
-             received, applied_penalty, applied_interest, applied_principal, prepaid_principal, unapplied, \
-             accrued_interest, penalty_today) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-        )
-        .bind(key.job)
-        .bind(key.business_date)
-        .bind(i64::from(key.item))
-        .bind(&output.loan.loan_id)
-        .bind(day.status.as_str())
-        .bind(i64::from(new_schedule))
-        .bind(Money(day.outstanding_principal()))
-        .bind(Money(sum(|i| i.owed_principal())))
-        .bind(Money(sum(|i| i.owed_interest())))
-        .bind(Money(sum(|i| i.owed_penalty())))
-        .bind(day.days_overdue())
-        .bind(i64::from(day.receipts_count))
-        .bind(Money(day.received))
-        .bind(Money(day.applied(Component::Penalty)))
-        .bind(Money(day.applied(Component::Interest)))
-        .bind(Money(day.applied(Component::Principal)))
-        .bind(Money(day.applied(Component::Prepayment)))
-        .bind(Money(day.applied(Component::Unapplied)))
-        .bind(Money(day.accrued_interest))
-        .bind(Money(day.penalty_today()))
-        .execute(&mut **conn)
-        .await?;
-    });
-    Ok(())
-}
-
-async fn write_allocations(
-    tx: &mut DbTx,
-    key: &OutputKey<'_>,
-    output: &LoanOutput<'_>,
-) -> Result<(), sqlx::Error> {
-    for (seq, a) in output.day.allocations.iter().enumerate() {
-        on_tx!(tx, conn => {
-            sqlx::query(
-                "INSERT INTO repayment_allocations (job, business_date, item, loan_id, seq, repayment_id, period, \
-                 component, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(key.job)
-            .bind(key.business_date)
-            .bind(i64::from(key.item))
-            .bind(&output.loan.loan_id)
-            .bind(seq as i64)
-            .bind(&a.repayment_id)
-            .bind(i64::from(a.allocation.period))
-            .bind(a.allocation.component.as_str())
-            .bind(Money(a.allocation.amount))
-            .execute(&mut **conn)
-            .await?;
-        });
-    }
     Ok(())
 }

@@ -1,0 +1,116 @@
+//! Multi-row INSERTs on either backend: rows are collected and written many
+//! per statement (anonymous `?` parameters on SQLite, which sqlx binds by
+//! position — `$N` makes a large SQLite statement slow —, `$N` on PostgreSQL).
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::db::DbTx;
+use crate::money::Money;
+use crate::on_tx;
+
+/// Most bind parameters in one statement (SQLite allows 32,766).
+const PARAMS_MAX: usize = 30_000;
+
+/// One column value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Date(NaiveDate),
+    /// Exact money, stored as [`Money`].
+    Money(Decimal),
+}
+
+/// Rows waiting to be inserted into one table.
+#[derive(Debug)]
+pub struct RowBatch {
+    table: &'static str,
+    columns: &'static [&'static str],
+    suffix: &'static str,
+    values: Vec<Value>,
+}
+
+impl RowBatch {
+    /// An empty batch for `table (columns…)`.
+    pub fn new(table: &'static str, columns: &'static [&'static str]) -> RowBatch {
+        RowBatch {
+            table,
+            columns,
+            suffix: "",
+            values: Vec::new(),
+        }
+    }
+
+    /// Appends `ON CONFLICT DO NOTHING` to every statement.
+    pub fn ignoring_conflicts(mut self) -> RowBatch {
+        self.suffix = " ON CONFLICT DO NOTHING";
+        self
+    }
+
+    /// Queues one row; it must have one value per column.
+    pub fn push(&mut self, row: Vec<Value>) {
+        debug_assert_eq!(row.len(), self.columns.len(), "{}", self.table);
+        self.values.extend(row);
+    }
+
+    /// Rows queued.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.columns.len().max(1)
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Inserts the queued rows inside `tx` and empties the batch.
+    pub async fn flush(&mut self, tx: &mut DbTx) -> Result<(), sqlx::Error> {
+        let width = self.columns.len().max(1);
+        let per_statement = (PARAMS_MAX / width).max(1) * width;
+        for chunk in self.values.chunks(per_statement) {
+            let sql = self.statement(tx, chunk.len() / width);
+            on_tx!(tx, conn => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for value in chunk {
+                    query = match value {
+                        Value::Text(text) => query.bind(text.as_str()),
+                        Value::Int(int) => query.bind(*int),
+                        Value::Date(date) => query.bind(*date),
+                        Value::Money(amount) => query.bind(Money(*amount)),
+                    };
+                }
+                query.execute(&mut **conn).await?;
+            });
+        }
+        self.values.clear();
+        Ok(())
+    }
+
+    fn statement(&self, tx: &DbTx, rows: usize) -> String {
+        let width = self.columns.len();
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            self.table,
+            self.columns.join(", ")
+        );
+        for row in 0..rows {
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for column in 0..width {
+                if column > 0 {
+                    sql.push_str(", ");
+                }
+                match tx {
+                    DbTx::Sqlite(_) => sql.push('?'),
+                    DbTx::Postgres(_) => sql.push_str(&format!("${}", row * width + column + 1)),
+                }
+            }
+            sql.push(')');
+        }
+        sql.push_str(self.suffix);
+        sql
+    }
+}
