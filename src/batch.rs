@@ -114,3 +114,48 @@ impl RowBatch {
         sql
     }
 }
+
+/// Most keys in one `IN (…)` list.
+const KEYS_MAX: usize = 10_000;
+
+/// Deletes from `table` the rows whose `column` is one of `keys` and that
+/// meet `condition`, which may use `{date}` for `date`. Many keys per statement.
+pub async fn delete_in(
+    tx: &mut DbTx,
+    table: &str,
+    condition: &str,
+    date: Option<NaiveDate>,
+    column: &str,
+    keys: &[String],
+) -> Result<(), sqlx::Error> {
+    for chunk in keys.chunks(KEYS_MAX) {
+        let first = usize::from(date.is_some()) + 1;
+        let (condition, list) = match tx {
+            DbTx::Sqlite(_) => (
+                condition.replace("{date}", "?"),
+                vec!["?".to_string(); chunk.len()],
+            ),
+            DbTx::Postgres(_) => (
+                condition.replace("{date}", "$1"),
+                (0..chunk.len())
+                    .map(|i| format!("${}", first + i))
+                    .collect(),
+            ),
+        };
+        let sql = format!(
+            "DELETE FROM {table} WHERE {condition} AND {column} IN ({})",
+            list.join(", ")
+        );
+        on_tx!(tx, conn => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            if let Some(date) = date {
+                query = query.bind(date);
+            }
+            for key in chunk {
+                query = query.bind(key.as_str());
+            }
+            query.execute(&mut **conn).await?;
+        });
+    }
+    Ok(())
+}

@@ -11,7 +11,7 @@ use super::allocation::Component;
 use super::eod::{Loan, LoanDay, Receipt};
 use super::interest::DayCountBasis;
 use super::schedule::{CONVENTION, Installment, Method, Terms, ZERO_CENTS};
-use crate::batch::{RowBatch, Value};
+use crate::batch::{RowBatch, Value, delete_in};
 use crate::db::{Db, DbTx};
 use crate::money::Money;
 use crate::sharding::partition_of;
@@ -227,6 +227,12 @@ const FLUSH_ROWS: usize = 10_000;
 /// rows are deleted when the loan is queued, so its new rows (written later)
 /// replace them.
 pub struct LoanWriter {
+    /// Loans queued whose original schedule (version 0) is rewritten.
+    generated: Vec<String>,
+    /// Every loan queued.
+    loans: Vec<String>,
+    /// The business date whose regenerations are rewritten.
+    business_date: Option<NaiveDate>,
     schedules: RowBatch,
     installments: RowBatch,
     installment_days: RowBatch,
@@ -237,6 +243,9 @@ pub struct LoanWriter {
 impl Default for LoanWriter {
     fn default() -> Self {
         LoanWriter {
+            generated: Vec::new(),
+            loans: Vec::new(),
+            business_date: None,
             schedules: RowBatch::new(
                 "repayment_schedules",
                 &[
@@ -345,26 +354,48 @@ impl LoanWriter {
         ]
     }
 
-    /// Writes whatever is queued.
+    /// Deletes the queued loans' replaced rows, then writes their new rows.
     pub async fn flush(&mut self, tx: &mut DbTx) -> Result<(), sqlx::Error> {
+        delete_in(
+            tx,
+            "repayment_schedules",
+            "version = 0",
+            None,
+            "loan_id",
+            &self.generated,
+        )
+        .await?;
+        if let Some(date) = self.business_date {
+            delete_in(
+                tx,
+                "repayment_schedules",
+                "version >= 1 AND generated_on <= {date}",
+                Some(date),
+                "loan_id",
+                &self.loans,
+            )
+            .await?;
+        }
+        delete_in(
+            tx,
+            "repayment_installments",
+            "1 = 1",
+            None,
+            "loan_id",
+            &self.loans,
+        )
+        .await?;
+        self.generated.clear();
+        self.loans.clear();
         for batch in self.batches() {
             batch.flush(tx).await?;
         }
         Ok(())
     }
 
-    /// Writes the queued rows of tables that have many.
-    async fn flush_full(&mut self, tx: &mut DbTx) -> Result<(), sqlx::Error> {
-        for batch in self.batches() {
-            if batch.len() >= FLUSH_ROWS {
-                batch.flush(tx).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes one loan's replaced rows and queues its schedules, installment
-    /// state and per-day rows.
+    /// Queues one loan's schedules, installment state and per-day rows
+    /// (written, after its old rows are deleted, by [`LoanWriter::flush`],
+    /// which this calls once enough rows are queued).
     pub async fn write_loan(
         &mut self,
         tx: &mut DbTx,
@@ -372,18 +403,13 @@ impl LoanWriter {
         output: &LoanOutput<'_>,
     ) -> Result<(), sqlx::Error> {
         let loan_id = output.loan.loan_id.as_str();
+        self.business_date = Some(key.business_date);
+        self.loans.push(loan_id.to_string());
         if let Some(schedule) = output.generated {
-            delete_schedule(tx, loan_id, "version = 0", None).await?;
+            self.generated.push(loan_id.to_string());
             let disbursed = output.loan.terms.disbursed_on;
             self.queue_schedule(loan_id, 0, disbursed, "disbursement", schedule);
         }
-        delete_schedule(
-            tx,
-            loan_id,
-            "version >= 1 AND generated_on <= $2",
-            Some(key.business_date),
-        )
-        .await?;
         for regeneration in &output.day.regenerations {
             self.queue_schedule(
                 loan_id,
@@ -393,16 +419,13 @@ impl LoanWriter {
                 &regeneration.schedule,
             );
         }
-        on_tx!(tx, conn => {
-            sqlx::query("DELETE FROM repayment_installments WHERE loan_id = $1")
-                .bind(loan_id)
-                .execute(&mut **conn)
-                .await?;
-        });
         self.queue_installments(key, output);
         self.queue_loan_day(key, output);
         self.queue_allocations(key, output);
-        self.flush_full(tx).await
+        if self.batches().iter().any(|batch| batch.len() >= FLUSH_ROWS) {
+            self.flush(tx).await?;
+        }
+        Ok(())
     }
 
     fn queue_schedule(
@@ -528,21 +551,4 @@ impl LoanWriter {
             ]);
         }
     }
-}
-
-async fn delete_schedule(
-    tx: &mut DbTx,
-    loan_id: &str,
-    condition: &str,
-    date: Option<NaiveDate>,
-) -> Result<(), sqlx::Error> {
-    let sql = format!("DELETE FROM repayment_schedules WHERE loan_id = $1 AND {condition}");
-    on_tx!(tx, conn => {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(loan_id);
-        if let Some(date) = date {
-            query = query.bind(date);
-        }
-        query.execute(&mut **conn).await?;
-    });
-    Ok(())
 }
