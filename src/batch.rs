@@ -20,6 +20,8 @@ pub enum Value {
     Date(NaiveDate),
     /// Exact money, stored as [`Money`].
     Money(Decimal),
+    /// Money or NULL.
+    OptionalMoney(Option<Decimal>),
 }
 
 /// Rows waiting to be inserted into one table.
@@ -78,6 +80,7 @@ impl RowBatch {
                         Value::Int(int) => query.bind(*int),
                         Value::Date(date) => query.bind(*date),
                         Value::Money(amount) => query.bind(Money(*amount)),
+                        Value::OptionalMoney(amount) => query.bind(amount.map(Money)),
                     };
                 }
                 query.execute(&mut **conn).await?;

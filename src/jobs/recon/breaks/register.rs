@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::{BreakState, NewBreak, RecordedBreaks};
+use crate::batch::{RowBatch, Value};
 use crate::db::DbTx;
 use crate::money::Money;
 use crate::on_tx;
@@ -32,6 +33,27 @@ pub async fn record_date(
     let mut existing = existing_rows(tx, job, date).await?;
     let mut occurrences: HashMap<(&str, &str), i64> = HashMap::new();
     let mut recorded = RecordedBreaks::default();
+    let mut inserts = RowBatch::new(
+        "recon_breaks",
+        &[
+            "job",
+            "business_date",
+            "found_as",
+            "break_key",
+            "occurrence",
+            "category",
+            "kind",
+            "sides",
+            "left_amount",
+            "right_amount",
+            "delta",
+            "detail",
+            "payload",
+            "state",
+            "first_run_id",
+            "last_run_id",
+        ],
+    );
     for found in breaks {
         let occurrence = occurrences
             .entry((found.category.as_str(), found.key.as_str()))
@@ -54,11 +76,29 @@ pub async fn record_date(
                 }
             }
             None => {
-                insert_row(tx, job, date, found, *occurrence, initial, run_id).await?;
+                inserts.push(vec![
+                    Value::Text(job.to_string()),
+                    Value::Date(date),
+                    Value::Text(found.category.clone()),
+                    Value::Text(found.key.clone()),
+                    Value::Int(*occurrence),
+                    Value::Text(found.category.clone()),
+                    Value::Text(found.kind.clone()),
+                    Value::Text(found.sides.clone()),
+                    Value::OptionalMoney(found.left_amount),
+                    Value::OptionalMoney(found.right_amount),
+                    Value::Money(found.delta),
+                    Value::Text(found.detail.clone()),
+                    Value::Text(found.payload.clone()),
+                    Value::Text(initial.as_str().to_string()),
+                    Value::Text(run_id.to_string()),
+                    Value::Text(run_id.to_string()),
+                ]);
                 recorded.opened += 1;
             }
         }
     }
+    inserts.flush(tx).await?;
     let mut gone: Vec<&Existing> = existing
         .values()
         .filter(|row| row.state.is_unresolved())
@@ -142,43 +182,6 @@ async fn update_row(
         .bind(run_id)
         .bind(reopen_as.map(BreakState::as_str))
         .bind(id)
-        .execute(&mut **conn)
-        .await?;
-    });
-    Ok(())
-}
-
-async fn insert_row(
-    tx: &mut DbTx,
-    job: &str,
-    date: NaiveDate,
-    found: &NewBreak,
-    occurrence: i64,
-    state: BreakState,
-    run_id: &str,
-) -> Result<(), sqlx::Error> {
-    let money = |amount: Option<rust_decimal::Decimal>| amount.map(Money);
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO recon_breaks (job, business_date, found_as, break_key, occurrence, \
-             category, kind, sides, left_amount, right_amount, delta, detail, payload, state, \
-             first_run_id, last_run_id) \
-             VALUES ($1, $2, $3, $4, $5, $3, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-        )
-        .bind(job)
-        .bind(date)
-        .bind(&found.category)
-        .bind(&found.key)
-        .bind(occurrence)
-        .bind(&found.kind)
-        .bind(&found.sides)
-        .bind(money(found.left_amount))
-        .bind(money(found.right_amount))
-        .bind(Money(found.delta))
-        .bind(&found.detail)
-        .bind(&found.payload)
-        .bind(state.as_str())
-        .bind(run_id)
         .execute(&mut **conn)
         .await?;
     });
