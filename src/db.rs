@@ -144,6 +144,16 @@ impl Db {
         })
     }
 
+    /// Starts a transaction that will write after reading: on SQLite it takes
+    /// the write lock up front (`BEGIN IMMEDIATE`), so a write after a read
+    /// cannot fail on a snapshot another connection moved on from (WAL).
+    pub async fn begin_write(&self) -> Result<DbTx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => DbTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => DbTx::Postgres(pool.begin().await?),
+        })
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)

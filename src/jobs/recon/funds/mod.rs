@@ -96,7 +96,7 @@ impl JobKind for ReconFunds {
         let reports = ctx.publish(files)?;
 
         let found: Vec<NewBreak> = records.iter().map(new_break).collect();
-        let mut tx = db.begin().await?;
+        let mut tx = db.begin_write().await?;
         let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
             breaks::set_carried_state(

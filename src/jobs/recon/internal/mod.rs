@@ -192,7 +192,7 @@ impl JobKind for InternalRecon {
         let files = vec![reports::summary(&tally, bom)?, reports::diff(&breaks, bom)?];
         let register: Vec<NewBreak> = breaks.iter().map(|f| new_break(f)).collect();
         // Register and reports together: a failed publish rolls the register back.
-        let mut tx = ctx.ledger.db().begin().await?;
+        let mut tx = ctx.ledger.db().begin_write().await?;
         let recorded = breaks::record_date(
             &mut tx,
             &ctx.job.name,
