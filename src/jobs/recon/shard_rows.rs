@@ -1,17 +1,43 @@
 //! The rows a reconciliation shard hands to its run's finalize step (diff
-//! rows, rejects), kept in `recon_shard_rows` as JSON in report order.
+//! rows, rejects, tallies), kept in `recon_shard_rows` as JSON in order.
 //!
 //! A shard replaces its rows of `(job, business_date, item, row_type)` inside
 //! its fenced transaction, so a retried or failed-over shard never leaves
-//! two copies; finalize reads the rows of the current shard count only.
+//! two copies; finalize reads the rows of the current shard count only. This
+//! module is the one place that encodes and decodes them.
 
 use chrono::NaiveDate;
 
+use crate::batch::{RowBatch, Value};
 use crate::db::{Db, DbTx};
+use crate::runtime::JobError;
 use crate::{on_db, on_tx};
 
-/// Rows per multi-row INSERT (7 parameters each; SQLite allows 32,766).
-const INSERT_CHUNK: usize = 500;
+/// Why shard rows could not be stored or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardRowsError {
+    #[error("cannot encode a shard row: {0}")]
+    Encode(serde_json::Error),
+    /// A stored row that does not decode (written by another version?).
+    #[error("shard row of {job} {date} ({row_type}) cannot be read back: {reason}")]
+    Decode {
+        job: String,
+        date: NaiveDate,
+        row_type: String,
+        reason: String,
+    },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<ShardRowsError> for JobError {
+    fn from(error: ShardRowsError) -> JobError {
+        match error {
+            ShardRowsError::Database(e) => JobError::Database(e),
+            other => JobError::Failed(other.to_string()),
+        }
+    }
+}
 
 /// Where a set of rows belongs.
 #[derive(Debug, Clone, Copy)]
@@ -22,13 +48,13 @@ pub struct RowsKey<'a> {
     pub run_id: &'a str,
 }
 
-/// Replaces the shard's rows of `row_type` with `records` (JSON texts, in order).
-pub async fn replace(
+/// Replaces the shard's rows of `row_type` with `rows`, in order.
+pub async fn replace<T: serde::Serialize>(
     tx: &mut DbTx,
     key: RowsKey<'_>,
     row_type: &str,
-    records: &[String],
-) -> Result<(), sqlx::Error> {
+    rows: &[T],
+) -> Result<(), ShardRowsError> {
     on_tx!(tx, conn => {
         sqlx::query(
             "DELETE FROM recon_shard_rows WHERE job = $1 AND business_date = $2 AND item = $3 \
@@ -41,54 +67,42 @@ pub async fn replace(
         .execute(&mut **conn)
         .await?;
     });
-    for (chunk_index, chunk) in records.chunks(INSERT_CHUNK).enumerate() {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = i * 7;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO recon_shard_rows (job, business_date, item, row_type, seq, record, run_id) \
-             VALUES {}",
-            values.join(", ")
-        );
-        on_tx!(tx, conn => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for (i, record) in chunk.iter().enumerate() {
-                let seq = (chunk_index * INSERT_CHUNK + i) as i64;
-                query = query
-                    .bind(key.job)
-                    .bind(key.business_date)
-                    .bind(i64::from(key.item))
-                    .bind(row_type)
-                    .bind(seq)
-                    .bind(record.as_str())
-                    .bind(key.run_id);
-            }
-            query.execute(&mut **conn).await?;
-        });
+    let mut batch = RowBatch::new(
+        "recon_shard_rows",
+        &[
+            "job",
+            "business_date",
+            "item",
+            "row_type",
+            "seq",
+            "record",
+            "run_id",
+        ],
+    );
+    for (seq, row) in rows.iter().enumerate() {
+        let record = serde_json::to_string(row).map_err(ShardRowsError::Encode)?;
+        batch.push(vec![
+            Value::Text(key.job.to_string()),
+            Value::Date(key.business_date),
+            Value::Int(i64::from(key.item)),
+            Value::Text(row_type.to_string()),
+            Value::Int(seq as i64),
+            Value::Text(record),
+            Value::Text(key.run_id.to_string()),
+        ]);
     }
+    batch.flush(tx).await?;
     Ok(())
 }
 
 /// The rows of `row_type` of every shard below `items`, by item then order.
-pub async fn read(
+pub async fn read<T: serde::de::DeserializeOwned>(
     db: &Db,
     job: &str,
     business_date: NaiveDate,
     items: u32,
     row_type: &str,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<T>, ShardRowsError> {
     let rows: Vec<(String,)> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT record FROM recon_shard_rows WHERE job = $1 AND business_date = $2 \
@@ -101,5 +115,14 @@ pub async fn read(
         .fetch_all(pool)
         .await?
     });
-    Ok(rows.into_iter().map(|(record,)| record).collect())
+    rows.iter()
+        .map(|(record,)| {
+            serde_json::from_str(record).map_err(|e| ShardRowsError::Decode {
+                job: job.to_string(),
+                date: business_date,
+                row_type: row_type.to_string(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }

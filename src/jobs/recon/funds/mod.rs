@@ -67,10 +67,9 @@ impl JobKind for ReconFunds {
             statement.merge(&summary.statement);
         }
         let mut records: Vec<DiffRecord> =
-            parse_rows(shard_rows::read(db, job, date, items, DIFF_ROWS).await?)?;
+            shard_rows::read(db, job, date, items, DIFF_ROWS).await?;
         records.sort_by(|a, b| a.report_order().cmp(&b.report_order()));
-        let rejects: Vec<RejectRow> =
-            parse_rows(shard_rows::read(db, job, date, items, REJECT_ROWS).await?)?;
+        let rejects: Vec<RejectRow> = shard_rows::read(db, job, date, items, REJECT_ROWS).await?;
 
         let carried = breaks::carried(db, job, date, &carry::ONE_SIDED).await?;
         let decisions = carry::pair(
@@ -166,15 +165,6 @@ impl JobKind for ReconFunds {
             failure: None,
         })
     }
-}
-
-fn parse_rows<T: serde::de::DeserializeOwned>(rows: Vec<String>) -> Result<Vec<T>, JobError> {
-    rows.iter()
-        .map(|row| {
-            serde_json::from_str(row)
-                .map_err(|e| JobError::Failed(format!("unreadable shard result row: {e}")))
-        })
-        .collect()
 }
 
 /// A diff row as the register keeps it.

@@ -76,14 +76,13 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     if ctx.cancel.is_cancelled() {
         return Err(JobError::Cancelled);
     }
-    let diff = to_json(&comparison.records(&ledger, &statement))?;
+    let diff = comparison.records(&ledger, &statement);
     let reject_rows: Vec<RejectRow> = ledger
         .rejects()
         .iter()
         .chain(statement.rejects())
         .map(RejectRow::from)
         .collect();
-    let reject_rows = to_json(&reject_rows)?;
     let summary = ShardSummary {
         ledger: comparison.ledger.clone(),
         statement: comparison.statement.clone(),
@@ -138,10 +137,4 @@ fn read_statements(
         }
     }
     Ok(builder.finish())
-}
-
-fn to_json<T: serde::Serialize>(rows: &[T]) -> Result<Vec<String>, JobError> {
-    rows.iter()
-        .map(|row| serde_json::to_string(row).map_err(|e| JobError::Failed(e.to_string())))
-        .collect()
 }

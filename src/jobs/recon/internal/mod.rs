@@ -45,13 +45,6 @@ pub enum InternalReconError {
     /// The summary would not add up; nothing was written.
     #[error(transparent)]
     Conservation(#[from] reports::ConservationError),
-    /// A shard row that finalize cannot read back (written by another version?).
-    #[error("shard row of {job} {date} cannot be read back: {reason}")]
-    ShardRow {
-        job: String,
-        date: chrono::NaiveDate,
-        reason: String,
-    },
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }
@@ -122,11 +115,6 @@ async fn compute_shard(ctx: &ShardCtx) -> Result<Outcome, JobError> {
     Ok(compute::reconcile(&orders, &payments, &entries))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JobError> {
-    serde_json::to_string(value)
-        .map_err(|e| JobError::Failed(format!("cannot encode a shard row: {e}")))
-}
-
 #[async_trait::async_trait]
 impl JobKind for InternalRecon {
     fn name(&self) -> &'static str {
@@ -145,18 +133,12 @@ impl JobKind for InternalRecon {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
-        let findings: Vec<String> = outcome
+        let findings: Vec<&Finding> = outcome
             .findings
             .iter()
             .filter(|f| f.category != Category::Matched)
-            .map(to_json)
-            .collect::<Result<_, _>>()?;
-        let tally: Vec<String> = outcome
-            .tally
-            .to_rows()
-            .iter()
-            .map(to_json)
-            .collect::<Result<_, _>>()?;
+            .collect();
+        let tally = outcome.tally.to_rows();
         let rows_in: u64 = Side::ALL.iter().map(|s| outcome.tally.read_count(*s)).sum();
         let shard_outcome = ShardOutcome {
             item: ctx.item,
@@ -224,19 +206,9 @@ impl JobKind for InternalRecon {
 async fn merged(ctx: &RunCtx) -> Result<(Vec<Finding>, Tally), JobError> {
     let db = ctx.ledger.db();
     let (job, date, items) = (&ctx.job.name, ctx.business_date, ctx.job.shards);
-    let bad_row = |e: serde_json::Error| InternalReconError::ShardRow {
-        job: job.clone(),
-        date,
-        reason: e.to_string(),
-    };
-    let mut findings = Vec::new();
-    for text in store::shard_rows(db, job, date, items, store::FINDING_ROWS).await? {
-        findings.push(serde_json::from_str::<Finding>(&text).map_err(bad_row)?);
-    }
-    let mut rows = Vec::new();
-    for text in store::shard_rows(db, job, date, items, store::TALLY_ROWS).await? {
-        rows.push(serde_json::from_str::<TallyRow>(&text).map_err(bad_row)?);
-    }
+    let findings: Vec<Finding> =
+        shard_rows::read(db, job, date, items, store::FINDING_ROWS).await?;
+    let rows: Vec<TallyRow> = shard_rows::read(db, job, date, items, store::TALLY_ROWS).await?;
     let mut tally = Tally::default();
     tally.add_rows(&rows);
     Ok((findings, tally))

@@ -8,7 +8,7 @@
 //! - journal lines by `posted_at`, only lines with an order number and no
 //!   refund number (a refund's entry is not a payment's).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use super::compute::{JournalLine, Order, Payment};
 use crate::db::Db;
@@ -121,14 +121,3 @@ pub async fn journal_lines(
 pub const FINDING_ROWS: &str = "internal_finding";
 /// One row per shard: its [`super::compute::Tally`] as JSON.
 pub const TALLY_ROWS: &str = "internal_tally";
-
-/// The JSON rows of `row_type` of every current shard of `(job, date)`.
-pub async fn shard_rows(
-    db: &Db,
-    job: &str,
-    date: NaiveDate,
-    items: u32,
-    row_type: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    crate::jobs::recon::shard_rows::read(db, job, date, items, row_type).await
-}
