@@ -46,7 +46,7 @@ fn day_end(date: NaiveDate, cut_off: NaiveTime, zone: Tz) -> DateTime<Utc> {
 /// The instant of a local wall-clock time: the earlier one when the clock is
 /// turned back (ambiguous), the first instant after the gap when it is turned
 /// forward (the wall-clock time does not exist).
-fn local_instant(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+pub fn local_instant(local: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
     let mut probe = local;
     // A daylight-saving gap is at most a few hours; step forward a minute at a time.
     for _ in 0..(24 * 60) {

@@ -3,12 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use crate::jobs::params::{ParamError, Params};
 use crate::jobs::recon::formats::{FormatName, GenericMapping, ReadOptions, StatementFormat};
-use crate::jobs::settlement::window::Window;
+use crate::jobs::settlement::window::{Window, local_instant};
 
 /// Everything a `recon-funds` job is configured with.
 #[derive(Debug, Clone)]
@@ -129,9 +129,6 @@ impl FundsSettings {
     /// When to stop waiting for `date`'s statements.
     pub fn deadline_instant(&self, date: NaiveDate, zone: Tz) -> DateTime<Utc> {
         let day = date.succ_opt().unwrap_or(date);
-        zone.from_local_datetime(&day.and_time(self.deadline))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&day.and_time(self.deadline)))
+        local_instant(day.and_time(self.deadline), zone)
     }
 }
