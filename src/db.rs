@@ -78,9 +78,58 @@ macro_rules! on_tx {
     };
 }
 
+/// How long a connection may wait on others, so that a paused or cut-off
+/// holder of a lock cannot block its replacement for longer than a cluster
+/// session timeout (issue 13):
+/// - PostgreSQL: `lock_timeout` (a waiter gives up), `idle_in_transaction_session_timeout`
+///   (the server ends the session of a holder that stopped talking mid-transaction,
+///   releasing its row locks: a SIGSTOPped node) and `statement_timeout` (runaway
+///   statements), set per connection at connect time.
+/// - SQLite: the busy timeout (a waiter for the write lock gives up).
+///
+/// PostgreSQL documents all three as session settings
+/// (<https://www.postgresql.org/docs/current/runtime-config-client.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbTimeouts {
+    pub lock: Duration,
+    pub idle_in_transaction: Duration,
+    pub statement: Duration,
+}
+
+/// Statements longer than this are cancelled (the largest recon joins take seconds).
+pub const STATEMENT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(600);
+
+impl DbTimeouts {
+    /// Lock and idle-in-transaction waits bounded by `session` (the cluster's
+    /// session timeout); statements by [`STATEMENT_TIMEOUT_DEFAULT`].
+    pub fn bounded_by(session: Duration) -> DbTimeouts {
+        let session = session.max(Duration::from_millis(500));
+        DbTimeouts {
+            lock: session,
+            idle_in_transaction: session,
+            statement: STATEMENT_TIMEOUT_DEFAULT.max(session),
+        }
+    }
+}
+
+impl Default for DbTimeouts {
+    fn default() -> Self {
+        DbTimeouts {
+            lock: Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS),
+            idle_in_transaction: Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS),
+            statement: STATEMENT_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
 impl Db {
     /// Opens (creating a SQLite file when missing) the store at `url`.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Db::connect_with(url, DbTimeouts::default()).await
+    }
+
+    /// Opens the store at `url` with `timeouts` on every connection.
+    pub async fn connect_with(url: &str, timeouts: DbTimeouts) -> Result<Db, DbError> {
         let connect_err = |source| DbError::Connect {
             url: redact(url),
             source,
@@ -92,7 +141,7 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS));
+                .busy_timeout(timeouts.lock);
             let pool = SqlitePoolOptions::new()
                 .max_connections(POOL_CONNECTIONS_MAX)
                 .connect_with(options)
@@ -100,7 +149,17 @@ impl Db {
                 .map_err(connect_err)?;
             Ok(Db::Sqlite(pool))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url).map_err(connect_err)?;
+            let ms = |d: Duration| format!("{}ms", d.as_millis());
+            let options = PgConnectOptions::from_str(url)
+                .map_err(connect_err)?
+                .options([
+                    ("lock_timeout", ms(timeouts.lock)),
+                    (
+                        "idle_in_transaction_session_timeout",
+                        ms(timeouts.idle_in_transaction),
+                    ),
+                    ("statement_timeout", ms(timeouts.statement)),
+                ]);
             let pool = PgPoolOptions::new()
                 .max_connections(POOL_CONNECTIONS_MAX)
                 .connect_with(options)
@@ -114,7 +173,12 @@ impl Db {
 
     /// Opens the store and brings its schema up to date.
     pub async fn connect_and_migrate(url: &str) -> Result<Db, DbError> {
-        let db = Db::connect(url).await?;
+        Db::connect_and_migrate_with(url, DbTimeouts::default()).await
+    }
+
+    /// [`Db::connect_and_migrate`] with `timeouts` on every connection.
+    pub async fn connect_and_migrate_with(url: &str, timeouts: DbTimeouts) -> Result<Db, DbError> {
+        let db = Db::connect_with(url, timeouts).await?;
         db.migrate().await?;
         Ok(db)
     }

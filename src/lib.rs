@@ -12,6 +12,7 @@ pub mod error_chain;
 pub mod jobs;
 pub mod ledger;
 pub mod money;
+pub mod node;
 pub mod report;
 pub mod runtime;
 pub mod schedule;

@@ -3,6 +3,7 @@
 //! survives restarts), creates runs for the ones due, and applies the misfire
 //! policy to fire times that were missed while no node was running.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::{JobDef, MisfirePolicy};
 use crate::error_chain::chain;
-use crate::ledger::{LedgerError, NewRun, RunRecord, Trigger};
+use crate::ledger::{Epoch, LedgerError, NewRun, RunRecord, Trigger};
 use crate::runtime::{RunError, Runner};
 use crate::schedule::{Clock, business_date_for};
 
@@ -42,15 +43,24 @@ impl Scheduler {
 
     /// Handles every fire time due by now; returns the runs created (pending).
     pub async fn tick(&self) -> Result<Vec<RunRecord>, RunError> {
-        self.tick_except(&std::collections::BTreeSet::new()).await
+        self.tick_as(&BTreeSet::new(), None).await
     }
 
     /// Like [`Scheduler::tick`], leaving out the jobs named in `paused`
     /// (disabled in a cluster); their missed fire times follow the misfire
     /// policy once they are enabled again.
-    pub async fn tick_except(
+    pub async fn tick_except(&self, paused: &BTreeSet<String>) -> Result<Vec<RunRecord>, RunError> {
+        self.tick_as(paused, None).await
+    }
+
+    /// [`Scheduler::tick_except`] as a leader write under the leader epoch
+    /// `lead`: each run is created in one transaction with the fire time it
+    /// answers, so a crash between the two can neither lose the fire nor
+    /// fire twice.
+    pub async fn tick_as(
         &self,
-        paused: &std::collections::BTreeSet<String>,
+        paused: &BTreeSet<String>,
+        lead: Option<Epoch>,
     ) -> Result<Vec<RunRecord>, RunError> {
         let now = self.clock.now();
         let mut created = Vec::new();
@@ -62,7 +72,7 @@ impl Scheduler {
             .cloned()
             .collect();
         for job in &jobs {
-            if let Some(run) = self.tick_job(job, now).await? {
+            if let Some(run) = self.tick_job(job, now, lead).await? {
                 created.push(run);
             }
         }
@@ -73,6 +83,7 @@ impl Scheduler {
         &self,
         job: &JobDef,
         now: DateTime<Utc>,
+        lead: Option<Epoch>,
     ) -> Result<Option<RunRecord>, RunError> {
         let ledger = self.runner.ledger();
         let Some(last) = ledger.last_fire(&job.name).await? else {
@@ -88,26 +99,77 @@ impl Scheduler {
             return Ok(None);
         };
         let threshold = chrono::Duration::from_std(MISFIRE_THRESHOLD).unwrap_or_default();
-        let missed: Vec<DateTime<Utc>> = due
-            .iter()
-            .copied()
-            .filter(|t| now - *t > threshold)
-            .collect();
-        let on_time = now - latest <= threshold;
-        let trigger = match (on_time, job.misfire) {
-            (true, _) => Some(Trigger::Cron),
-            (false, MisfirePolicy::FireOnce) => Some(Trigger::Misfire),
-            (false, MisfirePolicy::Skip) => None,
-        };
+        let late = |t: &DateTime<Utc>| now - *t > threshold;
+        let missed: Vec<DateTime<Utc>> = due.iter().copied().filter(late).collect();
         if !missed.is_empty() {
             let listed: Vec<String> = missed.iter().map(|t| t.to_rfc3339()).collect();
-            tracing::warn!(job = %job.name, policy = ?job.misfire, "missed fire times: {}", listed.join(", "));
+            tracing::warn!(job = %job.name, policy = job.misfire.name(), "missed fire times: {}", listed.join(", "));
         }
-        ledger.mark_fire_handled(&job.name, latest).await?;
+        if job.misfire == MisfirePolicy::CatchUp {
+            let oldest_late = due.first().is_some_and(late);
+            return self.catch_up(job, &due, oldest_late, lead).await;
+        }
+        let on_time = !late(&latest);
+        let trigger = match (on_time, job.misfire) {
+            (true, _) => Some(Trigger::Cron),
+            (false, MisfirePolicy::Skip) => None,
+            (false, _) => Some(Trigger::Misfire),
+        };
+        // Fire times passed over without a run of their own are remembered,
+        // so `reckon jobs` can show business dates that never ran.
+        let latest_date = business_date_for(job, latest);
+        let passed_over: Vec<(DateTime<Utc>, chrono::NaiveDate)> = missed
+            .iter()
+            .map(|t| (*t, business_date_for(job, *t)))
+            .filter(|(_, d)| trigger.is_none() || *d != latest_date)
+            .collect();
+        ledger
+            .record_missed_fires(&job.name, &passed_over, job.misfire.name())
+            .await?;
         let Some(trigger) = trigger else {
+            ledger.mark_fire_handled(&job.name, latest).await?;
             return Ok(None);
         };
-        self.create(job, latest, trigger, missed.len()).await
+        self.create(job, latest, trigger, missed.len(), lead).await
+    }
+
+    /// `misfire = "catch_up"`: one run per missed business date, in date
+    /// order, oldest first — the next date only once the job has no run in
+    /// flight, since a date's run may carry state into the next.
+    async fn catch_up(
+        &self,
+        job: &JobDef,
+        due: &[DateTime<Utc>],
+        late: bool,
+        lead: Option<Epoch>,
+    ) -> Result<Option<RunRecord>, RunError> {
+        let ledger = self.runner.ledger();
+        if ledger
+            .active_runs()
+            .await?
+            .iter()
+            .any(|r| r.job == job.name)
+        {
+            return Ok(None);
+        }
+        // The last fire time of the oldest due business date stands for it.
+        let Some(first) = due.first() else {
+            return Ok(None);
+        };
+        let date = business_date_for(job, *first);
+        let fire_at = due
+            .iter()
+            .copied()
+            .take_while(|t| business_date_for(job, *t) == date)
+            .last()
+            .unwrap_or(*first);
+        let trigger = if late {
+            Trigger::Misfire
+        } else {
+            Trigger::Cron
+        };
+        let pending = due.iter().filter(|t| **t > fire_at).count();
+        self.create(job, fire_at, trigger, pending + 1, lead).await
     }
 
     async fn create(
@@ -116,9 +178,14 @@ impl Scheduler {
         fire_at: DateTime<Utc>,
         trigger: Trigger,
         missed: usize,
+        lead: Option<Epoch>,
     ) -> Result<Option<RunRecord>, RunError> {
-        let reason = match trigger {
-            Trigger::Misfire => Some(format!(
+        let reason = match (trigger, job.misfire) {
+            (Trigger::Misfire, MisfirePolicy::CatchUp) => Some(format!(
+                "catch-up of a missed fire time {} ({missed} due)",
+                fire_at.to_rfc3339()
+            )),
+            (Trigger::Misfire, _) => Some(format!(
                 "catch-up for {missed} missed fire time(s), latest {}",
                 fire_at.to_rfc3339()
             )),
@@ -134,15 +201,21 @@ impl Scheduler {
             failed_only: false,
             params: serde_json::json!({}),
         };
-        match self.runner.request(new).await {
+        match self.runner.request_as(new, lead, Some(fire_at)).await {
             Ok(run) => Ok(Some(run)),
             Err(
                 err @ (RunError::AlreadySucceeded { .. }
                 | RunError::Ledger(LedgerError::RunActive { .. })),
             ) => {
+                // The date is covered by another run: the fire is handled.
                 tracing::info!(job = %job.name, "not fired: {}", chain(&err));
+                self.runner
+                    .ledger()
+                    .mark_fire_handled(&job.name, fire_at)
+                    .await?;
                 Ok(None)
             }
+            // Not handled: the next tick tries the same fire time again.
             Err(err) => Err(err),
         }
     }

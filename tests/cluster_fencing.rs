@@ -15,7 +15,10 @@ on_both_backends! {
 async fn committed_shard_is_not_claimed_again(db: &TestDb) {
     let h = simple_harness(db, &[("eod", probe_job("eod", 1, ""))]).await;
     let run = h.runner.request(manual("eod", "2026-11-21")).await.unwrap();
-    h.ledger.add_shards(&run.run_id, &[0]).await.unwrap();
+    h.ledger
+        .start_run_with_shards(&run.run_id, "node-a", &[0], None, None)
+        .await
+        .unwrap();
     let d = date("2026-11-21");
     let epoch = h
         .ledger
@@ -54,7 +57,10 @@ async fn committed_shard_is_not_claimed_again(db: &TestDb) {
 async fn superseded_owner_cannot_mark_the_end(db: &TestDb) {
     let h = simple_harness(db, &[("eod", probe_job("eod", 1, ""))]).await;
     let run = h.runner.request(manual("eod", "2026-11-21")).await.unwrap();
-    h.ledger.add_shards(&run.run_id, &[0]).await.unwrap();
+    h.ledger
+        .start_run_with_shards(&run.run_id, "node-a", &[0], None, None)
+        .await
+        .unwrap();
     let d = date("2026-11-21");
     let old = h
         .ledger

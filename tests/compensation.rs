@@ -39,6 +39,7 @@ on_both_backends! {
     manual_retry_and_resolve_are_journaled => manual_retry_and_resolve_are_journaled;
     two_workers_never_move_a_message_twice => two_workers_never_move_a_message_twice;
     superseded_fence_writes_nothing => superseded_fence_writes_nothing;
+    superseded_fence_delivers_nothing => superseded_fence_delivers_nothing;
     fixtures_load_idempotently => fixtures_load_idempotently;
 }
 
@@ -837,6 +838,55 @@ async fn superseded_fence_writes_nothing(db: &TestDb) {
         "{err}"
     );
     assert_eq!(states(&db.db).await, [row("F1", "prepared", 0, 0)]);
+}
+
+/// Issue 13, scenario 6: the fence is taken before a batch's HTTP
+/// deliveries, not after — a superseded owner POSTs nothing.
+async fn superseded_fence_delivers_nothing(db: &TestDb) {
+    let server = Arc::new(Server::default());
+    let addr = serve(server.clone()).await;
+    server.answer_check("K1", 200, r#"{"outcome":"committed"}"#);
+    prepare(
+        &db.db,
+        "D1",
+        "pay",
+        "K1",
+        Some("10.00"),
+        start_time() - chrono::Duration::seconds(600),
+    )
+    .await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(start_time()));
+    let engine = compensation::Engine::new(
+        db.db.clone(),
+        engine_settings(&http_params(addr, "")),
+        clock,
+        Hooks::default(),
+    )
+    .await
+    .unwrap();
+    engine.check_back(&scope("checker", None)).await.unwrap();
+    assert_eq!(states(&db.db).await, [row("D1", "committed", 1, 0)]);
+    // No claim holds epoch 7 of this shard: a paused owner that was failed over.
+    let fence = compensation::store::Fence {
+        job: JOB.into(),
+        business_date: "2026-11-21".parse().unwrap(),
+        item: 0,
+        epoch: 7,
+    };
+    let err = engine
+        .deliver(&scope("zombie", Some(fence)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, compensation::CompensationError::Fenced(_)),
+        "{err}"
+    );
+    assert!(
+        server.deliveries().is_empty(),
+        "a superseded owner delivered: {:?}",
+        server.deliveries()
+    );
+    assert_eq!(states(&db.db).await, [row("D1", "committed", 1, 0)]);
 }
 
 async fn fixtures_load_idempotently(db: &TestDb) {

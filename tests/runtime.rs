@@ -152,7 +152,10 @@ async fn concurrent_requests_refused(db: &TestDb) {
 async fn superseded_epoch_cannot_commit(db: &TestDb) {
     let h = simple_harness(db, &[("eod", probe_job("eod", 1, ""))]).await;
     let run = h.runner.request(manual("eod", "2026-11-21")).await.unwrap();
-    h.ledger.add_shards(&run.run_id, &[0]).await.unwrap();
+    h.ledger
+        .start_run_with_shards(&run.run_id, "node-a", &[0], None, None)
+        .await
+        .unwrap();
     let d = date("2026-11-21");
     let old = h
         .ledger

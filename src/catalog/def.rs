@@ -83,6 +83,20 @@ pub enum MisfirePolicy {
     FireOnce,
     /// Drop missed fire times; wait for the next one.
     Skip,
+    /// Run every missed business date, one at a time in date order, oldest
+    /// first (Airflow's catchup: <https://airflow.apache.org/docs/apache-airflow/stable/core-concepts/dag-run.html#catchup>).
+    CatchUp,
+}
+
+impl MisfirePolicy {
+    /// The name used in job files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MisfirePolicy::FireOnce => "fire_once",
+            MisfirePolicy::Skip => "skip",
+            MisfirePolicy::CatchUp => "catch_up",
+        }
+    }
 }
 
 /// Per-shard retries with exponential backoff.

@@ -324,10 +324,11 @@ fn build(
     let misfire = match raw.misfire.as_deref().unwrap_or("fire_once") {
         "fire_once" => MisfirePolicy::FireOnce,
         "skip" => MisfirePolicy::Skip,
+        "catch_up" => MisfirePolicy::CatchUp,
         other => {
             report(
                 "misfire",
-                format!("`{other}` is not one of fire_once, skip"),
+                format!("`{other}` is not one of fire_once, skip, catch_up"),
             );
             MisfirePolicy::FireOnce
         }

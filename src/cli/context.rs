@@ -13,12 +13,15 @@ use crate::schedule::SystemClock;
 
 /// Opens and migrates the configured store.
 pub(super) async fn open_db(config: &Config) -> Result<Db, Failure> {
-    Db::connect_and_migrate(&config.database_url)
-        .await
-        .map_err(|e| match e {
-            crate::db::DbError::UnsupportedUrl(_) => Failure::usage(e),
-            other => Failure::run(other),
-        })
+    Db::connect_and_migrate_with(
+        &config.database_url,
+        crate::db::DbTimeouts::bounded_by(config.session_timeout),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::db::DbError::UnsupportedUrl(_) => Failure::usage(e),
+        other => Failure::run(other),
+    })
 }
 
 /// The ledger on the configured store.

@@ -13,6 +13,16 @@ const FIRES_SHOWN: usize = 3;
 pub(super) async fn jobs(config: &Config) -> Result<u8, Failure> {
     let catalog = catalog(config)?;
     let now = Utc::now();
+    // The ledger, when there is one already (listing jobs creates no database).
+    let fresh_sqlite = config
+        .database_url
+        .strip_prefix("sqlite://")
+        .is_some_and(|path| !std::path::Path::new(path).exists());
+    let ledger = if fresh_sqlite {
+        None
+    } else {
+        super::context::ledger(config).await.ok()
+    };
     for job in catalog.jobs() {
         let state = if job.enabled { "" } else { " (disabled)" };
         println!(
@@ -38,6 +48,31 @@ pub(super) async fn jobs(config: &Config) -> Result<u8, Failure> {
                 println!("  cron `{}`  next {}", cron.source(), fires.join(", "));
             }
             None => println!("  no cron: manual runs only"),
+        }
+        if let Some(ledger) = &ledger {
+            let mut never_ran = ledger.missed_dates(&job.name).await.map_err(Failure::run)?;
+            // Fire times due but not handled yet (no node was running).
+            if job.cron.is_some()
+                && let Some(last) = ledger.last_fire(&job.name).await.map_err(Failure::run)?
+            {
+                for fire in crate::schedule::next_fires(job, last, 10_000) {
+                    if fire > now {
+                        break;
+                    }
+                    let date = crate::schedule::business_date_for(job, fire);
+                    if !never_ran.contains(&date) {
+                        never_ran.push(date);
+                    }
+                }
+            }
+            if !never_ran.is_empty() {
+                let dates: Vec<String> = never_ran.iter().map(|d| d.to_string()).collect();
+                println!(
+                    "  missed business dates that never ran ({}): {}",
+                    job.misfire.name(),
+                    dates.join(", ")
+                );
+            }
         }
     }
     Ok(EXIT_OK)

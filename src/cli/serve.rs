@@ -1,21 +1,21 @@
-//! `reckon serve`: the scheduler loop of one node.
+//! `reckon serve`: one node — alone, or in a cluster — running the node
+//! loop (`crate::node`) until SIGTERM/SIGINT, then draining its runs.
 
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::task::JoinSet;
 
 use super::context::runner;
 use super::run::install_signal_handler;
 use super::{EXIT_OK, Failure};
 use crate::config::Config;
-use crate::error_chain::chain;
-use crate::runtime::{Progress, Runner};
+use crate::node::Node;
 use crate::schedule::SystemClock;
-use crate::scheduler::Scheduler;
 
-/// Longest sleep between two looks at the clock.
+/// Longest sleep between two steps of a single node.
 const TICK_INTERVAL_MAX: Duration = Duration::from_secs(30);
+/// Longest sleep between two steps of a cluster node (leadership, failover
+/// and manual requests are looked at every step).
+const LEADER_POLL: Duration = Duration::from_millis(250);
 
 /// Fires jobs by cron until SIGTERM/SIGINT, then drains running runs.
 pub(super) async fn serve(config: &Config) -> Result<u8, Failure> {
@@ -24,41 +24,17 @@ pub(super) async fn serve(config: &Config) -> Result<u8, Failure> {
     }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
-    heal_abandoned(&runner).await.map_err(Failure::run)?;
-    let scheduler = Scheduler::new(
-        runner.clone(),
-        Arc::new(SystemClock),
-        format!("scheduler@{}", config.instance_id),
-    );
     tracing::info!(instance = %config.instance_id, jobs = runner.catalog().jobs().count(), "reckon serving");
-    let mut running = JoinSet::new();
-    let stop = runner.shutdown().stop_new.clone();
-    while !stop.is_cancelled() {
-        match scheduler.tick().await {
-            Ok(created) => {
-                for run in created {
-                    let runner = runner.clone();
-                    running.spawn(async move {
-                        if let Err(err) = runner.execute(&run.run_id, Arc::new(Progress::default())).await {
-                            tracing::error!(run_id = %run.run_id, error = %chain(&err), "run could not execute");
-                        }
-                    });
-                }
-            }
-            Err(err) => tracing::error!(error = %chain(&err), "scheduler tick failed"),
-        }
-        while running.try_join_next().is_some() {}
-        tokio::select! {
-            _ = tokio::time::sleep(scheduler.until_next_fire(TICK_INTERVAL_MAX)) => {}
-            _ = stop.cancelled() => {}
-        }
-    }
-    tracing::info!(runs = running.len(), "waiting for running runs to finish");
-    while running.join_next().await.is_some() {}
+    // Hook for other services of `serve` (console, metrics): start them here
+    // with `runner.clone()` and stop them on `runner.shutdown().stop_new`.
+    Node::new(runner, Arc::new(SystemClock))
+        .run(TICK_INTERVAL_MAX)
+        .await;
     Ok(EXIT_OK)
 }
 
-/// Cluster mode: this node registers, works, and leads when elected.
+/// Cluster mode: this node registers, works, and leads when elected; the
+/// ZooKeeper adapter answers the facts, the node loop acts on them.
 async fn serve_cluster(
     config: &Config,
     registry: crate::coord::zookeeper::Registry,
@@ -77,22 +53,10 @@ async fn serve_cluster(
         jobs = runner.catalog().jobs().count(),
         "reckon serving in a cluster"
     );
-    crate::coord::zookeeper::serve_cluster(runner, coord).await;
+    let node = Node::new(runner.clone(), Arc::new(SystemClock));
+    tokio::join!(
+        crate::coord::zookeeper::serve_cluster(runner, coord),
+        node.run(LEADER_POLL),
+    );
     Ok(EXIT_OK)
-}
-
-/// Fails runs left pending or running by a node that died (no heartbeat within the lease).
-async fn heal_abandoned(runner: &Runner) -> Result<(), crate::ledger::LedgerError> {
-    let ledger = runner.ledger();
-    let lease = runner.config().run_lease;
-    let before = ledger.clock().now() - chrono::Duration::from_std(lease).unwrap_or_default();
-    for run in ledger.stale_runs(before).await? {
-        let healed = ledger
-            .fail_abandoned(&run.job, run.business_date, lease)
-            .await?;
-        if healed > 0 {
-            tracing::warn!(run_id = %run.run_id, job = %run.job, "marked abandoned run failed");
-        }
-    }
-    Ok(())
 }

@@ -1,7 +1,7 @@
 //! The single-process coordinator: one instance, always the leader, runs every item.
 
-use super::{Assignment, CoordError, Coordinator};
 use crate::catalog::JobDef;
+use crate::runtime::{Assignment, CoordError, Coordinator};
 
 /// One node working alone.
 #[derive(Debug, Clone)]

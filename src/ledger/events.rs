@@ -1,7 +1,33 @@
 //! The append-only event log of runs and shards.
 
+use chrono::{DateTime, Utc};
+
 use super::{Event, Ledger, LedgerError};
-use crate::on_db;
+use crate::db::DbTx;
+use crate::{on_db, on_tx};
+
+/// Appends an event inside a transaction (it commits with the change it tells of).
+pub(super) async fn append_event_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    item: Option<u32>,
+    kind: &str,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO run_events (run_id, item, at, kind, message) VALUES ($1, $2, $3, $4, $5)")
+            .bind(run_id)
+            .bind(item.map(i64::from))
+            .bind(at)
+            .bind(kind)
+            .bind(message)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
 
 impl Ledger {
     /// Appends an event; events are never updated or deleted.

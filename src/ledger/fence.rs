@@ -102,7 +102,8 @@ impl Ledger {
         let marked = on_tx!(&mut fenced.tx, conn => {
             sqlx::query(
                 "UPDATE shard_runs SET status = 'succeeded', rows_in = $4, rows_out = $5, outcome = $6, \
-                 finished_at = $7, error = NULL WHERE run_id = $1 AND item = $2 AND epoch = $3 AND status = 'running'",
+                 finished_at = $7, error = NULL WHERE run_id = $1 AND item = $2 AND epoch = $3 AND status = 'running' \
+                 AND EXISTS (SELECT 1 FROM runs WHERE runs.run_id = $1 AND runs.status = 'running')",
             )
             .bind(&fenced.run_id)
             .bind(i64::from(fenced.item))

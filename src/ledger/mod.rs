@@ -7,13 +7,17 @@
 
 mod events;
 mod fence;
+mod leader;
 mod records;
 mod runs;
 mod scheduler_state;
 mod shards;
 
 pub use fence::{FencedTx, hold_fence};
-pub use records::{Event, NewRun, RunFilter, RunRecord, RunStatus, ShardRecord, Trigger};
+pub use leader::{Epoch, LeaderRecord, hold_leader};
+pub use records::{
+    Event, JobName, NewRun, RunFilter, RunId, RunRecord, RunStatus, ShardRecord, Trigger,
+};
 
 use std::sync::Arc;
 
@@ -44,6 +48,16 @@ pub enum LedgerError {
         business_date: NaiveDate,
         item: u32,
         held: i64,
+    },
+    #[error(
+        "leader epoch {held} is no longer current: a newer leader was elected; this write was not committed"
+    )]
+    LeaderFenced { held: Epoch },
+    #[error("run {run_id} is {status}: shard {item} is not run for it any more")]
+    RunOver {
+        run_id: String,
+        item: u32,
+        status: String,
     },
     #[error("shard {item} of run {run_id} has already committed its outputs; it is not run again")]
     AlreadyCommitted { run_id: String, item: u32 },

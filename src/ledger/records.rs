@@ -108,6 +108,71 @@ impl FromStr for Trigger {
     }
 }
 
+/// A run's identity (UUIDv7 text), where the node loop passes runs around.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for RunId {
+    fn from(id: String) -> RunId {
+        RunId(id)
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(id: &str) -> RunId {
+        RunId(id.to_string())
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A job's name from the catalog, where the node loop passes jobs around.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobName(String);
+
+impl JobName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for JobName {
+    fn from(name: &str) -> JobName {
+        JobName(name.to_string())
+    }
+}
+
+impl fmt::Display for JobName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl RunRecord {
+    /// The run's identity, typed.
+    pub fn id(&self) -> RunId {
+        RunId(self.run_id.clone())
+    }
+
+    /// The run's job, typed.
+    pub fn job_name(&self) -> JobName {
+        JobName(self.job.clone())
+    }
+}
+
 /// A request to create a run.
 #[derive(Debug, Clone)]
 pub struct NewRun {
@@ -214,6 +279,8 @@ pub struct ShardRecord {
     pub outcome: Option<serde_json::Value>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Last sign of life of the node holding the shard.
+    pub heartbeat_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -231,6 +298,7 @@ pub(super) struct ShardRow {
     outcome: Option<String>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    heartbeat_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ShardRow> for ShardRecord {
@@ -251,6 +319,7 @@ impl TryFrom<ShardRow> for ShardRecord {
             carried_from: row.carried_from,
             started_at: row.started_at,
             finished_at: row.finished_at,
+            heartbeat_at: row.heartbeat_at,
         })
     }
 }

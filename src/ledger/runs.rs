@@ -5,9 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::records::RunRow;
-use super::{Ledger, LedgerError, NewRun, RunFilter, RunRecord, RunStatus};
+use super::{Epoch, Ledger, LedgerError, NewRun, RunFilter, RunRecord, RunStatus, hold_leader};
 use crate::db::is_unique_violation;
-use crate::on_db;
+use crate::{on_db, on_tx};
 
 const RUN_COLUMNS: &str = "run_id, job, business_date, attempt, trigger, status, requested_by, reason, \
      parent_run, failed_only, params, owner, heartbeat_at, created_at, started_at, finished_at, error, outcome";
@@ -24,12 +24,28 @@ impl Ledger {
         new: &NewRun,
         lease: Duration,
     ) -> Result<RunRecord, LedgerError> {
-        self.fail_abandoned(&new.job, new.business_date, lease)
+        self.create_run_as(new, lease, None, None).await
+    }
+
+    /// [`Ledger::create_run`] as a leader write: the leader epoch `lead` is
+    /// checked in the run's transaction, and the cron fire time `fire` that
+    /// asked for the run is recorded as handled in the same transaction
+    /// (intent and effect commit together: a crash in between loses neither).
+    pub async fn create_run_as(
+        &self,
+        new: &NewRun,
+        lease: Duration,
+        lead: Option<Epoch>,
+        fire: Option<DateTime<Utc>>,
+    ) -> Result<RunRecord, LedgerError> {
+        self.fail_abandoned_as(&new.job, new.business_date, lease, lead)
             .await?;
         let run_id = uuid::Uuid::now_v7().to_string();
         let now = self.clock.now();
         let params = new.params.to_string();
-        let inserted = on_db!(&self.db, pool => {
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        let inserted = on_tx!(&mut tx, conn => {
             sqlx::query(
                 "INSERT INTO runs (run_id, job, business_date, attempt, trigger, status, requested_by, \
                  reason, parent_run, failed_only, params, created_at) \
@@ -46,19 +62,24 @@ impl Ledger {
             .bind(new.failed_only)
             .bind(&params)
             .bind(now)
-            .execute(pool)
+            .execute(&mut **conn)
             .await
             .map(|done| done.rows_affected())
         });
         match inserted {
             Ok(_) => {}
             Err(err) if is_unique_violation(&err) => {
+                tx.rollback().await?;
                 return Err(self.active_conflict(&new.job, new.business_date).await?);
             }
             Err(err) => return Err(err.into()),
         }
-        self.append_event(&run_id, None, "created", &describe(new))
+        if let Some(fire_at) = fire {
+            super::scheduler_state::mark_fire_in(&mut tx, &new.job, fire_at).await?;
+        }
+        super::events::append_event_in(&mut tx, &run_id, None, "created", &describe(new), now)
             .await?;
+        tx.commit().await?;
         self.run(&run_id).await
     }
 
@@ -93,6 +114,17 @@ impl Ledger {
         date: NaiveDate,
         lease: Duration,
     ) -> Result<u64, LedgerError> {
+        self.fail_abandoned_as(job, date, lease, None).await
+    }
+
+    /// [`Ledger::fail_abandoned`] as a leader write (checked against `lead`).
+    pub async fn fail_abandoned_as(
+        &self,
+        job: &str,
+        date: NaiveDate,
+        lease: Duration,
+        lead: Option<Epoch>,
+    ) -> Result<u64, LedgerError> {
         let now = self.clock.now();
         let cutoff = now - chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let stale: Vec<(String, Option<String>)> = on_db!(&self.db, pool => {
@@ -112,11 +144,75 @@ impl Ledger {
                 owner.as_deref().unwrap_or("its node"),
                 lease.as_secs()
             );
-            self.fail_unfinished_shards(run_id, &reason).await?;
-            self.finish_run(run_id, RunStatus::Failed, Some(&reason), None)
+            self.finish_run_as(run_id, RunStatus::Failed, Some(&reason), None, lead)
                 .await?;
         }
         Ok(stale.len() as u64)
+    }
+
+    /// Moves a pending run to running, owned by `owner`, and inserts its
+    /// shard rows in the same transaction — pending for `to_run`, copied
+    /// from `parent` as succeeded for `carry` — so a run is never running
+    /// without its shards. Checked against the leader epoch `lead`.
+    pub async fn start_run_with_shards(
+        &self,
+        run_id: &str,
+        owner: &str,
+        to_run: &[u32],
+        carry: Option<(&str, &[u32])>,
+        lead: Option<Epoch>,
+    ) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        let done = on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "UPDATE runs SET status = 'running', owner = $2, started_at = $3, heartbeat_at = $3 \
+                 WHERE run_id = $1 AND status = 'pending'",
+            )
+            .bind(run_id)
+            .bind(owner)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+        });
+        if done == 0 {
+            tx.rollback().await?;
+            let run = self.run(run_id).await?;
+            return Err(LedgerError::WrongState {
+                run_id: run_id.to_string(),
+                expected: "pending".into(),
+                actual: run.status.to_string(),
+            });
+        }
+        if let Some((parent, items)) = carry {
+            super::shards::carry_in(&mut tx, run_id, parent, items).await?;
+        }
+        super::shards::insert_pending_in(&mut tx, run_id, to_run).await?;
+        super::events::append_event_in(
+            &mut tx,
+            run_id,
+            None,
+            "started",
+            &format!("on {owner}"),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The runs still pending or running, oldest first.
+    pub async fn active_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        let rows: Vec<RunRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') ORDER BY created_at, run_id"
+            )))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(RunRecord::try_from).collect()
     }
 
     /// Moves a pending run to running, owned by `owner`.
@@ -168,10 +264,46 @@ impl Ledger {
         error: Option<&str>,
         outcome: Option<&serde_json::Value>,
     ) -> Result<(), LedgerError> {
-        assert!(status.is_final(), "finish_run takes a final status");
+        self.finish_run_as(run_id, status, error, outcome, None)
+            .await
+    }
+
+    /// [`Ledger::finish_run`] as a leader write: checked against `lead`; a run
+    /// that does not succeed has its unfinished shards failed in the same
+    /// transaction, so no shard of a failed run can commit into it afterwards.
+    pub async fn finish_run_as(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        outcome: Option<&serde_json::Value>,
+        lead: Option<Epoch>,
+    ) -> Result<(), LedgerError> {
+        if !status.is_final() {
+            return Err(LedgerError::WrongState {
+                run_id: run_id.to_string(),
+                expected: "a final status".into(),
+                actual: status.to_string(),
+            });
+        }
         let now = self.clock.now();
         let outcome = outcome.map(|o| o.to_string());
-        on_db!(&self.db, pool => {
+        let message = match error {
+            Some(error) => format!("{status}: {error}"),
+            None => status.to_string(),
+        };
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        if status != RunStatus::Succeeded {
+            super::shards::fail_unfinished_in(
+                &mut tx,
+                run_id,
+                error.unwrap_or("the run ended"),
+                now,
+            )
+            .await?;
+        }
+        on_tx!(&mut tx, conn => {
             sqlx::query(
                 "UPDATE runs SET status = $2, error = $3, outcome = $4, finished_at = $5 \
                  WHERE run_id = $1 AND status IN ('pending', 'running')",
@@ -181,15 +313,13 @@ impl Ledger {
             .bind(error)
             .bind(outcome)
             .bind(now)
-            .execute(pool)
+            .execute(&mut **conn)
             .await?
             .rows_affected()
         });
-        let message = match error {
-            Some(error) => format!("{status}: {error}"),
-            None => status.to_string(),
-        };
-        self.append_event(run_id, None, "finished", &message).await
+        super::events::append_event_in(&mut tx, run_id, None, "finished", &message, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// One run by id.

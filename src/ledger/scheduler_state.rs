@@ -4,7 +4,29 @@
 use chrono::{DateTime, Utc};
 
 use super::{Ledger, LedgerError};
-use crate::on_db;
+use crate::db::DbTx;
+use crate::{on_db, on_tx};
+
+/// Records `fire_at` as handled inside a transaction (never backwards).
+pub(super) async fn mark_fire_in(
+    tx: &mut DbTx,
+    job: &str,
+    fire_at: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO scheduler_state (job, last_fire_at) VALUES ($1, $2) \
+             ON CONFLICT (job) DO UPDATE SET last_fire_at = excluded.last_fire_at \
+             WHERE scheduler_state.last_fire_at < excluded.last_fire_at",
+        )
+        .bind(job)
+        .bind(fire_at)
+        .execute(&mut **conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
 
 impl Ledger {
     /// The last fire time handled for a job, if the scheduler ever ran it.
@@ -37,5 +59,49 @@ impl Ledger {
             .rows_affected()
         });
         Ok(())
+    }
+
+    /// Records fire times passed over without a run of their own (misfire
+    /// `skip`, or older dates collapsed by `fire_once`); idempotent.
+    pub async fn record_missed_fires(
+        &self,
+        job: &str,
+        missed: &[(DateTime<Utc>, chrono::NaiveDate)],
+        policy: &str,
+    ) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        for (fire_at, date) in missed {
+            on_db!(&self.db, pool => {
+                sqlx::query(
+                    "INSERT INTO missed_fires (job, fire_at, business_date, policy, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job, fire_at) DO NOTHING",
+                )
+                .bind(job)
+                .bind(*fire_at)
+                .bind(*date)
+                .bind(policy)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+        }
+        Ok(())
+    }
+
+    /// Business dates of `job` whose fire time was passed over and that no
+    /// run (of any status) ever covered, oldest first.
+    pub async fn missed_dates(&self, job: &str) -> Result<Vec<chrono::NaiveDate>, LedgerError> {
+        let rows: Vec<(chrono::NaiveDate,)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT DISTINCT m.business_date FROM missed_fires m WHERE m.job = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.job = m.job AND r.business_date = m.business_date) \
+                 ORDER BY m.business_date",
+            )
+            .bind(job)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 }

@@ -4,23 +4,102 @@
 use chrono::NaiveDate;
 
 use super::records::ShardRow;
-use super::{Ledger, LedgerError, ShardRecord};
+use super::{Epoch, Ledger, LedgerError, ShardRecord, hold_leader};
+use crate::db::DbTx;
 use crate::{on_db, on_tx};
+
+/// Inserts pending shard rows inside a transaction; rows present are kept.
+pub(super) async fn insert_pending_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    items: &[u32],
+) -> Result<(), LedgerError> {
+    for item in items {
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO shard_runs (run_id, item, status) VALUES ($1, $2, 'pending') \
+                 ON CONFLICT (run_id, item) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(i64::from(*item))
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+        });
+    }
+    Ok(())
+}
+
+/// Copies `items` that succeeded in `parent_run` into `run_id` (see [`Ledger::carry_shards`]).
+pub(super) async fn carry_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    parent_run: &str,
+    items: &[u32],
+) -> Result<(), LedgerError> {
+    for item in items {
+        on_tx!(tx, conn => {
+            sqlx::query(
+                "INSERT INTO shard_runs (run_id, item, instance, epoch, status, attempts, rows_in, rows_out, \
+                 carried_from, outcome, started_at, finished_at) \
+                 SELECT $1, item, instance, epoch, 'succeeded', 0, rows_in, rows_out, \
+                 COALESCE(carried_from, run_id), outcome, started_at, finished_at \
+                 FROM shard_runs WHERE run_id = $2 AND item = $3 AND status = 'succeeded'",
+            )
+            .bind(run_id)
+            .bind(parent_run)
+            .bind(i64::from(*item))
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+        });
+    }
+    Ok(())
+}
+
+/// Fails every pending or running shard of a run inside a transaction.
+pub(super) async fn fail_unfinished_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    reason: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), LedgerError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE shard_runs SET status = 'failed', error = $2, finished_at = $3 \
+             WHERE run_id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(run_id)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut **conn)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
 
 impl Ledger {
     /// Adds `items` to a run as pending shards.
     pub async fn add_shards(&self, run_id: &str, items: &[u32]) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
-        for item in items {
-            on_tx!(&mut tx, conn => {
-                sqlx::query("INSERT INTO shard_runs (run_id, item, status) VALUES ($1, $2, 'pending')")
-                    .bind(run_id)
-                    .bind(i64::from(*item))
-                    .execute(&mut **conn)
-                    .await?
-                    .rows_affected()
-            });
-        }
+        insert_pending_in(&mut tx, run_id, items).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds the shard rows of `items` a running run lacks (a run started by
+    /// an older version, or by hand), as pending; rows present are kept.
+    /// Checked against the leader epoch `lead`.
+    pub async fn add_missing_shards(
+        &self,
+        run_id: &str,
+        items: &[u32],
+        lead: Option<Epoch>,
+    ) -> Result<(), LedgerError> {
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        insert_pending_in(&mut tx, run_id, items).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -35,24 +114,28 @@ impl Ledger {
         items: &[u32],
     ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
-        for item in items {
-            on_tx!(&mut tx, conn => {
-                sqlx::query(
-                    "INSERT INTO shard_runs (run_id, item, instance, epoch, status, attempts, rows_in, rows_out, \
-                     carried_from, outcome, started_at, finished_at) \
-                     SELECT $1, item, instance, epoch, 'succeeded', 0, rows_in, rows_out, \
-                     COALESCE(carried_from, run_id), outcome, started_at, finished_at \
-                     FROM shard_runs WHERE run_id = $2 AND item = $3 AND status = 'succeeded'",
-                )
-                .bind(run_id)
-                .bind(parent_run)
-                .bind(i64::from(*item))
-                .execute(&mut **conn)
-                .await?
-                .rows_affected()
-            });
-        }
+        carry_in(&mut tx, run_id, parent_run, items).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that the node holding a shard is alive (queued for a slot,
+    /// waiting out a retry backoff or running): the leader's stall detector
+    /// tells waiting from stalling by it.
+    pub async fn heartbeat_shard(&self, run_id: &str, item: u32) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        on_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE shard_runs SET heartbeat_at = $3 WHERE run_id = $1 AND item = $2 \
+                 AND status IN ('pending', 'running')",
+            )
+            .bind(run_id)
+            .bind(i64::from(item))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
         Ok(())
     }
 
@@ -89,7 +172,8 @@ impl Ledger {
             let marked = sqlx::query(
                 "UPDATE shard_runs SET status = 'running', instance = $3, epoch = $4, attempts = attempts + 1, \
                  started_at = $5, finished_at = NULL, error = NULL \
-                 WHERE run_id = $1 AND item = $2 AND status <> 'succeeded'",
+                 WHERE run_id = $1 AND item = $2 AND status IN ('pending', 'running') \
+                 AND EXISTS (SELECT 1 FROM runs WHERE runs.run_id = $1 AND runs.status = 'running')",
             )
             .bind(run_id)
             .bind(i64::from(item))
@@ -104,11 +188,25 @@ impl Ledger {
         let (epoch, marked) = epoch;
         if marked == 0 {
             // Committed by an earlier owner (a failover that came too late):
-            // never run a committed shard again; the fence bump is undone.
+            // never run a committed shard again; a shard of a run that ended
+            // (failed, cancelled) is not run for it either. The fence bump is undone.
             tx.rollback().await?;
-            return Err(LedgerError::AlreadyCommitted {
+            let shard = self
+                .shards(run_id)
+                .await?
+                .into_iter()
+                .find(|s| s.item == item);
+            if shard.is_some_and(|s| s.status == super::RunStatus::Succeeded) {
+                return Err(LedgerError::AlreadyCommitted {
+                    run_id: run_id.to_string(),
+                    item,
+                });
+            }
+            let run = self.run(run_id).await?;
+            return Err(LedgerError::RunOver {
                 run_id: run_id.to_string(),
                 item,
+                status: run.status.to_string(),
             });
         }
         tx.commit().await?;
@@ -196,19 +294,21 @@ impl Ledger {
         run_id: &str,
         reason: &str,
     ) -> Result<(), LedgerError> {
+        self.fail_unfinished_shards_as(run_id, reason, None).await
+    }
+
+    /// [`Ledger::fail_unfinished_shards`] as a leader write (checked against `lead`).
+    pub async fn fail_unfinished_shards_as(
+        &self,
+        run_id: &str,
+        reason: &str,
+        lead: Option<Epoch>,
+    ) -> Result<(), LedgerError> {
         let now = self.clock.now();
-        on_db!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE shard_runs SET status = 'failed', error = $2, finished_at = $3 \
-                 WHERE run_id = $1 AND status IN ('pending', 'running')",
-            )
-            .bind(run_id)
-            .bind(reason)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        fail_unfinished_in(&mut tx, run_id, reason, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -217,7 +317,7 @@ impl Ledger {
         let rows: Vec<ShardRow> = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT run_id, item, instance, epoch, status, attempts, rows_in, rows_out, error, \
-                 carried_from, outcome, started_at, finished_at FROM shard_runs WHERE run_id = $1 ORDER BY item",
+                 carried_from, outcome, started_at, finished_at, heartbeat_at FROM shard_runs WHERE run_id = $1 ORDER BY item",
             )
             .bind(run_id)
             .fetch_all(pool)

@@ -1,5 +1,9 @@
-//! Executing one run: dependencies, shard plan, barrier, finalize.
+//! Executing one run: dependencies, shard rows, dispatch, barrier, finalize.
+//! The same path serves a fresh run, a run adopted by a new leader and a
+//! run left by a crashed node: whatever the ledger says is unfinished is
+//! (re)dispatched, and the barrier needs every expected shard.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,10 +17,22 @@ use super::shard::{ItemEnd, Ownership};
 use super::{RunError, RunSummary, Runner};
 use crate::catalog::JobDef;
 use crate::error_chain::chain;
-use crate::ledger::{RunRecord, RunStatus, ShardRecord};
+use crate::ledger::{Epoch, LedgerError, RunRecord, RunStatus, ShardRecord};
 
 /// How often the leader looks at a distributed run's shards in the ledger.
 const BARRIER_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl RunError {
+    /// True for errors after which a cluster leader leaves the run as it is
+    /// for the next leader (or itself, on the next step) instead of failing
+    /// it: the coordination service was unreachable, or a newer leader exists.
+    pub fn leaves_run_to_next_leader(&self) -> bool {
+        matches!(
+            self,
+            RunError::Coord(_) | RunError::Ledger(LedgerError::LeaderFenced { .. })
+        )
+    }
+}
 
 impl Runner {
     /// Executes a pending run to its end and returns it with its shards.
@@ -25,27 +41,59 @@ impl Runner {
         run_id: &str,
         progress: Arc<Progress>,
     ) -> Result<RunSummary, RunError> {
+        self.execute_as(run_id, progress, None).await
+    }
+
+    /// Executes a pending run, or continues a running one (adoption), under
+    /// the leader epoch `lead`; returns the run with its shards.
+    pub async fn execute_as(
+        &self,
+        run_id: &str,
+        progress: Arc<Progress>,
+        lead: Option<Epoch>,
+    ) -> Result<RunSummary, RunError> {
         let run = self.ledger.run(run_id).await?;
-        let job = Arc::new(self.catalog.get(&run.job)?.clone());
-        let heartbeat_stop = CancellationToken::new();
-        let heartbeat = self.spawn_heartbeat(run_id, heartbeat_stop.clone());
-        let result = self.execute_inner(&run, &job, progress).await;
-        heartbeat_stop.cancel();
-        let _ = heartbeat.await;
-        if let Err(err) = &result {
-            // An unexpected error (database down…) must not leave the run "running".
-            let message = chain(err);
-            let _ = self.ledger.fail_unfinished_shards(run_id, &message).await;
-            let _ = self
-                .ledger
-                .finish_run(run_id, RunStatus::Failed, Some(&message), None)
-                .await;
+        if run.status.is_final() {
+            self.coord.concluded(run_id).await;
+        } else {
+            let job = Arc::new(self.catalog.get(&run.job)?.clone());
+            let heartbeat_stop = CancellationToken::new();
+            let heartbeat = self.spawn_heartbeat(run_id, heartbeat_stop.clone());
+            let result = self.execute_inner(&run, &job, progress, lead).await;
+            heartbeat_stop.cancel();
+            let _ = heartbeat.await;
+            if let Err(err) = &result {
+                if self.coord.distributed() && err.leaves_run_to_next_leader() {
+                    tracing::warn!(%run_id, error = %chain(err), "run left to the next leader step");
+                } else {
+                    // An unexpected error (database down…) must not leave the run "running".
+                    let message = chain(err);
+                    let _ = self
+                        .ledger
+                        .finish_run_as(run_id, RunStatus::Failed, Some(&message), None, lead)
+                        .await;
+                }
+            }
+            result?;
         }
-        result?;
         Ok(RunSummary {
             run: self.ledger.run(run_id).await?,
             shards: self.ledger.shards(run_id).await?,
         })
+    }
+
+    /// A leader takes over an unfinished run (its previous leader went away,
+    /// or dispatch failed): pending → executed; running → unfinished shards
+    /// dispatched again, barrier, conclusion.
+    pub async fn resume(&self, run_id: &str) -> Result<(), RunError> {
+        self.resume_as(run_id, None).await
+    }
+
+    /// [`Runner::resume`] under the leader epoch `lead`.
+    pub async fn resume_as(&self, run_id: &str, lead: Option<Epoch>) -> Result<(), RunError> {
+        self.execute_as(run_id, Arc::new(Progress::default()), lead)
+            .await
+            .map(|_| ())
     }
 
     async fn execute_inner(
@@ -53,69 +101,145 @@ impl Runner {
         run: &RunRecord,
         job: &Arc<JobDef>,
         progress: Arc<Progress>,
+        lead: Option<Epoch>,
     ) -> Result<(), RunError> {
-        if let Err(reason) = self.wait_dependencies(run, job).await? {
-            self.ledger
-                .finish_run(&run.run_id, RunStatus::Failed, Some(&reason), None)
-                .await?;
-            return Ok(());
-        }
-        if self.coord.distributed() && !self.coord.is_leader().await {
-            // Leadership moved while waiting: the next leader adopts the run.
-            return Ok(());
-        }
         let instance = self.coord.instance_id().to_string();
-        self.ledger.start_run(&run.run_id, &instance).await?;
-        let (to_run, to_carry) = self.plan_items(run, job).await?;
-        if let Some(parent) = &run.parent_run {
+        if run.status == RunStatus::Pending {
+            if let Err(reason) = self.wait_dependencies(run, job).await? {
+                self.ledger
+                    .finish_run_as(&run.run_id, RunStatus::Failed, Some(&reason), None, lead)
+                    .await?;
+                return Ok(());
+            }
+            if self.coord.distributed() && !self.coord.is_leader().await {
+                // Leadership moved while waiting: the next leader adopts the run.
+                return Ok(());
+            }
+            let (to_run, to_carry) = self.plan_items(run, job).await?;
+            let carry = run
+                .parent_run
+                .as_deref()
+                .map(|parent| (parent, to_carry.as_slice()));
             self.ledger
-                .carry_shards(&run.run_id, parent, &to_carry)
+                .start_run_with_shards(&run.run_id, &instance, &to_run, carry, lead)
+                .await?;
+        } else {
+            self.ledger
+                .append_event(
+                    &run.run_id,
+                    None,
+                    "adopted",
+                    &format!("by leader {instance}"),
+                )
                 .await?;
         }
-        self.ledger.add_shards(&run.run_id, &to_run).await?;
-        progress.set_total(u64::from(job.shards));
-        for _ in &to_carry {
-            progress.shard_done(0);
+        self.work_and_conclude(run, job, progress, lead).await
+    }
+
+    /// Runs (embedded) or dispatches (cluster) every unfinished shard of a
+    /// running run, waits at the barrier and concludes.
+    async fn work_and_conclude(
+        &self,
+        run: &RunRecord,
+        job: &Arc<JobDef>,
+        progress: Arc<Progress>,
+        lead: Option<Epoch>,
+    ) -> Result<(), RunError> {
+        // Work queues first, then the ledger: a worker removes its work node
+        // only after the shard's end is recorded, so an item absent from both
+        // views was never handed out (or was lost) and is dispatched again.
+        let queued = if self.coord.distributed() {
+            self.coord.queued(&run.run_id).await?
+        } else {
+            BTreeSet::new()
+        };
+        let mut shards = self.ledger.shards(&run.run_id).await?;
+        let missing: Vec<u32> = (0..job.shards)
+            .filter(|i| !shards.iter().any(|s| s.item == *i))
+            .collect();
+        if !missing.is_empty() {
+            // A running run without (all) its shard rows — left by an older
+            // version or a crash between two writes: dispatched, never
+            // concluded on what is there.
+            tracing::warn!(run_id = %run.run_id, ?missing, "running run lacks shard rows: adding them");
+            self.ledger
+                .add_missing_shards(&run.run_id, &missing, lead)
+                .await?;
+            self.ledger
+                .append_event(
+                    &run.run_id,
+                    None,
+                    "shards_added",
+                    &format!("{} shard row(s) were missing", missing.len()),
+                )
+                .await?;
+            shards = self.ledger.shards(&run.run_id).await?;
         }
-        let assignment = self.coord.assign(job, &to_run).await?;
+        progress.set_total(u64::from(job.shards));
+        for shard in shards.iter().filter(|s| s.status.is_final()) {
+            match shard.status {
+                RunStatus::Succeeded => progress.shard_done(0),
+                _ => progress.shard_failed(),
+            }
+        }
+        let open: Vec<u32> = shards
+            .iter()
+            .filter(|s| !s.status.is_final() && !queued.contains(&s.item))
+            .map(|s| s.item)
+            .collect();
         if self.coord.distributed() {
             // Cluster: every named instance runs its own items; this node (the
             // leader) waits at the barrier, which is kept in the ledger.
-            self.coord.dispatch(run, job, &assignment).await?;
-            return self.barrier_and_conclude(run, job).await;
+            if !open.is_empty() {
+                self.ledger.confirm_leader(lead).await?;
+                let assignment = self.coord.assign(job, &open).await?;
+                self.coord.dispatch(run, job, &assignment).await?;
+            }
+            return self.barrier_and_conclude(run, job, lead).await;
         }
-        let mine = assignment.get(&instance).cloned().unwrap_or_default();
         let permits = Arc::new(Semaphore::new(self.config.parallel_shards_max.max(1)));
         let started = Instant::now();
         let owner = Ownership::local();
-        join_all(mine.iter().map(|item| {
+        join_all(open.iter().map(|item| {
             self.drive_shard(run, job, *item, permits.clone(), progress.clone(), &owner)
         }))
         .await;
         tracing::info!(run_id = %run.run_id, elapsed_ms = started.elapsed().as_millis() as u64, "shards finished");
-        self.conclude(run, job).await
+        self.conclude(run, job, lead).await
     }
 
     /// Cluster mode: waits until every shard of the run is final in the
     /// ledger, then concludes. Returns without concluding when this node
-    /// stops leading (the next leader adopts the run). A run whose shards
-    /// make no progress for the job's timeout plus the run lease is failed
-    /// with a reason naming the shards, so it never stays running for ever.
+    /// stops leading (the next leader adopts the run). A shard counts as
+    /// progressing while its status or epoch changes or its holder's
+    /// heartbeat moves (queued for a slot and waiting out a retry backoff are
+    /// waiting, not stalling); a run whose unfinished shards show none of
+    /// that for the job's timeout plus the run lease is failed with a reason
+    /// naming them, so it never stays running for ever.
     async fn barrier_and_conclude(
         &self,
         run: &RunRecord,
         job: &Arc<JobDef>,
+        lead: Option<Epoch>,
     ) -> Result<(), RunError> {
+        type Seen = (
+            u32,
+            RunStatus,
+            Option<i64>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        );
         let stall_limit = job.timeout + self.config.run_lease;
         let mut last_change = Instant::now();
-        let mut last_seen: Vec<(u32, RunStatus, Option<i64>)> = Vec::new();
+        let mut last_seen: Vec<Seen> = Vec::new();
         loop {
             let shards = self.ledger.shards(&run.run_id).await?;
-            if shards.iter().all(|s| s.status.is_final()) {
+            if shards.len() >= job.shards as usize && shards.iter().all(|s| s.status.is_final()) {
                 break;
             }
-            let seen: Vec<(u32, RunStatus, Option<i64>)> =
-                shards.iter().map(|s| (s.item, s.status, s.epoch)).collect();
+            let seen: Vec<Seen> = shards
+                .iter()
+                .map(|s| (s.item, s.status, s.epoch, s.heartbeat_at))
+                .collect();
             if seen != last_seen {
                 last_seen = seen;
                 last_change = Instant::now();
@@ -132,7 +256,7 @@ impl Runner {
                 );
                 tracing::warn!(run_id = %run.run_id, "{reason}");
                 self.ledger
-                    .fail_unfinished_shards(&run.run_id, &reason)
+                    .fail_unfinished_shards_as(&run.run_id, &reason, lead)
                     .await?;
                 break;
             }
@@ -146,38 +270,9 @@ impl Runner {
             tracing::warn!(run_id = %run.run_id, "leadership not confirmed: the next leader concludes the run");
             return Ok(());
         }
-        self.conclude(run, job).await?;
+        self.conclude(run, job, lead).await?;
         self.coord.concluded(&run.run_id).await;
         Ok(())
-    }
-
-    /// Cluster mode: a new leader takes over a running run whose leader went
-    /// away; waits at its barrier and concludes it.
-    pub async fn resume(&self, run_id: &str) -> Result<(), RunError> {
-        let run = self.ledger.run(run_id).await?;
-        if run.status.is_final() {
-            self.coord.concluded(run_id).await;
-            return Ok(());
-        }
-        if run.status == RunStatus::Pending {
-            self.execute(run_id, Arc::new(Progress::default())).await?;
-            return Ok(());
-        }
-        let job = Arc::new(self.catalog.get(&run.job)?.clone());
-        self.ledger
-            .append_event(
-                run_id,
-                None,
-                "adopted",
-                &format!("by leader {}", self.coord.instance_id()),
-            )
-            .await?;
-        let heartbeat_stop = CancellationToken::new();
-        let heartbeat = self.spawn_heartbeat(run_id, heartbeat_stop.clone());
-        let result = self.barrier_and_conclude(&run, &job).await;
-        heartbeat_stop.cancel();
-        let _ = heartbeat.await;
-        result
     }
 
     /// Cluster mode: runs one item this node was given, under `lost` (cancelled
@@ -272,22 +367,37 @@ impl Runner {
         Ok((run_again, carry))
     }
 
-    /// The barrier: every shard has ended. Decide the run's status; finalize when all succeeded.
-    async fn conclude(&self, run: &RunRecord, job: &Arc<JobDef>) -> Result<(), RunError> {
+    /// The barrier: every shard has ended. Decide the run's status; finalize
+    /// when all expected shards succeeded. Every write is a leader write under `lead`.
+    async fn conclude(
+        &self,
+        run: &RunRecord,
+        job: &Arc<JobDef>,
+        lead: Option<Epoch>,
+    ) -> Result<(), RunError> {
         let shards = self.ledger.shards(&run.run_id).await?;
+        if shards.len() != job.shards as usize {
+            // Never "all of nothing": an empty or short list is not a success.
+            return Err(RunError::MissingShards {
+                run_id: run.run_id.clone(),
+                expected: job.shards,
+                found: shards.len(),
+            });
+        }
         if let Some(reason) = unfinished_reason(&shards, RunStatus::Cancelled) {
             self.ledger
-                .finish_run(&run.run_id, RunStatus::Cancelled, Some(&reason), None)
+                .finish_run_as(&run.run_id, RunStatus::Cancelled, Some(&reason), None, lead)
                 .await?;
             return Ok(());
         }
         if let Some(reason) = unfinished_reason(&shards, RunStatus::Failed) {
             self.ledger
-                .finish_run(&run.run_id, RunStatus::Failed, Some(&reason), None)
+                .finish_run_as(&run.run_id, RunStatus::Failed, Some(&reason), None, lead)
                 .await?;
             return Ok(());
         }
-        let outcomes: Vec<ShardOutcome> = shards.iter().map(shard_outcome).collect();
+        let outcomes: Vec<ShardOutcome> =
+            shards.iter().map(shard_outcome).collect::<Result<_, _>>()?;
         let kind = self
             .kinds
             .get(&job.kind)
@@ -303,10 +413,17 @@ impl Runner {
             instance: self.coord.instance_id().to_string(),
             ledger: self.ledger.clone(),
             paths: self.paths.clone(),
+            lead,
         };
+        // Publishing is outside the database: a superseded leader stops here.
+        self.ledger.confirm_leader(lead).await?;
         match kind.finalize(&ctx, &outcomes).await {
             Ok(outcome) => {
-                let value = serde_json::to_value(&outcome).unwrap_or_default();
+                let value = serde_json::to_value(&outcome).map_err(|e| RunError::BadSummary {
+                    run_id: run.run_id.clone(),
+                    item: 0,
+                    reason: format!("the run outcome does not serialize: {e}"),
+                })?;
                 for file in &outcome.reports {
                     self.ledger
                         .append_event(&run.run_id, None, "report", &file.display().to_string())
@@ -319,18 +436,19 @@ impl Runner {
                     None => RunStatus::Succeeded,
                 };
                 self.ledger
-                    .finish_run(
+                    .finish_run_as(
                         &run.run_id,
                         status,
                         outcome.failure.as_deref(),
                         Some(&value),
+                        lead,
                     )
                     .await?;
             }
             Err(err) => {
                 let reason = format!("finalize failed: {}", chain(&err));
                 self.ledger
-                    .finish_run(&run.run_id, RunStatus::Failed, Some(&reason), None)
+                    .finish_run_as(&run.run_id, RunStatus::Failed, Some(&reason), None, lead)
                     .await?;
             }
         }
@@ -372,15 +490,22 @@ fn unfinished_reason(shards: &[ShardRecord], status: RunStatus) -> Option<String
     ))
 }
 
-fn shard_outcome(shard: &ShardRecord) -> ShardOutcome {
-    shard
+/// A succeeded shard's stored outcome, typed: a missing or malformed
+/// summary is an error, never a zero tally.
+fn shard_outcome(shard: &ShardRecord) -> Result<ShardOutcome, RunError> {
+    let bad = |reason: String| RunError::BadSummary {
+        run_id: shard.run_id.clone(),
+        item: shard.item,
+        reason,
+    };
+    let value = shard
         .outcome
         .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or(ShardOutcome {
-            item: shard.item,
-            rows_in: u64::try_from(shard.rows_in).unwrap_or(0),
-            rows_out: u64::try_from(shard.rows_out).unwrap_or(0),
-            summary: serde_json::Value::Null,
-        })
+        .ok_or_else(|| bad("no summary was recorded".into()))?;
+    let outcome: ShardOutcome =
+        serde_json::from_value(value).map_err(|e| bad(format!("malformed summary: {e}")))?;
+    Ok(ShardOutcome {
+        item: shard.item,
+        ..outcome
+    })
 }

@@ -176,6 +176,10 @@ pub struct RunCtx {
     pub instance: String,
     pub ledger: Ledger,
     pub paths: Arc<Paths>,
+    /// The leader epoch the run is concluded under (`None` off a cluster
+    /// leader): a finalize transaction takes it with
+    /// [`crate::ledger::hold_leader`] so a superseded leader commits nothing.
+    pub lead: Option<crate::ledger::Epoch>,
 }
 
 impl RunCtx {

@@ -2,12 +2,16 @@
 //! retries, timeouts, cancellation, fencing), waits at the barrier and
 //! finalizes. Knows scheduling, nothing of finance.
 
+mod coordinator;
 mod execute;
 mod kind;
 mod progress;
 mod registry;
 mod shard;
 
+pub use coordinator::{
+    Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer, RunRequest,
+};
 pub use kind::{JobError, JobKind, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use registry::KindRegistry;
@@ -20,8 +24,9 @@ use chrono::NaiveDate;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, RunsPerDate};
-use crate::coord::{CoordError, Coordinator};
-use crate::ledger::{Ledger, LedgerError, NewRun, RunRecord, RunStatus, ShardRecord, Trigger};
+use crate::ledger::{
+    Epoch, Ledger, LedgerError, NewRun, RunRecord, RunStatus, ShardRecord, Trigger,
+};
 
 /// Limits and timings of the runner.
 #[derive(Debug, Clone)]
@@ -68,6 +73,20 @@ pub enum RunError {
     },
     #[error("run {run_id} is still {status}; only a finished run can be rerun")]
     NotFinished { run_id: String, status: RunStatus },
+    #[error("shard {item} of run {run_id} holds a summary reckon cannot read: {reason}")]
+    BadSummary {
+        run_id: String,
+        item: u32,
+        reason: String,
+    },
+    #[error(
+        "run {run_id} has {found} shard row(s) where {expected} were expected; it is not concluded"
+    )]
+    MissingShards {
+        run_id: String,
+        expected: u32,
+        found: usize,
+    },
 }
 
 /// Shutdown signals: `stop_new` lets running shards finish; `abort` cancels them.
@@ -151,6 +170,18 @@ impl Runner {
     /// that already succeeded is refused (unless the job runs
     /// [`RunsPerDate::EveryFire`]): reruns go through [`Runner::rerun`].
     pub async fn request(&self, new: NewRun) -> Result<RunRecord, RunError> {
+        self.request_as(new, None, None).await
+    }
+
+    /// [`Runner::request`] as a leader write under the leader epoch `lead`;
+    /// `fire` is the cron fire time the run answers, recorded as handled in
+    /// the run's own transaction.
+    pub async fn request_as(
+        &self,
+        new: NewRun,
+        lead: Option<Epoch>,
+        fire: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<RunRecord, RunError> {
         let job = self.catalog.get(&new.job)?;
         if self.kinds.get(&job.kind).is_none() {
             return Err(RunError::UnknownKind {
@@ -175,7 +206,10 @@ impl Runner {
                 run_id: done.run_id,
             });
         }
-        Ok(self.ledger.create_run(&new, self.config.run_lease).await?)
+        Ok(self
+            .ledger
+            .create_run_as(&new, self.config.run_lease, lead, fire)
+            .await?)
     }
 
     /// Creates a new attempt of a finished run's job and date, linked to it;
@@ -186,6 +220,19 @@ impl Runner {
         failed_only: bool,
         reason: &str,
         requested_by: &str,
+    ) -> Result<RunRecord, RunError> {
+        self.request_rerun_as(parent_run, failed_only, reason, requested_by, None)
+            .await
+    }
+
+    /// [`Runner::request_rerun`] as a leader write under `lead`.
+    pub async fn request_rerun_as(
+        &self,
+        parent_run: &str,
+        failed_only: bool,
+        reason: &str,
+        requested_by: &str,
+        lead: Option<Epoch>,
     ) -> Result<RunRecord, RunError> {
         let parent = self.ledger.run(parent_run).await?;
         if !parent.status.is_final() {
@@ -204,7 +251,7 @@ impl Runner {
             failed_only,
             params: parent.params.clone(),
         };
-        self.request(new).await
+        self.request_as(new, lead, None).await
     }
 
     /// Creates and executes a run, returning when it has finished.

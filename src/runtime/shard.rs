@@ -68,12 +68,32 @@ impl Runner {
         owner: &Ownership,
     ) -> ItemEnd {
         let mut epoch = None;
-        let ended = self
-            .attempts(run, job, item, permits, &progress, owner, &mut epoch)
-            .await;
+        let ended = {
+            // While this node holds the item (queued for a slot, waiting out a
+            // backoff, running), its heartbeat tells the leader it is waiting,
+            // not stalled.
+            let attempts = self.attempts(run, job, item, permits, &progress, owner, &mut epoch);
+            tokio::pin!(attempts);
+            let _ = self.ledger.heartbeat_shard(&run.run_id, item).await;
+            loop {
+                tokio::select! {
+                    ended = &mut attempts => break ended,
+                    _ = tokio::time::sleep(self.config.heartbeat_interval) => {
+                        if let Err(err) = self.ledger.heartbeat_shard(&run.run_id, item).await {
+                            tracing::warn!(run_id = %run.run_id, item, error = %chain(&err), "shard heartbeat failed");
+                        }
+                    }
+                }
+            }
+        };
         let (status, message) = match ended {
             Ok(None) => return ItemEnd::Succeeded,
             Ok(Some((status, message))) => (status, message),
+            Err(RunError::Ledger(LedgerError::RunOver { .. })) => {
+                // The run ended without this shard (failed, cancelled): its
+                // shards are not run, nor committed into it.
+                return ItemEnd::Ended;
+            }
             Err(err) => (RunStatus::Failed, chain(&err)),
         };
         if owner.distributed && (status != RunStatus::Failed || owner.lost.is_cancelled()) {

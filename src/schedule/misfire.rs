@@ -17,7 +17,8 @@ pub struct MisfireDecision {
 const MISSED_FIRES_MAX: usize = 10_000;
 
 /// Looks for fire times after `last_handled` up to `now` and applies the policy:
-/// `fire_once` collapses them into one run for the latest, `skip` drops them.
+/// `fire_once` collapses them into one run for the latest, `skip` drops them,
+/// `catch_up` runs the oldest first.
 pub fn decide_misfire(
     job: &JobDef,
     last_handled: DateTime<Utc>,
@@ -34,6 +35,8 @@ pub fn decide_misfire(
     let run_for = match job.misfire {
         MisfirePolicy::FireOnce => missed.last().copied(),
         MisfirePolicy::Skip => None,
+        // One date at a time, oldest first; the rest follow on later ticks.
+        MisfirePolicy::CatchUp => missed.first().copied(),
     };
     MisfireDecision { missed, run_for }
 }

@@ -267,6 +267,35 @@ pub fn runner_with(
     jobs: &[(&str, String)],
     clock: Arc<dyn Clock>,
 ) -> Runner {
+    runner_with_coord(
+        db,
+        kinds,
+        jobs,
+        clock,
+        Arc::new(Embedded::new("test-node")),
+        test_runner_config(),
+    )
+}
+
+/// The runner limits tests use (short heartbeat and dependency poll).
+pub fn test_runner_config() -> RunnerConfig {
+    RunnerConfig {
+        parallel_shards_max: 4,
+        run_lease: Duration::from_secs(60),
+        heartbeat_interval: Duration::from_millis(200),
+        dependency_poll: Duration::from_millis(50),
+    }
+}
+
+/// [`runner_with`] under a given coordinator and runner config.
+pub fn runner_with_coord(
+    db: &TestDb,
+    kinds: KindRegistry,
+    jobs: &[(&str, String)],
+    clock: Arc<dyn Clock>,
+    coord: Arc<dyn reckon::runtime::Coordinator>,
+    config: RunnerConfig,
+) -> Runner {
     let files: Vec<(PathBuf, String)> = jobs
         .iter()
         .map(|(name, text)| (PathBuf::from(format!("jobs/{name}.toml")), text.clone()))
@@ -277,17 +306,11 @@ pub fn runner_with(
         data_dir: db.dir.path().to_path_buf(),
         excel_bom: false,
     };
-    let config = RunnerConfig {
-        parallel_shards_max: 4,
-        run_lease: Duration::from_secs(60),
-        heartbeat_interval: Duration::from_millis(200),
-        dependency_poll: Duration::from_millis(50),
-    };
     Runner::new(
         Ledger::new(db.db.clone(), clock),
         Arc::new(catalog),
         Arc::new(kinds),
-        Arc::new(Embedded::new("test-node")),
+        coord,
         paths,
         config,
     )
@@ -366,4 +389,6 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
         params: serde_json::json!({}),
     }
 }
+pub mod faults;
+pub mod node;
 pub mod zk;

@@ -7,9 +7,12 @@ use zookeeper_client::Error;
 use super::membership::{disabled, live_instances};
 use super::session::{ZkCoordinator, unavailable};
 use super::{parse_work_name, persistent};
+use std::collections::BTreeSet;
+
+use super::triggers;
 use crate::catalog::JobDef;
-use crate::coord::{Assignment, CoordError, Coordinator};
-use crate::ledger::RunRecord;
+use crate::ledger::{Ledger, RunRecord};
+use crate::runtime::{Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer};
 
 /// The data of a job's `assignment` node (its znode version counts reshards).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -42,18 +45,6 @@ impl ZkCoordinator {
             .map_err(|e| unavailable("reading disabled instances", e))?;
         Ok(live.into_iter().filter(|i| !off.contains(i)).collect())
     }
-
-    /// Records a run as in flight (the next leader adopts it from there).
-    pub(crate) async fn mark_run(&self, run_id: &str, job: &str) -> Result<(), CoordError> {
-        let client = self.client()?;
-        match client
-            .create(&self.paths.run(run_id), job.as_bytes(), &persistent())
-            .await
-        {
-            Ok(_) | Err(Error::NodeExists) => Ok(()),
-            Err(err) => Err(unavailable("recording the run", err)),
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -64,6 +55,10 @@ impl Coordinator for ZkCoordinator {
 
     async fn is_leader(&self) -> bool {
         self.leading()
+    }
+
+    fn leader_term(&self) -> u64 {
+        self.term()
     }
 
     async fn confirm_leader(&self) -> bool {
@@ -105,7 +100,6 @@ impl Coordinator for ZkCoordinator {
     ) -> Result<(), CoordError> {
         let client = self.client()?;
         let paths = &self.paths;
-        self.mark_run(&run.run_id, &run.job).await?;
         let job_dir = format!("{}/{}", paths.jobs(), run.job);
         client
             .mkdir(&job_dir, &persistent())
@@ -161,6 +155,80 @@ impl Coordinator for ZkCoordinator {
             .map_err(|e| CoordError::Unavailable(format!("handing out work: {e}")))?;
         tracing::info!(run_id = %run.run_id, job = %run.job, ?assignment, "run dispatched");
         Ok(())
+    }
+
+    async fn queued(&self, run_id: &str) -> Result<BTreeSet<u32>, CoordError> {
+        let client = self.client()?;
+        let paths = &self.paths;
+        let mut items = BTreeSet::new();
+        let queues = client
+            .list_children(&paths.work())
+            .await
+            .map_err(|e| unavailable("listing work queues", e))?;
+        for instance in queues {
+            let names = match client.list_children(&paths.work_of(&instance)).await {
+                Ok(names) => names,
+                Err(Error::NoNode) => continue,
+                Err(err) => return Err(unavailable("reading a work queue", err)),
+            };
+            items.extend(
+                names
+                    .iter()
+                    .filter_map(|n| parse_work_name(n))
+                    .filter(|(r, _)| r == run_id)
+                    .map(|(_, item)| item),
+            );
+        }
+        Ok(items)
+    }
+
+    async fn reconcile(&self, ledger: &Ledger) -> Result<(), CoordError> {
+        self.requeue_orphans(ledger)
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable("failover pass", e))
+    }
+
+    async fn paused_jobs(&self) -> Result<BTreeSet<String>, CoordError> {
+        let client = self.client()?;
+        disabled(&client, &self.paths.disabled_jobs())
+            .await
+            .map_err(|e| unavailable("reading disabled jobs", e))
+    }
+
+    async fn requests(&self) -> Result<Vec<PendingRequest>, CoordError> {
+        let client = self.client()?;
+        let pending = triggers::pending(&client, &self.paths)
+            .await
+            .map_err(|e| unavailable("reading triggers", e))?;
+        Ok(pending
+            .into_iter()
+            .map(|(handle, request, version)| PendingRequest {
+                handle,
+                version: i64::from(version),
+                request,
+            })
+            .collect())
+    }
+
+    async fn answer(
+        &self,
+        request: &PendingRequest,
+        answer: RequestAnswer,
+    ) -> Result<(), CoordError> {
+        let client = self.client()?;
+        let version = i32::try_from(request.version).map_err(|_| {
+            CoordError::Unavailable(format!("bad trigger version {}", request.version))
+        })?;
+        triggers::answer(
+            &client,
+            &request.handle,
+            version,
+            request.request.clone(),
+            answer,
+        )
+        .await
+        .map_err(|e| unavailable("answering a trigger", e))
     }
 
     async fn concluded(&self, run_id: &str) {

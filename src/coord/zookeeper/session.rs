@@ -1,7 +1,7 @@
 //! The node's current ZooKeeper session and the [`Coordinator`] view of it.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -26,6 +26,8 @@ pub struct ZkCoordinator {
     pub(crate) session_timeout: Duration,
     current: Mutex<Option<Session>>,
     leader: AtomicBool,
+    /// Elections won by this instance (each starts a new leader term).
+    terms: AtomicU64,
     /// The election node this instance holds while leading.
     lock_path: Mutex<Option<String>>,
 }
@@ -45,6 +47,7 @@ impl ZkCoordinator {
             session_timeout,
             current: Mutex::new(None),
             leader: AtomicBool::new(false),
+            terms: AtomicU64::new(0),
             lock_path: Mutex::new(None),
         }
     }
@@ -76,6 +79,9 @@ impl ZkCoordinator {
     }
 
     pub(crate) fn set_leader(&self, leading: bool) {
+        if leading {
+            self.terms.fetch_add(1, Ordering::SeqCst);
+        }
         self.leader.store(leading, Ordering::SeqCst);
         if !leading && let Ok(mut path) = self.lock_path.lock() {
             *path = None;
@@ -104,6 +110,11 @@ impl ZkCoordinator {
 
     pub(crate) fn leading(&self) -> bool {
         self.leader.load(Ordering::SeqCst) && self.session().is_some()
+    }
+
+    /// The number of elections this instance has won.
+    pub(crate) fn term(&self) -> u64 {
+        self.terms.load(Ordering::SeqCst)
     }
 
     pub(crate) fn id(&self) -> &str {

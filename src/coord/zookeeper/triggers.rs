@@ -4,31 +4,14 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use zookeeper_client::{Client, CreateMode, Error};
 
 use super::{Paths, Registry};
 
-/// What the CLI asks for.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TriggerRequest {
-    pub job: Option<String>,
-    pub business_date: Option<NaiveDate>,
-    /// `reckon rerun`: the run to run again.
-    pub rerun_of: Option<String>,
-    #[serde(default)]
-    pub failed_only: bool,
-    pub reason: Option<String>,
-    pub requested_by: String,
-}
-
-/// The leader's answer: the run it created, or why it refused.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TriggerAnswer {
-    pub run_id: Option<String>,
-    pub error: Option<String>,
-    pub leader: String,
-}
+/// The leader's answer (the runtime's [`RequestAnswer`]).
+pub use crate::runtime::RequestAnswer as TriggerAnswer;
+/// What the CLI asks for (the runtime's [`RunRequest`]).
+pub use crate::runtime::RunRequest as TriggerRequest;
 
 /// The data of a trigger node.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

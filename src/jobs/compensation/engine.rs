@@ -55,7 +55,11 @@ pub struct Tally {
 
 impl Tally {
     fn count(&mut self, t: &Transition) {
-        match (t.from, t.to) {
+        self.count_states(t.from, t.to);
+    }
+
+    fn count_states(&mut self, from: State, to: State) {
+        match (from, to) {
             (_, State::Dead) => self.dead += 1,
             (State::Prepared, State::Committed) => self.committed += 1,
             (State::Prepared, State::RolledBack) => self.rolled_back += 1,
@@ -64,6 +68,33 @@ impl Tally {
             (State::Committed, State::Committed) => self.delivery_failed += 1,
             _ => {}
         }
+    }
+
+    /// Counts the transitions that applied; the others lost a race.
+    fn record(&mut self, attempted: &[Transition], applied: &[Transition]) {
+        self.lost_races += (attempted.len() - applied.len()) as u64;
+        for t in applied {
+            self.count(t);
+        }
+    }
+
+    /// The tally of journaled state changes (what a run's report lists):
+    /// `(old_state, new_state)` names; an unknown name is an error.
+    pub fn of_changes<'a>(
+        changes: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Tally, String> {
+        let mut tally = Tally::default();
+        for (from, to) in changes {
+            let state = |name: &str| {
+                State::parse(name).ok_or_else(|| format!("unknown message state `{name}`"))
+            };
+            let (from, to) = (state(from)?, state(to)?);
+            if from == State::Prepared {
+                tally.checked += 1;
+            }
+            tally.count_states(from, to);
+        }
+        Ok(tally)
     }
 
     /// Sum of two tallies.
@@ -188,6 +219,9 @@ impl Engine {
                 return Ok(tally);
             };
             after_id = last.id.clone();
+            // The fence first: held (row locked) through the HTTP calls and
+            // the state changes, committed together.
+            let tx = store::begin_batch(&self.db, scope.fence.as_ref()).await?;
             let tries: Vec<_> = batch
                 .iter()
                 .map(|due| deliver(&self.http, &self.settings.downstreams, due))
@@ -202,8 +236,16 @@ impl Engine {
             }
             let (transitions, outbox) =
                 delivery_transitions(&batch, results, &self.settings, now_ms);
-            self.apply(scope, &transitions, &outbox, now_ms, &mut tally)
-                .await?;
+            let applied = store::apply_in(
+                tx,
+                scope.fence.as_ref(),
+                &scope.journal,
+                &transitions,
+                &outbox,
+                now_ms,
+            )
+            .await?;
+            tally.record(&transitions, &applied);
         }
     }
 
@@ -224,10 +266,7 @@ impl Engine {
             now_ms,
         )
         .await?;
-        tally.lost_races += (transitions.len() - applied.len()) as u64;
-        for t in &applied {
-            tally.count(t);
-        }
+        tally.record(transitions, &applied);
         Ok(())
     }
 }

@@ -121,14 +121,32 @@ impl JobKind for Compensation {
         let mut total = Tally::default();
         for shard in shards {
             let summary: ShardSummary =
-                serde_json::from_value(shard.summary.clone()).unwrap_or_default();
+                serde_json::from_value(shard.summary.clone()).map_err(|e| {
+                    JobError::Failed(format!(
+                        "shard {} left a summary reckon cannot read: {e}",
+                        shard.item
+                    ))
+                })?;
             let run_id = if summary.run_id.is_empty() {
                 ctx.run_id.as_str()
             } else {
                 summary.run_id.as_str()
             };
-            actions.extend(report::load_actions(ctx.ledger.db(), run_id, shard.item).await?);
-            total.add(&summary.tally);
+            let listed = report::load_actions(ctx.ledger.db(), run_id, shard.item).await?;
+            // The summary counts what the report lists: every journaled change
+            // of the shard, whichever owner (epoch) committed it — not the tally
+            // of the last owner alone.
+            let tally = Tally::of_changes(
+                listed
+                    .iter()
+                    .map(|a| (a.old_state.as_str(), a.new_state.as_str())),
+            )
+            .map_err(JobError::Failed)?;
+            total.add(&Tally {
+                lost_races: summary.tally.lost_races,
+                ..tally
+            });
+            actions.extend(listed);
         }
         report::sort(&mut actions);
         let bom = ctx.paths.excel_bom;

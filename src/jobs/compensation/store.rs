@@ -227,8 +227,47 @@ pub async fn apply(
     if transitions.is_empty() {
         return Ok(Vec::new());
     }
+    let tx = begin_batch(db, fence).await?;
+    apply_in(tx, fence, journal, transitions, outbox, now_ms).await
+}
+
+/// Opens a batch's transaction and takes the shard fence (when given) as its
+/// first statement. Delivery batches open it *before* their HTTP calls, so
+/// the fence row stays locked while they are made: a replacement's claim
+/// waits for the batch to commit (or for the database to end a paused
+/// holder's session) and then supersedes it — one fence never delivers a
+/// message twice.
+///
+/// SQLite has a single writer and one node: holding its write lock through
+/// HTTP calls would stop every other writer, so there the fence is checked
+/// before the calls and taken again by [`apply_in`].
+pub async fn begin_batch(db: &Db, fence: Option<&Fence>) -> Result<DbTx, CompensationError> {
     let mut tx = db.begin().await?;
     if let Some(fence) = fence {
+        hold_fence(&mut tx, fence).await?;
+        if db.backend() == crate::db::Backend::Sqlite {
+            tx.rollback().await?;
+            tx = db.begin().await?;
+        }
+    }
+    Ok(tx)
+}
+
+/// [`apply`] inside a transaction opened by [`begin_batch`]; commits it.
+pub async fn apply_in(
+    mut tx: DbTx,
+    fence: Option<&Fence>,
+    journal: &Journal,
+    transitions: &[Transition],
+    outbox: &BTreeMap<String, OutboxRow>,
+    now_ms: i64,
+) -> Result<Vec<Transition>, CompensationError> {
+    if transitions.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    if let Some(fence) = fence {
+        // Already held on PostgreSQL (the same transaction); taken here on SQLite.
         hold_fence(&mut tx, fence).await?;
     }
     let applied_ids = compare_and_set(&mut tx, transitions, now_ms).await?;

@@ -65,11 +65,10 @@ pub async fn carried(
         }
         query.fetch_all(pool).await?
     });
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(
             |(id, business_date, found_as, category, key, kind, payload, state, settled_on)| {
-                CarriedBreak {
+                Ok(CarriedBreak {
                     id,
                     business_date,
                     found_as,
@@ -77,12 +76,12 @@ pub async fn carried(
                     key,
                     kind,
                     payload,
-                    state: BreakState::parse(&state).unwrap_or(BreakState::Open),
+                    state: BreakState::stored(&state)?,
                     settled_on,
-                }
+                })
             },
         )
-        .collect())
+        .collect()
 }
 
 /// Sets a carried record's state and category as `date`'s run decided;

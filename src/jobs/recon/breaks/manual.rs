@@ -61,8 +61,8 @@ struct Row {
     note: Option<String>,
 }
 
-fn break_of(row: Row) -> Break {
-    Break {
+fn break_of(row: Row) -> Result<Break, BreakError> {
+    Ok(Break {
         id: row.id,
         job: row.job,
         business_date: row.business_date,
@@ -75,12 +75,12 @@ fn break_of(row: Row) -> Break {
         right_amount: row.right_amount.map(|m| m.0),
         delta: row.delta.0,
         detail: row.detail,
-        state: BreakState::parse(&row.state).unwrap_or(BreakState::Open),
+        state: BreakState::stored(&row.state)?,
         settled_on: row.settled_on,
         resolved_by: row.resolved_by,
         resolved_at: row.resolved_at,
         note: row.note,
-    }
+    })
 }
 
 /// The breaks matching `filter`, oldest business date first, then by id.
@@ -104,7 +104,7 @@ pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakErro
             .fetch_all(pool)
             .await?
     });
-    Ok(rows.into_iter().map(break_of).collect())
+    rows.into_iter().map(break_of).collect()
 }
 
 /// One break by id.
@@ -113,7 +113,7 @@ pub async fn get(db: &Db, id: i64) -> Result<Break, BreakError> {
     let row: Option<Row> = on_db!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?
     });
-    row.map(break_of).ok_or(BreakError::NotFound(id))
+    row.map(break_of).ok_or(BreakError::NotFound(id))?
 }
 
 /// Resolves an unresolved break by hand: who, when and why are recorded.

@@ -83,6 +83,14 @@ impl BreakState {
         }
     }
 
+    /// A state read back from storage: an unknown name is an error, never
+    /// silently "open".
+    pub fn stored(text: &str) -> Result<BreakState, sqlx::Error> {
+        BreakState::parse(text).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown break state `{text}` in recon_breaks").into())
+        })
+    }
+
     /// Still needs attention (pending or open).
     pub fn is_unresolved(self) -> bool {
         matches!(self, BreakState::Pending | BreakState::Open)

@@ -138,21 +138,20 @@ async fn existing_rows(
         .fetch_all(&mut **conn)
         .await?
     });
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|(id, found_as, key, occurrence, state, settled_on)| {
-            // The CHECK constraint allows only known states; treat anything else as open.
-            let state = BreakState::parse(&state).unwrap_or(BreakState::Open);
-            (
+            // The CHECK constraint allows only known states; anything else is an error.
+            let state = BreakState::stored(&state)?;
+            Ok((
                 (found_as, key, occurrence),
                 Existing {
                     id,
                     state,
                     settled_on,
                 },
-            )
+            ))
         })
-        .collect())
+        .collect()
 }
 
 async fn update_row(

@@ -1,0 +1,191 @@
+//! What `reckon cluster status|disable|enable` asks of the registry, as
+//! facts: the CLI prints them and never reads znodes itself.
+
+use std::collections::BTreeSet;
+
+use zookeeper_client::{Client, Error};
+
+use super::membership::{InstanceInfo, disabled};
+use super::triggers::TriggerError;
+use super::{Paths, Registry, connect_for_cli, parse_work_name, persistent};
+
+/// One live instance.
+#[derive(Debug, Clone)]
+pub struct InstanceStatus {
+    pub id: String,
+    /// `None` when its node holds data this version cannot read.
+    pub info: Option<InstanceInfo>,
+    pub queued: usize,
+    pub leader: bool,
+    pub disabled: bool,
+}
+
+/// A job's latest assignment as written by the leader.
+#[derive(Debug, Clone)]
+pub struct JobStatus {
+    pub job: String,
+    pub disabled: bool,
+    /// `(znode version, strategy, run id, items as JSON)`.
+    pub assignment: Option<(i32, String, String, String)>,
+}
+
+/// The cluster as the registry sees it.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterStatus {
+    pub leader: Option<String>,
+    /// In registration order.
+    pub instances: Vec<InstanceStatus>,
+    pub jobs: Vec<JobStatus>,
+    /// `(run id, item, instance)` of shards running now.
+    pub running: Vec<(String, u32, String)>,
+    /// Dead instances' queues waiting for failover: `(instance, work names)`.
+    pub awaiting_failover: Vec<(String, Vec<String>)>,
+}
+
+/// Errors of the status and toggle commands.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Connect(#[from] TriggerError),
+    #[error("ZooKeeper: {0}")]
+    Zk(#[from] Error),
+}
+
+async fn children(client: &Client, path: &str) -> Result<Vec<String>, Error> {
+    match client.list_children(path).await {
+        Ok(mut names) => {
+            names.sort();
+            Ok(names)
+        }
+        Err(Error::NoNode) => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Reads the cluster's status; `catalog_jobs` are listed even before their first run.
+pub async fn cluster_status(
+    registry: &Registry,
+    catalog_jobs: &[String],
+) -> Result<ClusterStatus, StatusError> {
+    let client = connect_for_cli(registry).await?;
+    let paths = Paths::new(&registry.namespace);
+    // Leader: the lock node with the lowest sequence number.
+    let mut contenders = children(&client, &paths.leader()).await?;
+    contenders.sort_by_key(|n| n.rsplit('-').next().unwrap_or("").to_string());
+    let leader = match contenders.first() {
+        Some(first) => client
+            .get_data(&format!("{}/{first}", paths.leader()))
+            .await
+            .ok()
+            .map(|(d, _)| String::from_utf8_lossy(&d).to_string()),
+        None => None,
+    };
+    let disabled_instances = disabled(&client, &paths.disabled_instances()).await?;
+    let disabled_jobs = disabled(&client, &paths.disabled_jobs()).await?;
+    let mut found = Vec::new();
+    for name in children(&client, &paths.instances()).await? {
+        if let Ok((data, stat)) = client.get_data(&paths.instance(&name)).await {
+            found.push((stat.czxid, name, serde_json::from_slice(&data).ok()));
+        }
+    }
+    found.sort_by_key(|i| i.0);
+    let mut instances = Vec::new();
+    for (_, id, info) in found {
+        instances.push(InstanceStatus {
+            queued: children(&client, &paths.work_of(&id)).await?.len(),
+            leader: leader.as_deref() == Some(id.as_str()),
+            disabled: disabled_instances.contains(&id),
+            info,
+            id,
+        });
+    }
+    let mut names: BTreeSet<String> = children(&client, &paths.jobs())
+        .await?
+        .into_iter()
+        .collect();
+    names.extend(catalog_jobs.iter().cloned());
+    let mut jobs = Vec::new();
+    for job in names {
+        let assignment = match client.get_data(&paths.assignment(&job)).await {
+            Ok((data, stat)) => serde_json::from_slice::<serde_json::Value>(&data)
+                .ok()
+                .map(|v| {
+                    (
+                        stat.version,
+                        v["strategy"].as_str().unwrap_or("?").to_string(),
+                        v["run_id"].as_str().unwrap_or("?").to_string(),
+                        v["items"].to_string(),
+                    )
+                }),
+            Err(_) => None,
+        };
+        jobs.push(JobStatus {
+            disabled: disabled_jobs.contains(&job),
+            job,
+            assignment,
+        });
+    }
+    let mut running = Vec::new();
+    for name in children(&client, &paths.running()).await? {
+        let owner = client
+            .get_data(&format!("{}/{name}", paths.running()))
+            .await
+            .map(|(d, _)| String::from_utf8_lossy(&d).to_string())
+            .unwrap_or_default();
+        if let Some((run, item)) = parse_work_name(&name) {
+            running.push((run, item, owner));
+        }
+    }
+    let mut awaiting_failover = Vec::new();
+    for queue in children(&client, &paths.work()).await? {
+        if instances.iter().any(|i| i.id == queue) {
+            continue;
+        }
+        let waiting = children(&client, &paths.work_of(&queue)).await?;
+        if !waiting.is_empty() {
+            awaiting_failover.push((queue, waiting));
+        }
+    }
+    Ok(ClusterStatus {
+        leader,
+        instances,
+        jobs,
+        running,
+        awaiting_failover,
+    })
+}
+
+/// What `reckon cluster disable|enable` acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toggle {
+    Job,
+    Instance,
+}
+
+/// Disables (or enables again) a job or an instance cluster-wide.
+pub async fn set_disabled(
+    registry: &Registry,
+    what: Toggle,
+    name: &str,
+    disable: bool,
+) -> Result<(), StatusError> {
+    let client = connect_for_cli(registry).await?;
+    let paths = Paths::new(&registry.namespace);
+    let dir = match what {
+        Toggle::Job => paths.disabled_jobs(),
+        Toggle::Instance => paths.disabled_instances(),
+    };
+    client.mkdir(&dir, &persistent()).await?;
+    let path = format!("{dir}/{name}");
+    if disable {
+        match client.create(&path, b"", &persistent()).await {
+            Ok(_) | Err(Error::NodeExists) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    } else {
+        match client.delete(&path, None).await {
+            Ok(()) | Err(Error::NoNode) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+}
