@@ -581,3 +581,45 @@ async fn random_faults_short_series_keeps_every_invariant() {
     let broken: Vec<_> = done.iter().filter(|t| !t.violations.is_empty()).collect();
     assert!(broken.is_empty(), "{broken:#?}");
 }
+
+/// `reckon jobs` shows business dates whose fire time passed with no run
+/// (a node was down; misfire `skip` passed them over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_lists_missed_business_dates_that_never_ran() {
+    let db = TestDb::sqlite().await;
+    let jobs = db.dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("nightly.toml"),
+        "name = \"nightly\"\nkind = \"command\"\ncron = \"0 30 1 * * *\"\nmisfire = \"skip\"\n[params]\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let ledger = reckon::ledger::Ledger::new(db.db.clone(), Arc::new(SystemClock));
+    let skipped = Utc.with_ymd_and_hms(2026, 11, 19, 17, 30, 0).unwrap();
+    ledger
+        .record_missed_fires("nightly", &[(skipped, date("2026-11-19"))], "skip")
+        .await
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args([
+            "--database",
+            &db.url,
+            "--jobs",
+            jobs.to_str().unwrap(),
+            "jobs",
+        ])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        listed.contains("missed business dates that never ran (skip): 2026-11-19"),
+        "{listed}"
+    );
+    db.cleanup().await;
+}

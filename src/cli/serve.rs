@@ -53,6 +53,7 @@ async fn serve_cluster(
         jobs = runner.catalog().jobs().count(),
         "reckon serving in a cluster"
     );
+    // Same hook as in `serve` for other services of the node (console, metrics).
     let node = Node::new(runner.clone(), Arc::new(SystemClock));
     tokio::join!(
         crate::coord::zookeeper::serve_cluster(runner, coord),

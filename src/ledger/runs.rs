@@ -215,33 +215,6 @@ impl Ledger {
         rows.into_iter().map(RunRecord::try_from).collect()
     }
 
-    /// Moves a pending run to running, owned by `owner`.
-    pub async fn start_run(&self, run_id: &str, owner: &str) -> Result<(), LedgerError> {
-        let now = self.clock.now();
-        let done = on_db!(&self.db, pool => {
-            sqlx::query(
-                "UPDATE runs SET status = 'running', owner = $2, started_at = $3, heartbeat_at = $3 \
-                 WHERE run_id = $1 AND status = 'pending'",
-            )
-            .bind(run_id)
-            .bind(owner)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
-        if done == 0 {
-            let run = self.run(run_id).await?;
-            return Err(LedgerError::WrongState {
-                run_id: run_id.to_string(),
-                expected: "pending".into(),
-                actual: run.status.to_string(),
-            });
-        }
-        self.append_event(run_id, None, "started", &format!("on {owner}"))
-            .await
-    }
-
     /// Records that the run's owner is alive.
     pub async fn heartbeat(&self, run_id: &str) -> Result<(), LedgerError> {
         let now = self.clock.now();

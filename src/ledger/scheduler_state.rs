@@ -46,18 +46,9 @@ impl Ledger {
         job: &str,
         fire_at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        on_db!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO scheduler_state (job, last_fire_at) VALUES ($1, $2) \
-                 ON CONFLICT (job) DO UPDATE SET last_fire_at = excluded.last_fire_at \
-                 WHERE scheduler_state.last_fire_at < excluded.last_fire_at",
-            )
-            .bind(job)
-            .bind(fire_at)
-            .execute(pool)
-            .await?
-            .rows_affected()
-        });
+        let mut tx = self.db.begin().await?;
+        mark_fire_in(&mut tx, job, fire_at).await?;
+        tx.commit().await?;
         Ok(())
     }
 

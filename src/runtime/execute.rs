@@ -444,6 +444,7 @@ impl Runner {
                         lead,
                     )
                     .await?;
+                // Hook point for "a run finished" (after its status is recorded).
             }
             Err(err) => {
                 let reason = format!("finalize failed: {}", chain(&err));

@@ -18,7 +18,8 @@ pub mod model;
 pub mod reports;
 pub mod store;
 pub mod trial_balance;
-pub mod window;
+/// The business-day window lives in `jobs::business` (shared with recon).
+pub use crate::jobs::business::window;
 
 use std::collections::BTreeMap;
 

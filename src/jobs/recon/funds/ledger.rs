@@ -21,9 +21,9 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::db::Db;
+use crate::jobs::business::window::Window;
 use crate::jobs::recon::engine::{decimal_to_cents, decimal_to_fee_units};
 use crate::jobs::recon::formats::{LedgerStatus, Record, RecordKind, Reject, RejectReason};
-use crate::jobs::settlement::window::Window;
 use crate::money::Money;
 use crate::on_db;
 

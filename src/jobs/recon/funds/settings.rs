@@ -6,9 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
+use crate::jobs::business::window::{Window, local_instant};
 use crate::jobs::params::{ParamError, Params};
 use crate::jobs::recon::formats::{FormatName, GenericMapping, ReadOptions, StatementFormat};
-use crate::jobs::settlement::window::{Window, local_instant};
 
 /// Everything a `recon-funds` job is configured with.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::jobs::settlement::window::Window;
+use crate::jobs::business::window::Window;
 
 /// Longest match window accepted: well under a business day, so that no
 /// record can be near both ends of one day.

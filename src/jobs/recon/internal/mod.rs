@@ -26,8 +26,8 @@ use chrono::NaiveTime;
 
 use super::breaks::{self, NewBreak, RecordedBreaks};
 use super::shard_rows::{self, RowsKey};
+use crate::jobs::business::window::Window;
 use crate::jobs::params::Params;
-use crate::jobs::settlement::window::Window;
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 use crate::sharding::partition_of;
 use compute::{Category, Finding, Outcome, Side, Tally, TallyRow};

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::compute::{JournalLine, Order, Payment};
 use crate::db::Db;
-use crate::jobs::settlement::window::Window;
+use crate::jobs::business::window::Window;
 use crate::money::Money;
 use crate::on_db;
 
