@@ -63,6 +63,48 @@ fn prints_schedule_csv() {
 }
 
 #[test]
+fn first_period_flag_charges_the_broken_period() {
+    // Disbursed 01-15, repayment day 1: a 17-day first period.
+    // scripts/repayment_reference.py: 10000 × 0.12 × 17 / 360 = 56.67 (cny-v2);
+    // a whole month, 100.00, under full_month (cny-v1).
+    let base = [
+        "--principal",
+        "10000",
+        "--annual-rate",
+        "0.12",
+        "--months",
+        "12",
+        "--method",
+        "equal-installment",
+        "--start",
+        "2026-01-15",
+        "--repayment-day",
+        "1",
+    ];
+    let (code, stdout, stderr) = schedule(&base);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some("1,2026-02-01,888.49,831.82,56.67,9168.18")
+    );
+    assert_eq!(
+        stdout.lines().nth(12),
+        Some("12,2027-01-01,840.12,831.80,8.32,0.00")
+    );
+    let mut full = base.to_vec();
+    full.extend(["--first-period", "full_month"]);
+    let (code, stdout, _) = schedule(&full);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some("1,2026-02-01,888.49,788.49,100.00,9211.51")
+    );
+    let mut bad = base.to_vec();
+    bad.extend(["--first-period", "half"]);
+    assert_eq!(schedule(&bad).0, 2);
+}
+
+#[test]
 fn bad_input_is_a_usage_error() {
     for args in [
         &[
