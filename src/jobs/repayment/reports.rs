@@ -265,7 +265,17 @@ async fn rejects(db: &Db, job: &str, date: NaiveDate, bom: bool) -> Result<Rejec
     )?;
     let (mut repayments, mut repayment_amount) = (0u64, ZERO_CENTS);
     for r in &rows {
-        let amount_text = r.3.map(|m| m.0.to_string()).unwrap_or_default();
+        // As stored, but never fewer than 2 decimals (PostgreSQL returns a
+        // NUMERIC zero as `0`), so both backends print the same bytes.
+        let amount_text =
+            r.3.map(|m| {
+                let mut value = m.0;
+                if value.scale() < 2 {
+                    value.rescale(2);
+                }
+                value.to_string()
+            })
+            .unwrap_or_default();
         if r.0 == "repayment" {
             repayments += 1;
             repayment_amount += r.3.map(|m| m.0).unwrap_or_default();
