@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """Independent reference for reckon's repayment schedules (docs/repayment.md).
 
-Written from the convention, not from the Rust code: exact rational arithmetic
-(fractions.Fraction) and half-up rounding to the cent. Its output is pasted as
-expected values into src/jobs/repayment/schedule.rs tests.
+Written from the conventions and end-of-day rules (docs/repayment.md), not
+from the Rust code: exact rational arithmetic (fractions.Fraction), half-up
+rounding to the cent, and an end of day simulated day by day (the Rust replay
+jumps between events). Its output is pasted as expected values into the tests
+(src/jobs/repayment/*.rs, tests/repayment*.rs).
 
-Usage: python3 scripts/repayment_reference.py
+Usage: python3 scripts/repayment_reference.py             schedules (and the demo's LN-1001, LN-1005)
+       python3 scripts/repayment_reference.py demo [DATE] the demo book's overdue.csv / loans.csv rows
+       python3 scripts/repayment_reference.py scenarios   the end-of-day test scenarios
 """
 import calendar
 import datetime
+import sys
 from fractions import Fraction as F
 
 CENT = F(1, 100)
@@ -102,7 +107,7 @@ CASES = [
     ("0.10", "0", 12, "equal-principal", datetime.date(2026, 1, 1)),
 ]
 
-if __name__ == "__main__":
+if __name__ == "__main__" and len(sys.argv) == 1:
     for principal, annual, months, method, start in CASES:
         rows = schedule(principal, annual, months, method, start)
         total_interest = sum(r[4] for r in rows)
@@ -110,62 +115,6 @@ if __name__ == "__main__":
               f"total interest {fmt(total_interest)}")
         for k, due, inst, prin, intr, bal in rows:
             print(f'({k}, "{due}", "{fmt(inst)}", "{fmt(prin)}", "{fmt(intr)}", "{fmt(bal)}"),')
-
-
-def regenerate(balance, annual, slots, method, mode, current_installment=None, current_principal=None):
-    """The rest of a schedule after a prepayment (docs/repayment.md)."""
-    r = F(annual) / 12
-    bal = F(balance)
-    n = len(slots)
-    rows = []
-    shorter = mode == "shorter-term" and n > 1 and method in ("equal-installment", "equal-principal")
-    if method == "equal-installment":
-        inst = F(current_installment) if shorter else half_up(bal * r * (1 + r) ** n / ((1 + r) ** n - 1))
-    per_principal = F(current_principal) if (shorter and current_principal) else half_up(bal / n)
-    for i, (k, due) in enumerate(slots):
-        interest = half_up(bal * r)
-        if method == "equal-installment":
-            scheduled = inst - interest
-        elif method == "equal-principal":
-            scheduled = per_principal
-        else:
-            scheduled = F(0)
-        principal_k = bal if (i == n - 1 or scheduled >= bal) else scheduled
-        bal -= principal_k
-        rows.append((k, due, principal_k + interest, principal_k, interest, bal))
-        if shorter and bal == 0:
-            break
-    return rows
-
-
-def penalty_day(principal, annual, multiplier="1.5", basis=360):
-    return half_up(F(principal) * F(annual) * F(multiplier) / basis)
-
-
-if __name__ == "__main__":
-    print("# prepayment on 2026-02-25 of the 10000.00 / 0.12 / 12 equal-installment loan:")
-    print("# balance 9211.51 - 4608.95 = 4602.56 over periods 2..12")
-    start = datetime.date(2026, 1, 15)
-    slots = [(k, due_date(start, k, 15)) for k in range(2, 13)]
-    for mode in ("shorter-term", "lower-installment"):
-        print(f"# {mode}")
-        for k, due, inst, prin, intr, bal in regenerate("4602.56", "0.12", slots, "equal-installment", mode, "888.49"):
-            print(f'({k}, "{due}", "{fmt(inst)}", "{fmt(prin)}", "{fmt(intr)}", "{fmt(bal)}"),')
-    print("# daily penalties (x 0.12 x 1.5 / 360):",
-          [fmt(penalty_day(p, "0.12")) for p in ("788.49", "390.05")])
-    print("# daily accrual on 4602.56 at 0.12 / 360:", fmt(half_up(F("4602.56") * F("0.12") / 360)))
-    print("# demo LN-1001: 50000.00 at 0.12 for 12 months, equal installment, from 2026-11-21")
-    for k, due, inst, prin, intr, bal in schedule("50000.00", "0.12", 12, "equal-installment", datetime.date(2026, 11, 21)):
-        print(f'{k},{due},{fmt(inst)},{fmt(prin)},{fmt(intr)},{fmt(bal)}')
-    print("# demo LN-1005: 60000.00 at 0.108 for 24 months from 2025-12-21; periods 1-11 paid,")
-    print("# 20000.00 prepaid on 2026-11-21 (shorter term, keep the installment)")
-    full = schedule("60000.00", "0.108", 24, "equal-installment", datetime.date(2025, 12, 21))
-    balance = full[10][5] - 20000
-    inst = full[0][2]
-    slots = [(k, due_date(datetime.date(2025, 12, 21), k, 21)) for k in range(12, 25)]
-    print(f"# installment {fmt(inst)}, balance after period 11 {fmt(full[10][5])}, after prepayment {fmt(balance)}")
-    for k, due, inst_k, prin, intr, bal in regenerate(balance, "0.108", slots, "equal-installment", "shorter-term", inst):
-        print(f'{k},{due},{fmt(inst_k)},{fmt(prin)},{fmt(intr)},{fmt(bal)}')
 
 
 # ---------------------------------------------------------------------------
@@ -442,7 +391,6 @@ def demo(until="2026-11-21", early_payment="hold"):
 
 
 if __name__ == "__main__":
-    import sys
     if len(sys.argv) > 1 and sys.argv[1] == "demo":
         demo(*sys.argv[2:])
 
@@ -493,3 +441,18 @@ def scenarios():
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "scenarios":
         scenarios()
+
+
+if __name__ == "__main__" and len(sys.argv) == 1:
+    print("# demo LN-1001: 50000.00 at 0.12 for 12 months, equal installment, from 2026-11-21")
+    for k, due, inst, prin, intr, bal in schedule("50000.00", "0.12", 12, "equal-installment", d("2026-11-21")):
+        print(f"{k},{due},{fmt(inst)},{fmt(prin)},{fmt(intr)},{fmt(bal)}")
+    print("# demo LN-1005 under early_payment = prepay: 60000.00 at 0.108 for 24 months from")
+    print("# 2025-12-21, periods 1-11 paid, 20000.00 more on the due date 2026-11-21 (0 days of")
+    print("# interest on the prepaid principal), shorter term")
+    receipts = [(f"RP-{30 + k:04d}", due_date(d("2025-12-21"), k, 21), "2790.90") for k in range(1, 11)]
+    receipts.append(("RP-0041", d("2026-11-21"), "22790.90"))
+    eod = Eod("60000.00", "0.108", 24, "equal-installment", d("2025-12-21"), early_payment="prepay")
+    eod.run(receipts, d("2026-11-21"))
+    for k, due, inst, prin, intr, bal in eod.regenerations[0][2]:
+        print(f"{k},{due},{fmt(inst)},{fmt(prin)},{fmt(intr)},{fmt(bal)}")

@@ -245,19 +245,9 @@ async fn demo_date_reports(db: &TestDb) {
         "source,record,loan_id,amount,reason\nrepayment,RP-0091,LN-9999,500.00,no loan LN-9999 disbursed on or before the business date\n"
     );
     // LN-1011's schedule is stored under cny-v2: a 17-day first period.
-    let first: Vec<(String, String)> = on_db!(&db.db, pool => {
-        sqlx::query_as(
-            "SELECT convention, CAST(interest AS TEXT) FROM repayment_schedules \
-             WHERE loan_id = 'LN-1011' AND version = 0 AND period = 1",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-    });
-    assert_eq!(first.len(), 1);
     assert_eq!(
-        (first[0].0.as_str(), normalize(&first[0].1).as_str()),
-        ("cny-v2", "56.67")
+        first_period(db, "LN-1011").await,
+        ("cny-v2".to_string(), "56.67".to_string())
     );
     // Sharding: every loan's row sits in the item its id hashes to.
     let items: Vec<(String, i64)> = on_db!(&db.db, pool => {
@@ -418,18 +408,9 @@ async fn stored_full_month_schedules_stay_valid(db: &TestDb) {
     let default = runner(db).await;
     let dir = run(&default, db, "2026-11-21").await;
     assert!(!read(&dir, "rejects.csv").contains("LN-1011"));
-    let first: Vec<(String, String)> = on_db!(&db.db, pool => {
-        sqlx::query_as(
-            "SELECT convention, CAST(interest AS TEXT) FROM repayment_schedules \
-             WHERE loan_id = 'LN-1011' AND version = 0 AND period = 1",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap()
-    });
     assert_eq!(
-        (first[0].0.as_str(), normalize(&first[0].1).as_str()),
-        ("cny-v1", "100.00")
+        first_period(db, "LN-1011").await,
+        ("cny-v1".to_string(), "100.00".to_string())
     );
 }
 
@@ -451,6 +432,22 @@ async fn prepay_mode_prepays_at_once(db: &TestDb) {
             "LN-1005,prepayment,1,17,2027-05-21,537.93,533.13,4.80,0.00",
         ]
     );
+}
+
+/// The stored original schedule's convention and period-1 interest of `loan`.
+async fn first_period(db: &TestDb, loan: &str) -> (String, String) {
+    let rows: Vec<(String, String)> = on_db!(&db.db, pool => {
+        sqlx::query_as(
+            "SELECT convention, CAST(interest AS TEXT) FROM repayment_schedules \
+             WHERE loan_id = $1 AND version = 0 AND period = 1",
+        )
+        .bind(loan)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(rows.len(), 1, "{loan}");
+    (rows[0].0.clone(), normalize(&rows[0].1))
 }
 
 fn normalize(amount: &str) -> String {
