@@ -1,5 +1,6 @@
 //! `reckon schedule`: the calculator prints the same schedule as the job code,
-//! checked against scripts/repayment_reference.py output.
+//! checked against scripts/repayment_reference.py output; and
+//! `reckon bench repayment --job` runs end to end on a small book.
 
 use std::process::Command;
 
@@ -153,4 +154,28 @@ fn bad_input_is_a_usage_error() {
         assert!(stdout.is_empty());
         assert!(!stderr.is_empty());
     }
+}
+
+#[test]
+fn bench_job_mode_runs_the_job_end_to_end_on_postgres() {
+    // A small book: the job runs to success and its output rows are copied
+    // back for the baseline (the figures themselves are in docs/repayment.md).
+    let url = std::env::var("RECKON_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let output = Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args(["bench", "repayment", "--job", "--loans", "300"])
+        .args(["--postgres-url", &url])
+        .env("RUST_LOG", "error")
+        .env_remove("RECKON_DATABASE_URL")
+        .output()
+        .expect("reckon runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("300 loans"), "{stdout}");
+    assert!(stdout.contains("repayment job end to end"), "{stdout}");
+    assert!(stdout.contains("job / bare COPY ="), "{stdout}");
 }
