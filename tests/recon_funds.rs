@@ -29,6 +29,8 @@ on_both_backends! {
     shard_count_does_not_change_the_reports => shard_count_does_not_change_the_reports;
     missing_statement_fails_naming_the_path => missing_statement_fails_naming_the_path;
     breaks_command_lists_and_resolves => breaks_command_lists_and_resolves;
+    published_wechat_bill_refund_exception_reaches_reports_and_register => published_wechat_bill_refund_exception_reaches_reports_and_register;
+    no_bill_exist_day_is_an_empty_statement_with_a_note => no_bill_exist_day_is_an_empty_statement_with_a_note;
 }
 
 const D: &str = "2026-11-21";
@@ -307,6 +309,7 @@ matched,2,110.00,2,110.00
 amount_mismatch,1,50.00,1,49.90
 status_mismatch,1,20.00,1,20.00
 fee_mismatch,1,30.00,1,30.00
+refund_exception,0,0.00,0,0.00
 missing_in_channel,1,40.00,0,0.00
 missing_in_ledger,0,0.00,1,60.00
 duplicate_in_ledger,0,0.00,0,0.00
@@ -709,4 +712,95 @@ async fn breaks_command_lists_and_resolves(db: &TestDb) {
         let refused = reckon(&args);
         assert_eq!(refused.status.code(), Some(2), "{args:?}");
     }
+}
+
+/// A `recon-funds` job reading WeChat's own bill format.
+fn wechat_job_text(name: &str) -> String {
+    job_text(name, 2, "stmt/wechat-{date}.csv").replace(
+        "format = \"generic\"",
+        "format = \"wechat\"",
+    )
+}
+
+fn copy_published(db: &TestDb, fixture: &str, day: &str) -> PathBuf {
+    let dir = db.dir.path().join("stmt");
+    std::fs::create_dir_all(&dir).expect("statement dir");
+    let path = dir.join(format!("wechat-{day}.csv"));
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/recon/published")
+        .join(fixture);
+    std::fs::copy(source, &path).expect("copy fixture");
+    path
+}
+
+/// The published ALL bill (fixtures/recon/published/wechat_all_20240709.csv)
+/// against our books. By hand: ours P1 6.00, P2 60.00, P3 0.01 (fee
+/// 0.00006), refund R…01 50.00 and the refund R…03 5.00 that WeChat reports
+/// as `CHANGE` = 5 rows, 121.01. Theirs: the same plus the `REFUNDCLOSE`
+/// refund R…02 10.00 (no money moved: agrees with our silence) = 6 rows,
+/// 131.01. R…03 is a `refund_exception` on both sides, in diff.csv and the
+/// register.
+async fn published_wechat_bill_refund_exception_reaches_reports_and_register(db: &TestDb) {
+    let day = "2024-07-09";
+    let d = &db.db;
+    order(d, "P20240709000001", "wechat", "6.00", "0.04", "succeeded", "2024-07-09T09:12:01").await;
+    order(d, "P20240709000002", "wechat", "60.00", "0.32", "succeeded", "2024-07-09T10:20:33").await;
+    order(d, "P20240709000003", "wechat", "0.01", "0.00006", "succeeded", "2024-07-09T11:00:00").await;
+    refund(d, "R20240709000001", "P20240625000009", "50.00", "0.27", "2024-07-09T14:05:11").await;
+    refund(d, "R20240709000003", "P20240709000002", "5.00", "0.03", "2024-07-09T16:30:00").await;
+    let statement = copy_published(db, "wechat_all_20240709.csv", day);
+    let job = "recon-wechat-bill";
+    let runner = runner(db, &[(job, wechat_job_text(job))]).await;
+    let summary = run(&runner, job, day).await;
+    assert_succeeded(&summary);
+    let summary_csv = report(db, &summary, "summary.csv");
+    assert_conserved(&summary_csv);
+    assert_eq!(
+        summary_csv,
+        "category,ledger_count,ledger_amount,statement_count,statement_amount
+matched,4,116.01,5,126.01
+amount_mismatch,0,0.00,0,0.00
+status_mismatch,0,0.00,0,0.00
+fee_mismatch,0,0.00,0,0.00
+refund_exception,1,5.00,1,5.00
+missing_in_channel,0,0.00,0,0.00
+missing_in_ledger,0,0.00,0,0.00
+duplicate_in_ledger,0,0.00,0,0.00
+duplicate_in_statement,0,0.00,0,0.00
+pending,0,0.00,0,0.00
+rejected,0,,0,
+total_read,5,121.01,6,131.01
+"
+    );
+    let diff = report(db, &summary, "diff.csv");
+    assert_eq!(
+        diff.lines().skip(1).collect::<Vec<_>>(),
+        [format!(
+            "refund_exception,R20240709000003,refund,5.00,5.00,0.00,-0.03,-0.03,0.00,REFUND,REFUND_EXCEPTION,2024-07-09 16:30:00,2024-07-09 16:30:00,refunds,,{},7",
+            statement.display()
+        )]
+    );
+    assert_eq!(
+        register(&db.db, job).await,
+        vec![row("R20240709000003", "refund_exception", "refund_exception", "open")]
+    );
+}
+
+/// WeChat answers `No Bill Exist` for a day without trades; that answer,
+/// saved as the day's file, is an empty statement with a note, not a failed
+/// run. Our one order of the day is then missing in the channel.
+async fn no_bill_exist_day_is_an_empty_statement_with_a_note(db: &TestDb) {
+    let day = "2024-07-10";
+    order(&db.db, "P20240710000001", "wechat", "20.00", "0.12", "succeeded", "2024-07-10T10:00:00").await;
+    copy_published(db, "wechat_nobill_20240710.csv", day);
+    let job = "recon-wechat-nobill";
+    let runner = runner(db, &[(job, wechat_job_text(job))]).await;
+    let summary = run(&runner, job, day).await;
+    assert_succeeded(&summary);
+    let summary_csv = report(db, &summary, "summary.csv");
+    assert_conserved(&summary_csv);
+    assert!(summary_csv.contains("missing_in_channel,1,20.00,0,0.00"), "{summary_csv}");
+    assert!(summary_csv.contains("total_read,1,20.00,0,0.00"), "{summary_csv}");
+    let outcome = summary.run.outcome.as_ref().map(|o| o.to_string()).unwrap_or_default();
+    assert!(outcome.contains("No Bill Exist"), "{outcome}");
 }

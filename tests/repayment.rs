@@ -1,24 +1,21 @@
 //! The repayment end of day on SQLite and PostgreSQL, over the demo fixtures
-//! (fixtures/repayment): reports of 2026-11-21 against hand-derived values,
-//! penalty over several days, reruns that never apply a repayment twice.
+//! (fixtures/repayment): reports of 2026-11-21, penalty over several days,
+//! reruns that never apply a repayment twice, receipts validated one by one,
+//! the servicing rules of docs/repayment.md (payoff interest, advances held,
+//! a penalty rate of its own, accrual tie-out, broken first period, loans.csv).
 //!
-//! Hand derivations (rate × 1.5 / 360 a day, rounded half-up per day and per
-//! installment; schedules from `reckon schedule` / scripts/repayment_reference.py):
-//!
-//! LN-1004, 24000.00 at 15 %, equal installment from 2026-05-10 (installment
-//! 2166.20). Period 5 (due 10-10: 1961.27 + 204.93) unpaid: 14 days
-//! (10-11..10-24) × round(1961.27 × 0.000625 = 1.2258) 1.23 = 17.22. On 10-25
-//! 1000.00 pays 17.22 penalty, 204.93 interest, 777.85 principal, leaving
-//! 1183.42, which accrues round(0.7396) = 0.74 a day for 10-25..11-20 (27 days)
-//! = 19.98. Period 6 (due 11-10: 1985.79 + 180.41) accrues 10 days
-//! (11-11..11-20) × round(1.2411) 1.24 = 12.40. On 11-21 1500.00 pays period 5
-//! (19.98 + 1183.42 = 1203.40), then period 6's 12.40 penalty, 180.41 interest
-//! and 103.79 principal; 1882.00 left accrues round(1.17625) = 1.18 on 11-21.
-//!
-//! LN-1007, 8000.00 at 18 %, equal principal from 2026-01-31. Period 9 (due
-//! 10-31: 666.67 + 40.00) unpaid: 18 days (11-01..11-18) × round(0.5000) 0.50
-//! = 9.00. On 11-19 300.00 pays 9.00 + 40.00 + 251.00, leaving 415.67, which
-//! accrues round(0.3118) = 0.31 a day from 11-19 on.
+//! Every expected row comes from `python3 scripts/repayment_reference.py demo
+//! [DATE]` (exact fractions, simulated day by day from the documented
+//! rules), not from the Rust code. Stories of the book:
+//! LN-1004 two months behind with partial repayments (exact penalty: 19.97 +
+//! 12.41 paid, not 19.98 + 12.40 as per-day rounding gave); LN-1005 pays
+//! 20,000.00 before anything is due — held as an advance, not a prepayment;
+//! LN-1009, a 10,000.00 bullet at 12 % paid off on 11-21 after 304 days,
+//! collects 1,013.33 of accrued interest (today: 0.00); LN-1010, a 0 % loan
+//! with its own penalty rate of 18 %, is 10 days late: 500 × 0.18 × 10 / 360
+//! = 2.50 (today: no penalty at all); LN-1011 (repayment day 1, disbursed
+//! 01-15: a 17-day first period billed 56.67) pays every installment one day
+//! early and is never overdue.
 
 mod common;
 
@@ -42,8 +39,16 @@ fn repo() -> PathBuf {
 
 /// A runner with the built-in kinds over `jobs/repayment-eod.toml`.
 async fn runner(db: &TestDb) -> Runner {
+    runner_with(db, "").await
+}
+
+/// A runner over `jobs/repayment-eod.toml` with `params` added to its `[params]`.
+async fn runner_with(db: &TestDb, params: &str) -> Runner {
     let kinds = reckon::jobs::builtin();
-    let text = std::fs::read_to_string(repo().join("jobs").join(format!("{JOB}.toml"))).unwrap();
+    let mut text =
+        std::fs::read_to_string(repo().join("jobs").join(format!("{JOB}.toml"))).unwrap();
+    assert!(text.trim_end().ends_with(']') || text.contains("[params]"));
+    text.push_str(params);
     let catalog =
         Catalog::from_sources(&[(PathBuf::from(format!("jobs/{JOB}.toml")), text)], &kinds)
             .expect("valid job file");
@@ -128,6 +133,9 @@ on_both_backends! {
     demo_date_reports => demo_date_reports;
     penalty_over_several_days => penalty_over_several_days;
     reruns_never_apply_a_repayment_twice => reruns_never_apply_a_repayment_twice;
+    bad_receipts_are_rejected_one_by_one => bad_receipts_are_rejected_one_by_one;
+    stored_full_month_schedules_stay_valid => stored_full_month_schedules_stay_valid;
+    prepay_mode_prepays_at_once => prepay_mode_prepays_at_once;
 }
 
 async fn demo_date_reports(db: &TestDb) {
@@ -140,14 +148,13 @@ async fn demo_date_reports(db: &TestDb) {
             "loan_id,period,due_date,days_overdue,overdue_principal,overdue_interest,penalty_today,penalty_accrued,penalty_owed,total_owed"
         )
     );
-    // Hand-derived above: LN-1004 period 6 (12.40 + 1.18 accrued, 1.18 owed),
-    // LN-1007 period 9 (9.00 + 3 × 0.31), LN-1003's interest-only 180.00 unpaid today.
     assert_eq!(
         rows_of(&overdue, "LN-"),
         [
             "LN-1003,3,2026-11-21,0,0.00,180.00,0.00,0.00,0.00,180.00",
-            "LN-1004,6,2026-11-10,11,1882.00,0.00,1.18,13.58,1.18,1883.18",
-            "LN-1007,9,2026-10-31,21,415.67,0.00,0.31,9.93,0.93,416.60",
+            "LN-1004,6,2026-11-10,11,1881.94,0.00,1.18,13.59,1.18,1883.12",
+            "LN-1007,9,2026-10-31,21,415.67,0.00,0.31,9.94,0.94,416.61",
+            "LN-1010,3,2026-11-11,10,500.00,0.00,0.25,2.50,2.50,502.50",
         ]
     );
     let due = read(&dir, "due.csv");
@@ -161,7 +168,7 @@ async fn demo_date_reports(db: &TestDb) {
         ]
     );
     let schedules = read(&dir, "schedules.csv");
-    // From scripts/repayment_reference.py ("demo LN-1001" and "demo LN-1005").
+    // From scripts/repayment_reference.py ("demo LN-1001").
     let ln1001 = rows_of(&schedules, "LN-1001");
     assert_eq!(ln1001.len(), 12);
     assert_eq!(
@@ -172,30 +179,48 @@ async fn demo_date_reports(db: &TestDb) {
         ln1001[11],
         "LN-1001,disbursement,0,12,2027-11-21,4442.43,4398.45,43.98,0.00"
     );
+    // LN-1009's payoff regenerates nothing left (an empty version 1).
+    assert_eq!(schedules.lines().count(), 1 + 12);
+    let loans = read(&dir, "loans.csv");
     assert_eq!(
-        rows_of(&schedules, "LN-1005"),
+        loans.lines().next(),
+        Some(
+            "loan_id,method,status,principal_outstanding,overdue_principal,overdue_interest,penalty_owed,days_overdue,received,principal_paid,interest_paid,penalty_paid,advance_in,advance_applied,advance_held,unapplied,interest_accrued"
+        )
+    );
+    assert_eq!(
+        rows_of(&loans, "LN-"),
         [
-            "LN-1005,prepayment,1,12,2026-12-21,2790.90,2664.04,126.86,11431.23",
-            "LN-1005,prepayment,1,13,2027-01-21,2790.90,2688.02,102.88,8743.21",
-            "LN-1005,prepayment,1,14,2027-02-21,2790.90,2712.21,78.69,6031.00",
-            "LN-1005,prepayment,1,15,2027-03-21,2790.90,2736.62,54.28,3294.38",
-            "LN-1005,prepayment,1,16,2027-04-21,2790.90,2761.25,29.65,533.13",
-            "LN-1005,prepayment,1,17,2027-05-21,537.93,533.13,4.80,0.00",
+            "LN-1001,equal-installment,active,50000.00,0.00,0.00,0.00,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,16.67",
+            "LN-1002,equal-principal,active,7000.00,0.00,0.00,0.00,0,1064.00,1000.00,64.00,0.00,0.00,0.00,0.00,0.00,1.87",
+            "LN-1003,interest-only,overdue,30000.00,0.00,180.00,0.00,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,6.00",
+            "LN-1004,equal-installment,overdue,14328.94,1881.94,0.00,1.18,11,1500.00,1287.21,180.41,32.38,0.00,0.00,0.00,0.00,5.19",
+            "LN-1005,equal-installment,active,34095.27,0.00,0.00,0.00,0,22790.90,2461.89,329.01,0.00,20000.00,0.00,20000.00,0.00,10.23",
+            "LN-1006,bullet,active,100000.00,0.00,0.00,0.00,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,16.44",
+            "LN-1007,equal-principal,overdue,2415.64,415.67,0.00,0.94,21,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,1.00",
+            "LN-1008,equal-installment,settled,0.00,0.00,0.00,0.00,0,1800.00,1683.28,16.83,0.00,99.89,99.89,0.00,99.89,0.00",
+            "LN-1009,bullet,settled,0.00,0.00,0.00,0.00,0,11100.00,10000.00,1013.33,0.00,11100.00,11100.00,0.00,86.67,13.88",
+            "LN-1010,equal-installment,overdue,2000.00,500.00,0.00,2.50,10,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00",
+            "LN-1011,equal-installment,active,1703.26,0.00,0.00,0.00,0,888.49,0.00,0.00,0.00,888.49,0.00,888.49,0.00,0.57",
         ]
     );
-    assert_eq!(schedules.lines().count(), 1 + 12 + 6);
     let summary = read(&dir, "summary.csv");
-    // Received on 11-21: 1064.00 + 1500.00 + 22790.90 + 1800.00 = 27154.90
-    // (LN-9999's 500.00 is rejected). Prepaid 20000.00; LN-1008 overpaid
-    // 1800.00 − 1700.11 = 99.89. Penalty paid: LN-1004's 19.98 + 12.40.
+    // Received on 11-21: 1064.00 + 1500.00 + 22790.90 + 1800.00 + 11100.00
+    // + 888.49 = 39143.39 (LN-9999's 500.00 is rejected). Penalty paid:
+    // LN-1004's 19.97 + 12.41. Held: LN-1005's 20000.00 + LN-1011's 888.49.
     for line in [
-        "loans_processed,8,",
-        "new_schedules,2,0.00",
-        "repayments_received,4,27154.90",
+        "loans_processed,11,",
+        "new_schedules,1,0.00",
+        "repayments_received,6,39143.39",
+        "repayments_rejected,1,500.00",
         "applied_penalty,,32.38",
-        "prepaid_principal,,20000.00",
-        "unapplied,,99.89",
-        "loans_settled,1,0.00",
+        "prepaid_principal,,10000.00",
+        "prepayment_interest,,1013.33",
+        "advance_in,,32088.38",
+        "advance_applied,,11199.89",
+        "advance_held,,20888.49",
+        "unapplied,,186.56",
+        "loans_settled,2,0.00",
         "rejects,1,0.00",
     ] {
         assert!(
@@ -203,9 +228,26 @@ async fn demo_date_reports(db: &TestDb) {
             "{line} in\n{summary}"
         );
     }
+    // loans.csv adds up to the day's receipts.
+    let received: rust_decimal::Decimal = rows_of(&loans, "LN-")
+        .iter()
+        .map(|l| {
+            l.split(',')
+                .nth(8)
+                .unwrap()
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(received.to_string(), "39143.39");
     assert_eq!(
         read(&dir, "rejects.csv"),
-        "source,record,reason\nrepayment,RP-0091,no loan LN-9999 disbursed on or before 2026-11-21\n"
+        "source,record,loan_id,amount,reason\nrepayment,RP-0091,LN-9999,500.00,no loan LN-9999 disbursed on or before the business date\n"
+    );
+    // LN-1011's schedule is stored under cny-v2: a 17-day first period.
+    assert_eq!(
+        first_period(db, "LN-1011").await,
+        ("cny-v2".to_string(), "56.67".to_string())
     );
     // Sharding: every loan's row sits in the item its id hashes to.
     let items: Vec<(String, i64)> = on_db!(&db.db, pool => {
@@ -215,7 +257,7 @@ async fn demo_date_reports(db: &TestDb) {
             .await
             .unwrap()
     });
-    assert_eq!(items.len(), 8);
+    assert_eq!(items.len(), 11);
     for (loan, item) in items {
         assert_eq!(
             item,
@@ -227,7 +269,8 @@ async fn demo_date_reports(db: &TestDb) {
 
 async fn penalty_over_several_days(db: &TestDb) {
     let runner = runner(db).await;
-    // LN-1007 period 9: 9.00 owed before the 11-19 repayment, 0.31 a day after.
+    // LN-1007 period 9: 9.00 owed before the 11-19 repayment; the exact
+    // penalty then grows by 415.67 × 0.27 / 360 = 0.3117525 a day.
     for (day, row) in [
         (
             "2026-11-18",
@@ -243,7 +286,11 @@ async fn penalty_over_several_days(db: &TestDb) {
         ),
         (
             "2026-11-21",
-            "LN-1007,9,2026-10-31,21,415.67,0.00,0.31,9.93,0.93,416.60",
+            "LN-1007,9,2026-10-31,21,415.67,0.00,0.31,9.94,0.94,416.61",
+        ),
+        (
+            "2026-11-22",
+            "LN-1007,9,2026-10-31,22,415.67,0.00,0.31,10.25,1.25,416.92",
         ),
     ] {
         let dir = run(&runner, db, day).await;
@@ -281,6 +328,126 @@ async fn penalty_over_several_days(db: &TestDb) {
     })
     .collect();
     assert_eq!(allocations, expected);
+}
+
+/// Inserts a repayment straight into the input table (the fixture loader
+/// refuses bad amounts; a bank file or an upstream system may not).
+async fn insert_receipt(db: &TestDb, id: &str, loan: &str, on: &str, amount: &str) {
+    let amount: rust_decimal::Decimal = amount.parse().unwrap();
+    on_db!(&db.db, pool => {
+        sqlx::query(
+            "INSERT INTO repayment_receipts (repayment_id, loan_id, received_on, amount) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(loan)
+        .bind(date(on))
+        .bind(reckon::money::Money(amount))
+        .execute(pool)
+        .await
+        .unwrap();
+    });
+}
+
+async fn bad_receipts_are_rejected_one_by_one(db: &TestDb) {
+    let runner = runner(db).await;
+    // LN-1002 gets, besides its 1064.00 installment, an exact 1000.000 (read
+    // as 1000.00 and held: nothing else is due) and three bad receipts.
+    insert_receipt(db, "RP-X1", "LN-1002", "2026-11-21", "1000.000").await;
+    insert_receipt(db, "RP-X2", "LN-1002", "2026-11-21", "5.001").await;
+    insert_receipt(db, "RP-X3", "LN-1002", "2026-11-21", "0.00").await;
+    insert_receipt(db, "RP-X4", "LN-1002", "2026-11-21", "-5.00").await;
+    let dir = run(&runner, db, "2026-11-21").await;
+    let loans = read(&dir, "loans.csv");
+    assert_eq!(
+        rows_of(&loans, "LN-1002"),
+        [
+            "LN-1002,equal-principal,active,7000.00,0.00,0.00,0.00,0,2064.00,1000.00,64.00,0.00,1000.00,0.00,1000.00,0.00,1.87"
+        ]
+    );
+    let rejects = read(&dir, "rejects.csv");
+    let rejected: Vec<&str> = rejects.lines().skip(1).collect();
+    assert_eq!(rejected.len(), 4, "{rejects}");
+    for (line, wanted) in rejected.iter().zip([
+        "repayment,RP-0091,LN-9999,500.00,no loan LN-9999",
+        "repayment,RP-X2,LN-1002,5.001,amount 5.001 has a fraction of a cent",
+        "repayment,RP-X3,LN-1002,0.00,amount 0.00 is not positive",
+        "repayment,RP-X4,LN-1002,-5.00,amount -5.00 is not positive",
+    ]) {
+        assert!(line.starts_with(wanted), "{line} / {wanted}");
+    }
+    let summary = read(&dir, "summary.csv");
+    // 500.00 + 5.001 + 0.00 − 5.00 = 500.001, shown with 2 decimals.
+    for line in [
+        "repayments_received,7,40143.39",
+        "repayments_rejected,4,500.00",
+        "loans_processed,11,",
+    ] {
+        assert!(
+            summary.lines().any(|l| l.starts_with(line)),
+            "{line} in\n{summary}"
+        );
+    }
+    let run = runner
+        .ledger()
+        .runs(&reckon::ledger::RunFilter {
+            job: Some(JOB.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let attention = format!("{:?}", run[0].outcome);
+    assert!(attention.contains("4 repayments rejected"), "{attention}");
+}
+
+async fn stored_full_month_schedules_stay_valid(db: &TestDb) {
+    // LN-1011's schedule stored under full_month (cny-v1: period 1 bills
+    // 100.00), then the job runs with the default actual_days: the stored
+    // schedule is regenerated under its own convention and still matches.
+    let full_month = runner_with(db, "first_period = \"full_month\"\n").await;
+    run(&full_month, db, "2026-11-20").await;
+    let default = runner(db).await;
+    let dir = run(&default, db, "2026-11-21").await;
+    assert!(!read(&dir, "rejects.csv").contains("LN-1011"));
+    assert_eq!(
+        first_period(db, "LN-1011").await,
+        ("cny-v1".to_string(), "100.00".to_string())
+    );
+}
+
+async fn prepay_mode_prepays_at_once(db: &TestDb) {
+    // early_payment = "prepay": LN-1005's 20000.00 prepays principal on
+    // 11-21 with 0 days of interest (a due date) and shortens the term.
+    let runner = runner_with(db, "early_payment = \"prepay\"\n").await;
+    let dir = run(&runner, db, "2026-11-21").await;
+    let schedules = read(&dir, "schedules.csv");
+    // From scripts/repayment_reference.py ("demo LN-1005").
+    assert_eq!(
+        rows_of(&schedules, "LN-1005"),
+        [
+            "LN-1005,prepayment,1,12,2026-12-21,2790.90,2664.04,126.86,11431.23",
+            "LN-1005,prepayment,1,13,2027-01-21,2790.90,2688.02,102.88,8743.21",
+            "LN-1005,prepayment,1,14,2027-02-21,2790.90,2712.21,78.69,6031.00",
+            "LN-1005,prepayment,1,15,2027-03-21,2790.90,2736.62,54.28,3294.38",
+            "LN-1005,prepayment,1,16,2027-04-21,2790.90,2761.25,29.65,533.13",
+            "LN-1005,prepayment,1,17,2027-05-21,537.93,533.13,4.80,0.00",
+        ]
+    );
+}
+
+/// The stored original schedule's convention and period-1 interest of `loan`.
+async fn first_period(db: &TestDb, loan: &str) -> (String, String) {
+    let rows: Vec<(String, String)> = on_db!(&db.db, pool => {
+        sqlx::query_as(
+            "SELECT convention, CAST(interest AS TEXT) FROM repayment_schedules \
+             WHERE loan_id = $1 AND version = 0 AND period = 1",
+        )
+        .bind(loan)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    assert_eq!(rows.len(), 1, "{loan}");
+    (rows[0].0.clone(), normalize(&rows[0].1))
 }
 
 fn normalize(amount: &str) -> String {
@@ -330,6 +497,7 @@ async fn reruns_never_apply_a_repayment_twice(db: &TestDb) {
         "schedules.csv",
         "due.csv",
         "overdue.csv",
+        "loans.csv",
         "rejects.csv",
         "summary.csv",
     ] {
@@ -354,7 +522,13 @@ async fn reruns_never_apply_a_repayment_twice(db: &TestDb) {
     // A later day, then the earlier day again: same reports for the earlier day.
     run(&runner, db, "2026-11-22").await;
     let third = run(&runner, db, "2026-11-21").await;
-    for file in ["schedules.csv", "due.csv", "overdue.csv", "summary.csv"] {
+    for file in [
+        "schedules.csv",
+        "due.csv",
+        "overdue.csv",
+        "loans.csv",
+        "summary.csv",
+    ] {
         assert_eq!(
             read(&first, file),
             read(&third, file),

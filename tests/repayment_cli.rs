@@ -1,5 +1,6 @@
 //! `reckon schedule`: the calculator prints the same schedule as the job code,
-//! checked against scripts/repayment_reference.py output.
+//! checked against scripts/repayment_reference.py output; and
+//! `reckon bench repayment --job` runs end to end on a small book.
 
 use std::process::Command;
 
@@ -63,6 +64,48 @@ fn prints_schedule_csv() {
 }
 
 #[test]
+fn first_period_flag_charges_the_broken_period() {
+    // Disbursed 01-15, repayment day 1: a 17-day first period.
+    // scripts/repayment_reference.py: 10000 × 0.12 × 17 / 360 = 56.67 (cny-v2);
+    // a whole month, 100.00, under full_month (cny-v1).
+    let base = [
+        "--principal",
+        "10000",
+        "--annual-rate",
+        "0.12",
+        "--months",
+        "12",
+        "--method",
+        "equal-installment",
+        "--start",
+        "2026-01-15",
+        "--repayment-day",
+        "1",
+    ];
+    let (code, stdout, stderr) = schedule(&base);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some("1,2026-02-01,888.49,831.82,56.67,9168.18")
+    );
+    assert_eq!(
+        stdout.lines().nth(12),
+        Some("12,2027-01-01,840.12,831.80,8.32,0.00")
+    );
+    let mut full = base.to_vec();
+    full.extend(["--first-period", "full_month"]);
+    let (code, stdout, _) = schedule(&full);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout.lines().nth(1),
+        Some("1,2026-02-01,888.49,788.49,100.00,9211.51")
+    );
+    let mut bad = base.to_vec();
+    bad.extend(["--first-period", "half"]);
+    assert_eq!(schedule(&bad).0, 2);
+}
+
+#[test]
 fn bad_input_is_a_usage_error() {
     for args in [
         &[
@@ -111,4 +154,28 @@ fn bad_input_is_a_usage_error() {
         assert!(stdout.is_empty());
         assert!(!stderr.is_empty());
     }
+}
+
+#[test]
+fn bench_job_mode_runs_the_job_end_to_end_on_postgres() {
+    // A small book: the job runs to success and its output rows are copied
+    // back for the baseline (the figures themselves are in docs/repayment.md).
+    let url = std::env::var("RECKON_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let output = Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .args(["bench", "repayment", "--job", "--loans", "300"])
+        .args(["--postgres-url", &url])
+        .env("RUST_LOG", "error")
+        .env_remove("RECKON_DATABASE_URL")
+        .output()
+        .expect("reckon runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("300 loans"), "{stdout}");
+    assert!(stdout.contains("repayment job end to end"), "{stdout}");
+    assert!(stdout.contains("job / bare COPY ="), "{stdout}");
 }

@@ -98,6 +98,12 @@ struct RepaymentArgs {
     /// Seed of the generated book
     #[arg(long, default_value_t = 20261121)]
     seed: u64,
+    /// Run the `repayment` job end to end on a generated book in PostgreSQL
+    /// (a scratch database `reckon_bench_job` on the server of
+    /// --postgres-url, dropped and recreated) and time it beside a bare COPY
+    /// of the same output rows
+    #[arg(long)]
+    job: bool,
 }
 
 /// Runs the chosen benchmark.
@@ -157,6 +163,9 @@ async fn bench_compensation(config: &Config, args: CompensationArgs) -> Result<u
 }
 
 async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {
+    if args.job {
+        return bench_repayment_job(&args).await;
+    }
     let loans = repayment::generate_loans(args.loans, args.months, args.seed);
     let (count, checksum, elapsed, cpu) = repayment::compute_all(&loans).map_err(Failure::run)?;
     println!(
@@ -202,6 +211,125 @@ async fn bench_repayment(args: RepaymentArgs) -> Result<u8, Failure> {
         println!("postgres  skipped (no --postgres-url)");
     }
     Ok(EXIT_OK)
+}
+
+/// The job file of the end-to-end benchmark: the shipped job's settings.
+const BENCH_JOB_TOML: &str = "name = \"repayment-eod\"\nkind = \"repayment\"\n\
+    cron = \"0 30 1 * * *\"\nshards = 4\ntimeout = \"2h\"\n";
+
+/// `reckon bench repayment --job`: the job end to end on PostgreSQL.
+async fn bench_repayment_job(args: &RepaymentArgs) -> Result<u8, Failure> {
+    use std::sync::Arc;
+    let Some(server) = &args.postgres_url else {
+        return Err(Failure::usage("--job needs --postgres-url"));
+    };
+    let url = scratch_database(server, "reckon_bench_job").await?;
+    let db = crate::db::Db::connect_and_migrate(&url)
+        .await
+        .map_err(Failure::run)?;
+    let date = repayment::job_business_date();
+    let loans = repayment::generate_loans(args.loans, args.months, args.seed);
+    let started = std::time::Instant::now();
+    let book = repayment::write_job_book(&url, &loans, date)
+        .await
+        .map_err(Failure::run)?;
+    drop(loans);
+    println!(
+        "repayment job bench: {} loans, {} receipts up to {date}, {} stored schedule rows (written in {:.1} s, not timed)",
+        book.loans,
+        book.receipts,
+        book.schedules,
+        started.elapsed().as_secs_f64()
+    );
+    let kinds = crate::jobs::builtin();
+    let catalog = crate::catalog::Catalog::from_sources(
+        &[(
+            std::path::PathBuf::from("jobs/repayment-eod.toml"),
+            BENCH_JOB_TOML.to_string(),
+        )],
+        &kinds,
+    )
+    .map_err(Failure::run)?;
+    let reports = std::env::temp_dir().join(format!("reckon-bench-job-{}", std::process::id()));
+    std::fs::create_dir_all(&reports).map_err(Failure::run)?;
+    let runner = crate::runtime::Runner::new(
+        crate::ledger::Ledger::new(db.clone(), Arc::new(crate::schedule::SystemClock)),
+        Arc::new(catalog),
+        Arc::new(kinds),
+        Arc::new(crate::coord::Embedded::new("bench".to_string())),
+        crate::runtime::Paths {
+            reports_dir: reports.clone(),
+            data_dir: reports.clone(),
+            excel_bom: false,
+        },
+        crate::runtime::RunnerConfig::default(),
+    );
+    let started = std::time::Instant::now();
+    let summary = runner
+        .run_now(
+            crate::ledger::NewRun {
+                job: "repayment-eod".into(),
+                business_date: date,
+                trigger: crate::ledger::Trigger::Manual,
+                requested_by: "bench".into(),
+                reason: Some("benchmark".into()),
+                parent_run: None,
+                failed_only: false,
+                params: serde_json::json!({}),
+            },
+            Arc::new(crate::runtime::Progress::default()),
+        )
+        .await
+        .map_err(Failure::run)?;
+    let job_time = started.elapsed();
+    if summary.run.status != crate::ledger::RunStatus::Succeeded {
+        return Err(Failure::run(format!(
+            "the job did not succeed: {:?}",
+            summary.run.error
+        )));
+    }
+    let (rows, copy_time) = repayment::copy_job_outputs(&url, "repayment-eod", date)
+        .await
+        .map_err(Failure::run)?;
+    println!(
+        "{:<58} {:>9.2} s  ({} loans/s)",
+        "postgres  repayment job end to end (4 shards, reports)",
+        job_time.as_secs_f64(),
+        (book.loans as f64 / job_time.as_secs_f64().max(1e-9)) as u64
+    );
+    println!(
+        "{:<58} {:>9.2} s  ({rows} rows)",
+        "postgres  baseline: bare COPY of the same output rows",
+        copy_time.as_secs_f64()
+    );
+    println!(
+        "postgres  job / bare COPY = {:.2}x (target <= 2x)",
+        job_time.as_secs_f64() / copy_time.as_secs_f64().max(1e-9)
+    );
+    db.close().await;
+    std::fs::remove_dir_all(&reports).ok();
+    Ok(EXIT_OK)
+}
+
+/// Drops and recreates database `name` on the server of `server_url`;
+/// returns its URL.
+async fn scratch_database(server_url: &str, name: &str) -> Result<String, Failure> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(server_url)
+        .await
+        .map_err(Failure::run)?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(Failure::run)?;
+    }
+    let base = server_url.split('?').next().unwrap_or(server_url);
+    let prefix = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
+    Ok(format!("{prefix}/{name}"))
 }
 
 fn print_timing(timing: &repayment::Timing) {

@@ -7,7 +7,8 @@ use clap::Args;
 use rust_decimal::Decimal;
 
 use super::{EXIT_OK, Failure};
-use crate::jobs::repayment::schedule::{Method, Terms, generate};
+use crate::jobs::repayment::interest::DayCountBasis;
+use crate::jobs::repayment::schedule::{FirstPeriod, Method, Terms, generate};
 use crate::money::parse_amount;
 use crate::report::CsvReport;
 
@@ -31,9 +32,28 @@ pub(super) struct ScheduleArgs {
     /// Day of month installments fall due [default: the day of --start]
     #[arg(long)]
     repayment_day: Option<u32>,
+    /// A first period that is not a whole month: actual_days (broken-period
+    /// interest at the daily rate, convention cny-v2) or full_month (cny-v1)
+    #[arg(long, default_value = "actual_days", value_parser = parse_first_period)]
+    first_period: FirstPeriod,
+    /// Day-count basis of daily interest: 360 or 365
+    #[arg(long, default_value_t = 360, value_parser = parse_basis)]
+    day_count_basis: u32,
     /// Start the CSV with a UTF-8 byte order mark (for Excel)
     #[arg(long)]
     excel_bom: bool,
+}
+
+fn parse_first_period(text: &str) -> Result<FirstPeriod, String> {
+    text.parse()
+}
+
+fn parse_basis(text: &str) -> Result<u32, String> {
+    match text {
+        "360" => Ok(360),
+        "365" => Ok(365),
+        other => Err(format!("`{other}` is not 360 or 365")),
+    }
 }
 
 fn parse_decimal(text: &str) -> Result<Decimal, String> {
@@ -55,6 +75,9 @@ pub(super) fn schedule(args: ScheduleArgs) -> Result<u8, Failure> {
         method: args.method,
         disbursed_on: start,
         repayment_day: args.repayment_day.unwrap_or_else(|| start.day()),
+        first_period: args.first_period,
+        basis: DayCountBasis::from_days(i64::from(args.day_count_basis))
+            .unwrap_or(DayCountBasis::Days360),
     };
     let rows = generate(&terms).map_err(Failure::usage)?;
     let mut report = CsvReport::new(

@@ -1,4 +1,7 @@
-//! A CSV report built in memory with a fixed header and row count.
+//! A CSV report built in memory with a fixed header and row count, safe to
+//! open in Excel: every text cell is neutralised against formula injection.
+
+use std::borrow::Cow;
 
 use super::ReportError;
 
@@ -33,14 +36,15 @@ impl CsvReport {
         Ok(report)
     }
 
-    /// Appends one data row.
+    /// Appends one data row; each cell goes through [`neutralise`].
     pub fn row<I, T>(&mut self, fields: I) -> Result<(), ReportError>
     where
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
     {
+        let fields: Vec<T> = fields.into_iter().collect();
         self.writer
-            .write_record(fields)
+            .write_record(fields.iter().map(|field| neutralise(field.as_ref())))
             .map_err(|source| ReportError::Csv {
                 name: self.name.clone(),
                 source,
@@ -61,5 +65,70 @@ impl CsvReport {
             source: e.into_error().into(),
         })?;
         Ok((name, bytes, self.rows))
+    }
+}
+
+/// CSV formula injection (OWASP "CSV Injection"): a spreadsheet evaluates a
+/// cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return, and
+/// report cells carry text we do not control (keys and raw lines of channel
+/// files). Such a cell gets a leading `'`, which Excel shows as text and does
+/// not evaluate. A plain number (`-12.30`, `+5`) is left as it is, so
+/// negative amounts stay numbers.
+pub fn neutralise(cell: &[u8]) -> Cow<'_, [u8]> {
+    match cell.first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') if !is_plain_number(cell) => {
+            let mut out = Vec::with_capacity(cell.len() + 1);
+            out.push(b'\'');
+            out.extend_from_slice(cell);
+            Cow::Owned(out)
+        }
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+/// `[+-]digits[.digits]`: a number Excel reads as a number, not a formula.
+fn is_plain_number(cell: &[u8]) -> bool {
+    let body = cell.strip_prefix(b"-").or_else(|| cell.strip_prefix(b"+")).unwrap_or(cell);
+    let (whole, fraction) = match body.iter().position(|&b| b == b'.') {
+        Some(dot) => (&body[..dot], Some(&body[dot + 1..])),
+        None => (body, None),
+    };
+    !whole.is_empty()
+        && whole.iter().all(u8::is_ascii_digit)
+        && fraction.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(text: &str) -> String {
+        String::from_utf8(neutralise(text.as_bytes()).into_owned()).unwrap()
+    }
+
+    #[test]
+    fn formulas_become_text_and_numbers_stay_numbers() {
+        assert_eq!(cell("=HYPERLINK(\"http://x\",\"y\")"), "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(cell("+1+cmd|' /C calc'!A0"), "'+1+cmd|' /C calc'!A0");
+        assert_eq!(cell("-2+3"), "'-2+3");
+        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(cell("\t=1"), "'\t=1");
+        assert_eq!(cell("\r=1"), "'\r=1");
+        assert_eq!(cell("-"), "'-");
+        assert_eq!(cell("-12.30"), "-12.30");
+        assert_eq!(cell("-0.00006"), "-0.00006");
+        assert_eq!(cell("+5"), "+5");
+        assert_eq!(cell("-5."), "'-5.");
+        assert_eq!(cell("P2026=1"), "P2026=1");
+        assert_eq!(cell(""), "");
+    }
+
+    #[test]
+    fn every_row_of_a_report_is_neutralised() {
+        let mut report = CsvReport::new("t.csv", &["key", "amount"], false).unwrap();
+        report.row(["=1+1", "-3.00"]).unwrap();
+        let (_, bytes, rows) = report.finish().unwrap();
+        assert_eq!(rows, 1);
+        assert_eq!(String::from_utf8(bytes).unwrap(), "key,amount\n'=1+1,-3.00\n");
     }
 }

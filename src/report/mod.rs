@@ -8,7 +8,7 @@
 mod csv_file;
 mod publish;
 
-pub use csv_file::CsvReport;
+pub use csv_file::{CsvReport, neutralise};
 pub use publish::{Manifest, ManifestEntry, publish};
 
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use super::interest::{DayCountBasis, Penalty};
 use super::schedule::{Installment, ZERO_CENTS};
 
 /// Where part of a repayment went.
@@ -14,6 +15,10 @@ pub enum Component {
     Principal,
     /// Surplus that reduced principal not yet due (a prepayment).
     Prepayment,
+    /// Interest on the prepaid principal (payoff / partial prepayment).
+    PrepaymentInterest,
+    /// Received before anything was due and held (预存/挂账) until a due date.
+    Advance,
     /// Surplus left over once the loan was repaid in full.
     Unapplied,
 }
@@ -26,6 +31,8 @@ impl Component {
             Component::Interest => "interest",
             Component::Principal => "principal",
             Component::Prepayment => "prepayment",
+            Component::PrepaymentInterest => "prepayment_interest",
+            Component::Advance => "advance",
             Component::Unapplied => "unapplied",
         }
     }
@@ -38,25 +45,25 @@ pub struct InstallmentState {
     pub due_date: NaiveDate,
     pub principal: Decimal,
     pub interest: Decimal,
-    /// Penalty interest accrued so far (all days).
-    pub penalty: Decimal,
-    /// Penalty accrued on the business date alone.
-    pub penalty_today: Decimal,
+    /// Penalty interest accrued so far (all days), exact.
+    pub penalty: Penalty,
+    /// Penalty accrued on the business date alone, exact.
+    pub penalty_today: Penalty,
     pub paid_principal: Decimal,
     pub paid_interest: Decimal,
     pub paid_penalty: Decimal,
 }
 
 impl InstallmentState {
-    /// An unpaid installment of a schedule.
-    pub fn new(installment: &Installment) -> InstallmentState {
+    /// An unpaid installment of a schedule; penalty on `basis`.
+    pub fn new(installment: &Installment, basis: DayCountBasis) -> InstallmentState {
         InstallmentState {
             period: installment.period,
             due_date: installment.due_date,
             principal: installment.principal,
             interest: installment.interest,
-            penalty: ZERO_CENTS,
-            penalty_today: ZERO_CENTS,
+            penalty: Penalty::zero(basis),
+            penalty_today: Penalty::zero(basis),
             paid_principal: ZERO_CENTS,
             paid_interest: ZERO_CENTS,
             paid_penalty: ZERO_CENTS,
@@ -71,8 +78,13 @@ impl InstallmentState {
         self.interest - self.paid_interest
     }
 
+    /// Penalty billed so far: the exact accrual rounded once.
+    pub fn penalty_billed(&self) -> Decimal {
+        self.penalty.rounded()
+    }
+
     pub fn owed_penalty(&self) -> Decimal {
-        self.penalty - self.paid_penalty
+        self.penalty_billed() - self.paid_penalty
     }
 
     /// Everything still owed on it.
@@ -154,13 +166,18 @@ mod tests {
         interest: &str,
         penalty: &str,
     ) -> InstallmentState {
+        let basis = DayCountBasis::Days360;
         InstallmentState {
             period,
             due_date: due.parse().expect("date"),
             principal: dec(principal),
             interest: dec(interest),
-            penalty: dec(penalty),
-            penalty_today: dec("0.00"),
+            // penalty × 360 units at rate 1 for 1 day: rounds back to `penalty`.
+            penalty: Penalty {
+                units: dec(penalty) * Decimal::from(360),
+                basis,
+            },
+            penalty_today: Penalty::zero(basis),
             paid_principal: dec("0.00"),
             paid_interest: dec("0.00"),
             paid_penalty: dec("0.00"),

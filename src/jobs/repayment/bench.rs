@@ -14,7 +14,11 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use sqlx::Connection;
 
-use super::schedule::{CONVENTION, Installment, Method, Terms, generate_into};
+use super::interest::DayCountBasis;
+use super::schedule::{FirstPeriod, Installment, Method, Terms, generate_into};
+
+/// The convention of the benchmark's schedules (every loan's first period is a whole month).
+const CONVENTION: &str = "cny-v2";
 use crate::money::Money;
 
 /// Loans per multi-row INSERT statement on SQLite (11 parameters a row).
@@ -108,6 +112,8 @@ pub fn generate_loans(count: usize, months: u32, seed: u64) -> Vec<BenchLoan> {
                     method,
                     disbursed_on,
                     repayment_day: disbursed_on.day(),
+                    first_period: FirstPeriod::ActualDays,
+                    basis: DayCountBasis::Days360,
                 },
             }
         })
@@ -546,6 +552,8 @@ mod tests {
                 method: Method::Bullet,
                 disbursed_on: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
                 repayment_day: 5,
+                first_period: FirstPeriod::ActualDays,
+                basis: DayCountBasis::Days360,
             },
         };
         let schedule = crate::jobs::repayment::schedule::generate(&loan.terms).unwrap();
@@ -554,7 +562,7 @@ mod tests {
         // 10000.00 × 0.12 / 12 × 12 = 1200.00 (schedule tests).
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "BL1\t0\t1\t2026-01-05\tdisbursement\tcny-v1\t2027-01-05\t11200.00\t10000.00\t1200.00\t0.00\n"
+            "BL1\t0\t1\t2026-01-05\tdisbursement\tcny-v2\t2027-01-05\t11200.00\t10000.00\t1200.00\t0.00\n"
         );
         let mut out = Vec::new();
         push_amount(&mut out, Decimal::new(-5, 2));
@@ -573,4 +581,177 @@ mod tests {
         let (count, _, _, _) = compute_all(&a).unwrap();
         assert_eq!(count, 200 * 12);
     }
+}
+
+/// The business date of the end-to-end job benchmark: every generated loan
+/// (disbursed over 2026, 12 months) is active on it.
+pub fn job_business_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 31).unwrap_or_default()
+}
+
+/// Rows of the generated book written before the job runs (not timed).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobBookRows {
+    pub loans: u64,
+    pub receipts: u64,
+    pub schedules: u64,
+}
+
+/// Writes a book for the end-to-end job benchmark into an empty, migrated
+/// PostgreSQL database: the loans; their original schedules as earlier
+/// nights stored them (every loan disbursed before `date`); a receipt paying
+/// every installment due up to `date` on its due date; and on `date` one
+/// loan in a hundred paying 1,000.00 more (held as an advance). All by `COPY`.
+pub async fn write_job_book(
+    url: &str,
+    loans: &[BenchLoan],
+    date: NaiveDate,
+) -> Result<JobBookRows, BenchError> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut rows = JobBookRows::default();
+    let (mut loan_text, mut receipt_text, mut schedule_text) = (Vec::new(), Vec::new(), Vec::new());
+    let mut buffer = Vec::with_capacity(64);
+    for (index, loan) in loans.iter().enumerate() {
+        let terms = &loan.terms;
+        loan_text.extend_from_slice(loan.loan_id.as_bytes());
+        loan_text.push(b'\t');
+        push_amount(&mut loan_text, terms.principal);
+        loan_text.push(b'\t');
+        loan_text.extend_from_slice(terms.annual_rate.to_string().as_bytes());
+        loan_text.push(b'\t');
+        push_digits(&mut loan_text, u128::from(terms.months));
+        loan_text.push(b'\t');
+        loan_text.extend_from_slice(terms.method.as_str().as_bytes());
+        loan_text.push(b'\t');
+        push_date(&mut loan_text, terms.disbursed_on);
+        loan_text.push(b'\t');
+        push_digits(&mut loan_text, u128::from(terms.repayment_day));
+        loan_text.extend_from_slice(b"\t360\t\\N\n");
+        rows.loans += 1;
+        generate_into(terms, &mut buffer)?;
+        if terms.disbursed_on < date {
+            render_copy(&mut schedule_text, loan, &buffer);
+            rows.schedules += buffer.len() as u64;
+        }
+        for row in buffer.iter().filter(|row| row.due_date <= date) {
+            push_receipt(
+                &mut receipt_text,
+                loan,
+                row.period,
+                row.due_date,
+                row.installment,
+            );
+            rows.receipts += 1;
+        }
+        if index % 100 == 7 && terms.disbursed_on <= date {
+            push_receipt(&mut receipt_text, loan, 0, date, Decimal::new(100_000, 2));
+            rows.receipts += 1;
+        }
+    }
+    let statements: [(&str, &Vec<u8>); 3] = [
+        (
+            "COPY repayment_loans (loan_id, principal, annual_rate, months, method, disbursed_on, \
+             repayment_day, day_count_basis, penalty_rate) FROM STDIN",
+            &loan_text,
+        ),
+        (
+            "COPY repayment_receipts (repayment_id, loan_id, received_on, amount) FROM STDIN",
+            &receipt_text,
+        ),
+        (
+            "COPY repayment_schedules (loan_id, version, period, generated_on, reason, convention, \
+             due_date, installment, principal, interest, remaining_balance) FROM STDIN",
+            &schedule_text,
+        ),
+    ];
+    for (statement, text) in statements {
+        let mut copy = conn.copy_in_raw(statement).await?;
+        for chunk in text.chunks(COPY_CHUNK_BYTES) {
+            copy.send(chunk).await?;
+        }
+        copy.finish().await?;
+    }
+    sqlx::query("ANALYZE").execute(&mut conn).await?;
+    Ok(rows)
+}
+
+fn push_receipt(out: &mut Vec<u8>, loan: &BenchLoan, period: u32, on: NaiveDate, amount: Decimal) {
+    out.extend_from_slice(b"R");
+    out.extend_from_slice(loan.loan_id.as_bytes());
+    out.push(b'-');
+    push_digits(out, u128::from(period));
+    out.push(b'\t');
+    out.extend_from_slice(loan.loan_id.as_bytes());
+    out.push(b'\t');
+    push_date(out, on);
+    out.push(b'\t');
+    push_amount(out, amount);
+    out.push(b'\n');
+}
+
+/// The tables (and row filters) the repayment job writes for `date`.
+fn job_output_tables(job: &str, date: NaiveDate) -> Vec<(&'static str, String)> {
+    let day = format!("job = '{job}' AND business_date = '{date}'");
+    vec![
+        ("repayment_schedules", format!("generated_on = '{date}'")),
+        ("repayment_installments", format!("as_of = '{date}'")),
+        ("repayment_loan_days", day.clone()),
+        ("repayment_installment_days", day.clone()),
+        ("repayment_allocations", day.clone()),
+        ("repayment_rejects", day),
+    ]
+}
+
+/// The bare-`COPY` baseline of the job: the rows the job wrote for `date`
+/// are copied out (not timed), then `COPY`ed into empty tables of the same
+/// shape, indexes included, in one transaction (timed). Returns the rows and
+/// the time.
+pub async fn copy_job_outputs(
+    url: &str,
+    job: &str,
+    date: NaiveDate,
+) -> Result<(u64, Duration), BenchError> {
+    use futures::TryStreamExt;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let mut exported = Vec::new();
+    for (table, filter) in job_output_tables(job, date) {
+        let sql = format!("COPY (SELECT * FROM {table} WHERE {filter}) TO STDOUT");
+        let mut stream = conn.copy_out_raw(&sql).await?;
+        let mut text = Vec::new();
+        while let Some(bytes) = stream.try_next().await? {
+            text.extend_from_slice(&bytes);
+        }
+        drop(stream);
+        let scratch = format!("bench_{table}");
+        for sql in [
+            format!("DROP TABLE IF EXISTS {scratch}"),
+            format!("CREATE TABLE {scratch} (LIKE {table} INCLUDING ALL)"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await?;
+        }
+        exported.push((scratch, text));
+    }
+    sqlx::query("CHECKPOINT").execute(&mut conn).await.ok();
+    let started = Instant::now();
+    let mut rows = 0;
+    let mut tx = conn.begin().await?;
+    for (scratch, text) in &exported {
+        let mut copy = tx
+            .copy_in_raw(&format!("COPY {scratch} FROM STDIN"))
+            .await?;
+        for chunk in text.chunks(COPY_CHUNK_BYTES) {
+            copy.send(chunk).await?;
+        }
+        rows += copy.finish().await?;
+    }
+    tx.commit().await?;
+    let elapsed = started.elapsed();
+    for (scratch, _) in &exported {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {scratch}")))
+            .execute(&mut conn)
+            .await?;
+    }
+    Ok((rows, elapsed))
 }

@@ -3,7 +3,8 @@
 //!
 //! `loans.csv`: loan_id, principal, annual_rate, months, method,
 //! disbursed_on, repayment_day (blank = day of disbursement),
-//! day_count_basis (360 or 365; blank = 360).
+//! day_count_basis (360 or 365; blank = 360), and optionally penalty_rate
+//! (the loan's own annual penalty rate; blank = the job's).
 //! `repayments.csv`: repayment_id, loan_id, received_on, amount.
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
 use super::interest::DayCountBasis;
-use super::schedule::Terms;
+use super::schedule::{FirstPeriod, Terms};
 use crate::db::Db;
 use crate::money::{Money, parse_amount};
 use crate::on_db;
@@ -48,17 +49,17 @@ impl From<FixtureError> for JobError {
 
 /// Loads `loans.csv` and `repayments.csv` from `dir`; returns a description.
 pub async fn load(db: &Db, dir: &Path, _business_date: NaiveDate) -> Result<String, JobError> {
-    let loans = read(&dir.join("loans.csv"), 8, parse_loan)?;
-    let receipts = read(&dir.join("repayments.csv"), 4, parse_receipt)?;
-    for (loan_id, terms, basis) in &loans {
+    let loans = read(&dir.join("loans.csv"), 8..=9, parse_loan)?;
+    let receipts = read(&dir.join("repayments.csv"), 4..=4, parse_receipt)?;
+    for (loan_id, terms, penalty_rate) in &loans {
         on_db!(db, pool => {
             sqlx::query(
                 "INSERT INTO repayment_loans (loan_id, principal, annual_rate, months, method, disbursed_on, \
-                 repayment_day, day_count_basis) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 repayment_day, day_count_basis, penalty_rate) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (loan_id) DO UPDATE SET principal = excluded.principal, \
                  annual_rate = excluded.annual_rate, months = excluded.months, method = excluded.method, \
                  disbursed_on = excluded.disbursed_on, repayment_day = excluded.repayment_day, \
-                 day_count_basis = excluded.day_count_basis",
+                 day_count_basis = excluded.day_count_basis, penalty_rate = excluded.penalty_rate",
             )
             .bind(loan_id)
             .bind(Money(terms.principal))
@@ -67,7 +68,8 @@ pub async fn load(db: &Db, dir: &Path, _business_date: NaiveDate) -> Result<Stri
             .bind(terms.method.as_str())
             .bind(terms.disbursed_on)
             .bind(i64::from(terms.repayment_day))
-            .bind(i64::from(basis.days()))
+            .bind(i64::from(terms.basis.days()))
+            .bind(penalty_rate.map(Money))
             .execute(pool)
             .await
             .map_err(FixtureError::from)?;
@@ -96,10 +98,10 @@ pub async fn load(db: &Db, dir: &Path, _business_date: NaiveDate) -> Result<Stri
     ))
 }
 
-/// Reads a CSV with a header and `columns` fields a line.
+/// Reads a CSV with a header and a number of fields in `columns` a line.
 fn read<T>(
     path: &Path,
-    columns: usize,
+    columns: std::ops::RangeInclusive<usize>,
     parse: fn(&csv::StringRecord) -> Result<T, String>,
 ) -> Result<Vec<T>, FixtureError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -122,8 +124,13 @@ fn read<T>(
             line,
             reason,
         };
-        if record.len() != columns {
-            return Err(error(format!("{} fields, want {columns}", record.len())));
+        if !columns.contains(&record.len()) {
+            return Err(error(format!(
+                "{} fields, want {} to {}",
+                record.len(),
+                columns.start(),
+                columns.end()
+            )));
         }
         out.push(parse(&record).map_err(error)?);
     }
@@ -140,12 +147,22 @@ fn number(text: &str, what: &str) -> Result<u32, String> {
         .map_err(|_| format!("{what} `{text}` is not a whole number"))
 }
 
-fn parse_loan(r: &csv::StringRecord) -> Result<(String, Terms, DayCountBasis), String> {
+fn parse_loan(r: &csv::StringRecord) -> Result<(String, Terms, Option<Decimal>), String> {
     let loan_id = r[0].to_string();
     if loan_id.is_empty() {
         return Err("loan_id is empty".into());
     }
     let disbursed_on = date(&r[5], "disbursed_on")?;
+    let basis = if r[7].is_empty() {
+        DayCountBasis::Days360
+    } else {
+        DayCountBasis::from_days(i64::from(number(&r[7], "day_count_basis")?))
+            .ok_or_else(|| format!("day_count_basis `{}` is not 360 or 365", &r[7]))?
+    };
+    let penalty_rate = match r.get(8).filter(|text| !text.is_empty()) {
+        None => None,
+        Some(text) => Some(parse_amount(text).map_err(|e| e.to_string())?),
+    };
     let terms = Terms {
         principal: parse_amount(&r[1]).map_err(|e| e.to_string())?,
         annual_rate: parse_amount(&r[2]).map_err(|e| e.to_string())?,
@@ -159,16 +176,13 @@ fn parse_loan(r: &csv::StringRecord) -> Result<(String, Terms, DayCountBasis), S
         } else {
             number(&r[6], "repayment_day")?
         },
+        // The convention is chosen by the job; fixtures only store terms.
+        first_period: FirstPeriod::ActualDays,
+        basis,
     }
     .validated()
     .map_err(|e| format!("loan {loan_id}: {e}"))?;
-    let basis = if r[7].is_empty() {
-        DayCountBasis::Days360
-    } else {
-        DayCountBasis::from_days(i64::from(number(&r[7], "day_count_basis")?))
-            .ok_or_else(|| format!("day_count_basis `{}` is not 360 or 365", &r[7]))?
-    };
-    Ok((loan_id, terms, basis))
+    Ok((loan_id, terms, penalty_rate))
 }
 
 fn parse_receipt(r: &csv::StringRecord) -> Result<(String, String, NaiveDate, Decimal), String> {

@@ -6,8 +6,12 @@
 //! [`eod`]; [`store`] reads and writes the tables; [`reports`] builds the CSVs.
 //! A shard owns the loans whose id hashes to it ([`crate::sharding::partition_of`]).
 //!
-//! `[params]`: `penalty_multiplier` (decimal string, default `"1.5"`),
-//! `prepayment` (`"shorter-term"`, the default, or `"lower-installment"`).
+//! `[params]` (docs/repayment.md): `penalty_rate` (annual, decimal string;
+//! a loan's own `penalty_rate` wins), `penalty_multiplier` (over the contract
+//! rate when neither is set, default `"1.5"`), `prepayment`
+//! (`"shorter-term"` | `"lower-installment"`), `early_payment` (`"hold"` |
+//! `"prepay"`), `payoff_interest` (`"accrued"` | `"current_period"`),
+//! `first_period` (`"actual_days"` | `"full_month"`).
 
 pub mod allocation;
 pub mod bench;
@@ -20,9 +24,9 @@ pub mod store;
 
 use rust_decimal::Decimal;
 
-use self::eod::{EodConfig, PrepaymentMode, Receipt, replay};
-use self::schedule::{CONVENTION, generate};
-use self::store::{LoanOutput, OutputKey, Reject};
+use self::eod::{EarlyPayment, EodConfig, PayoffInterest, PrepaymentMode, Receipt, replay};
+use self::schedule::{FirstPeriod, generate};
+use self::store::{LoanOutput, OutputKey, RawReceipt, Reject};
 use super::params::{ParamError, Params};
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 
@@ -33,6 +37,16 @@ const PENALTY_MULTIPLIER_DEFAULT: Decimal = Decimal::from_parts(15, 0, 0, false,
 #[derive(Debug, Default)]
 pub struct Repayment;
 
+fn choice<'a, T: std::str::FromStr<Err = String>>(
+    p: &Params<'a>,
+    field: &str,
+    default: &'a str,
+) -> Result<T, ParamError> {
+    p.str_or(field, default)?
+        .parse::<T>()
+        .map_err(|reason| ParamError::new(field, reason))
+}
+
 fn config(params: &toml::Table) -> Result<EodConfig, ParamError> {
     let p = Params::new(params);
     let penalty_multiplier = p.decimal_or("penalty_multiplier", PENALTY_MULTIPLIER_DEFAULT)?;
@@ -42,13 +56,57 @@ fn config(params: &toml::Table) -> Result<EodConfig, ParamError> {
             "must not be negative",
         ));
     }
-    let prepayment = p
-        .str_or("prepayment", "shorter-term")?
-        .parse::<PrepaymentMode>()
-        .map_err(|reason| ParamError::new("prepayment", reason))?;
+    let penalty_rate = match p.opt_str("penalty_rate")? {
+        None => None,
+        Some(_) => {
+            let rate = p.decimal_or("penalty_rate", Decimal::ZERO)?;
+            if rate < Decimal::ZERO || rate > schedule::ANNUAL_RATE_MAX {
+                return Err(ParamError::new(
+                    "penalty_rate",
+                    "must be an annual rate between 0 and 1 (\"0.18\" for 18 %)",
+                ));
+            }
+            Some(rate)
+        }
+    };
     Ok(EodConfig {
         penalty_multiplier,
-        prepayment,
+        penalty_rate,
+        prepayment: choice::<PrepaymentMode>(&p, "prepayment", "shorter-term")?,
+        early_payment: choice::<EarlyPayment>(&p, "early_payment", "hold")?,
+        payoff_interest: choice::<PayoffInterest>(&p, "payoff_interest", "accrued")?,
+        first_period: choice::<FirstPeriod>(&p, "first_period", "actual_days")?,
+    })
+}
+
+/// Checks one receipt on its own: an amount in whole cents (trailing zeros
+/// are read exactly: `1000.000` is 1000.00), positive, for a loan of the
+/// shard, not before the disbursement. Returns it at scale 2, or the reason.
+fn validate(raw: &RawReceipt, disbursed_on: Option<chrono::NaiveDate>) -> Result<Receipt, String> {
+    let mut amount = raw.amount;
+    if amount.normalize().scale() > 2 {
+        return Err(format!("amount {amount} has a fraction of a cent"));
+    }
+    amount.rescale(2);
+    if amount <= Decimal::ZERO {
+        return Err(format!("amount {amount} is not positive"));
+    }
+    let Some(disbursed_on) = disbursed_on else {
+        return Err(format!(
+            "no loan {} disbursed on or before the business date",
+            raw.loan_id
+        ));
+    };
+    if raw.received_on < disbursed_on {
+        return Err(format!(
+            "received on {}, before loan {} was disbursed on {disbursed_on}",
+            raw.received_on, raw.loan_id
+        ));
+    }
+    Ok(Receipt {
+        repayment_id: raw.repayment_id.clone(),
+        received_on: raw.received_on,
+        amount,
     })
 }
 
@@ -67,10 +125,19 @@ impl JobKind for Repayment {
         let config = config(&ctx.job.params)?;
         let date = ctx.business_date;
         let (item, items) = (ctx.item, ctx.total_items);
-        let (loans, mut rejects) = store::loans(ctx.db(), date, item, items).await?;
+        let (mut loans, mut rejects) =
+            store::loans(ctx.db(), date, item, items, config.first_period).await?;
         let mut receipts = store::receipts(ctx.db(), date, item, items).await?;
         let stored = store::original_schedules(ctx.db(), item, items).await?;
         let receipts_read: usize = receipts.values().map(Vec::len).sum();
+
+        // A stored schedule is regenerated under its own convention.
+        for loan in &mut loans {
+            let stored = stored.get(&loan.loan_id);
+            if let Some(rule) = stored.and_then(|s| FirstPeriod::from_convention(&s.convention)) {
+                loan.terms.first_period = rule;
+            }
+        }
 
         // Compute everything first; the write transaction comes after.
         let mut computed = Vec::with_capacity(loans.len());
@@ -79,16 +146,29 @@ impl JobKind for Repayment {
                 return Err(JobError::Cancelled);
             }
             let loan_receipts = receipts.remove(&loan.loan_id).unwrap_or_default();
+            let stored = stored.get(&loan.loan_id);
+            if let Some(s) =
+                stored.filter(|s| FirstPeriod::from_convention(&s.convention).is_none())
+            {
+                rejects.push(reject(
+                    "loan",
+                    &loan.loan_id,
+                    format!("stored schedule has unknown convention `{}`", s.convention),
+                ));
+                reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
+                continue;
+            }
             let generated = match generate(&loan.terms) {
                 Ok(schedule) => schedule,
                 Err(e) => {
                     rejects.push(reject("loan", &loan.loan_id, e.to_string()));
+                    reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
                     continue;
                 }
             };
-            let is_new = match stored.get(&loan.loan_id) {
+            let is_new = match stored {
                 None => true,
-                Some(s) if s.convention == CONVENTION && s.installments == generated => false,
+                Some(s) if s.installments == generated => false,
                 Some(s) => {
                     rejects.push(reject(
                         "loan",
@@ -98,37 +178,38 @@ impl JobKind for Repayment {
                             s.convention
                         ),
                     ));
+                    reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
                     continue;
                 }
             };
-            let (good, bad): (Vec<Receipt>, Vec<Receipt>) =
-                loan_receipts.into_iter().partition(|r| {
-                    r.received_on >= loan.terms.disbursed_on && r.amount > Decimal::ZERO
-                });
-            for r in bad {
-                rejects.push(reject(
-                    "repayment",
-                    &r.repayment_id,
-                    format!(
-                        "loan {} repayment of {} on {} is before the disbursement on {} or not positive",
-                        loan.loan_id, r.amount, r.received_on, loan.terms.disbursed_on
-                    ),
-                ));
+            let mut good = Vec::with_capacity(loan_receipts.len());
+            for raw in &loan_receipts {
+                match validate(raw, Some(loan.terms.disbursed_on)) {
+                    Ok(receipt) => good.push(receipt),
+                    Err(reason) => rejects.push(receipt_reject(raw, reason)),
+                }
             }
             match replay(loan, &generated, &good, date, &config) {
-                Ok(day) => computed.push((loan, is_new.then_some(generated), day)),
-                Err(e) => rejects.push(reject("loan", &loan.loan_id, e.to_string())),
+                Ok(day) => match day.conservation_error() {
+                    None => computed.push((loan, is_new.then_some(generated), day)),
+                    Some(e) => {
+                        return Err(JobError::Input(format!(
+                            "loan {}: conservation check failed: {e}",
+                            loan.loan_id
+                        )));
+                    }
+                },
+                Err(e) => {
+                    rejects.push(reject("loan", &loan.loan_id, e.to_string()));
+                    reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
+                }
             }
         }
-        for (loan_id, left) in receipts {
-            for r in left {
-                if !rejects.iter().any(|x| x.record == loan_id) {
-                    rejects.push(reject(
-                        "repayment",
-                        &r.repayment_id,
-                        format!("no loan {loan_id} disbursed on or before {date}"),
-                    ));
-                }
+        for left in receipts.values() {
+            for raw in left {
+                // Amount problems first, then the missing loan.
+                let reason = validate(raw, None).err().unwrap_or_default();
+                rejects.push(receipt_reject(raw, reason));
             }
         }
 
@@ -173,7 +254,27 @@ fn reject(source: &'static str, record: &str, reason: String) -> Reject {
     Reject {
         source,
         record: record.to_string(),
+        loan_id: String::new(),
+        amount: None,
         reason,
+    }
+}
+
+fn receipt_reject(raw: &RawReceipt, reason: String) -> Reject {
+    Reject {
+        source: "repayment",
+        record: raw.repayment_id.clone(),
+        loan_id: raw.loan_id.clone(),
+        amount: Some(raw.amount),
+        reason,
+    }
+}
+
+/// The receipts of a loan that could not be processed are rejects too, so
+/// the day's money is accounted for (received = processed + rejected).
+fn reject_receipts(rejects: &mut Vec<Reject>, receipts: &[RawReceipt], why: &str) {
+    for raw in receipts {
+        rejects.push(receipt_reject(raw, why.to_string()));
     }
 }
 
@@ -204,8 +305,61 @@ mod tests {
             check("prepayment = \"sometimes\"").unwrap_err().0,
             "prepayment"
         );
+        for (text, field) in [
+            ("penalty_rate = 0.18", "penalty_rate"),
+            ("penalty_rate = \"-0.1\"", "penalty_rate"),
+            ("early_payment = \"later\"", "early_payment"),
+            ("payoff_interest = \"none\"", "payoff_interest"),
+            ("first_period = \"half_month\"", "first_period"),
+        ] {
+            assert_eq!(check(text).unwrap_err().0, field, "{text}");
+        }
         let defaults = config(&toml::Table::new()).unwrap();
-        assert_eq!(defaults.penalty_multiplier.to_string(), "1.5");
-        assert_eq!(defaults.prepayment, PrepaymentMode::ShorterTerm);
+        assert_eq!(defaults, EodConfig::default());
+        let set = config(
+            &"penalty_rate = \"0.18\"\nearly_payment = \"prepay\"\npayoff_interest = \"current_period\"\nfirst_period = \"full_month\""
+                .parse::<toml::Table>()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(set.penalty_rate, Some("0.18".parse().unwrap()));
+        assert_eq!(set.early_payment, EarlyPayment::Prepay);
+        assert_eq!(set.payoff_interest, PayoffInterest::CurrentPeriod);
+        assert_eq!(set.first_period, FirstPeriod::FullMonth);
+    }
+
+    fn raw(amount: &str, loan: &str) -> RawReceipt {
+        RawReceipt {
+            repayment_id: "R1".into(),
+            loan_id: loan.into(),
+            received_on: "2026-02-15".parse().unwrap(),
+            amount: amount.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn receipts_are_validated_one_by_one() {
+        let disbursed = Some("2026-01-15".parse().unwrap());
+        let ok = validate(&raw("1000.000", "L1"), disbursed).unwrap();
+        assert_eq!(ok.amount.to_string(), "1000.00");
+        assert_eq!(
+            validate(&raw("5", "L1"), disbursed)
+                .unwrap()
+                .amount
+                .to_string(),
+            "5.00"
+        );
+        for (amount, reason) in [
+            ("1000.001", "fraction of a cent"),
+            ("0.00", "not positive"),
+            ("-5.00", "not positive"),
+        ] {
+            let err = validate(&raw(amount, "L1"), disbursed).unwrap_err();
+            assert!(err.contains(reason), "{amount}: {err}");
+        }
+        let err = validate(&raw("5.00", "L9"), None).unwrap_err();
+        assert!(err.contains("no loan L9"), "{err}");
+        let err = validate(&raw("5.00", "L1"), Some("2026-03-01".parse().unwrap())).unwrap_err();
+        assert!(err.contains("before loan L1"), "{err}");
     }
 }

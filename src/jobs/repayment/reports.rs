@@ -1,6 +1,6 @@
 //! The reports of a repayment run, built from the per-day tables all shards
 //! wrote: `schedules.csv`, `due.csv`, `overdue.csv`, `rejects.csv` and
-//! `summary.csv`. Rows are sorted in Rust (byte order of the loan id), so
+//! `loans.csv`, `summary.csv`. Rows are sorted in Rust (byte order of the loan id), so
 //! both backends give byte-identical files; amounts have 2 decimals.
 
 use chrono::NaiveDate;
@@ -27,23 +27,36 @@ pub async fn build(ctx: &RunCtx) -> Result<RunOutcome, JobError> {
     );
     let schedules = schedules(db, job, date, bom).await?;
     let (due, overdue) = installments(db, job, date, bom).await?;
-    let rejects = rejects(db, job, date, bom).await?;
-    let (summary, totals, failure) = summary(db, job, date, bom, &schedules, &rejects).await?;
+    let rejected = rejects(db, job, date, bom).await?;
+    let rows = day_rows(db, job, date).await?;
+    let totals = totals(&rows);
+    // Checked before anything is written; a failure keeps the reports.
+    let failure = conservation(&rows, &totals);
+    let loans = loans_report(&rows, bom)?;
+    let (summary, totals) = summary(&totals, bom, schedules.1, &rejected)?;
+    let mut attention = Vec::new();
+    if rejected.repayments > 0 {
+        attention.push(format!(
+            "{} repayments rejected, {} in all (rejects.csv)",
+            rejected.repayments,
+            amount(rejected.repayment_amount)
+        ));
+    }
+    if rejected.rows > rejected.repayments {
+        attention.push(format!(
+            "{} loans rejected (rejects.csv)",
+            rejected.rows - rejected.repayments
+        ));
+    }
     let files = vec![
         schedules.0.finish()?,
         due.finish()?,
         overdue.finish()?,
-        rejects.0.finish()?,
+        loans.finish()?,
+        rejected.report.finish()?,
         summary.finish()?,
     ];
     let reports = ctx.publish(files)?;
-    let mut attention = Vec::new();
-    if rejects.1 > 0 {
-        attention.push(format!(
-            "{} repayment input rows rejected (rejects.csv)",
-            rejects.1
-        ));
-    }
     Ok(RunOutcome {
         reports,
         summary: totals,
@@ -222,47 +235,178 @@ async fn installments(
     Ok((due, overdue))
 }
 
-/// `rejects.csv` and its row count.
-async fn rejects(
-    db: &Db,
-    job: &str,
-    date: NaiveDate,
-    bom: bool,
-) -> Result<(CsvReport, u64), JobError> {
-    let mut rows: Vec<(String, String, String)> = on_db!(db, pool => {
+/// Rejected input rows and the repayments among them.
+struct Rejected {
+    report: CsvReport,
+    rows: u64,
+    repayments: u64,
+    repayment_amount: Decimal,
+}
+
+/// `rejects.csv`: one row per rejected loan or repayment, with the
+/// repayment's loan and amount as stored (not rounded: a sub-cent amount
+/// shows as it was received).
+async fn rejects(db: &Db, job: &str, date: NaiveDate, bom: bool) -> Result<Rejected, JobError> {
+    let mut rows: Vec<(String, String, String, Option<Money>, String)> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT source, record, reason FROM repayment_rejects WHERE job = $1 AND business_date = $2",
+            "SELECT source, record, loan_id, amount, reason FROM repayment_rejects \
+             WHERE job = $1 AND business_date = $2",
         )
         .bind(job)
         .bind(date)
         .fetch_all(pool)
         .await?
     });
-    rows.sort();
-    let mut report = CsvReport::new("rejects.csv", &["source", "record", "reason"], bom)?;
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut report = CsvReport::new(
+        "rejects.csv",
+        &["source", "record", "loan_id", "amount", "reason"],
+        bom,
+    )?;
+    let (mut repayments, mut repayment_amount) = (0u64, ZERO_CENTS);
     for r in &rows {
-        report.row([&r.0, &r.1, &r.2])?;
+        // As stored, but never fewer than 2 decimals (PostgreSQL returns a
+        // NUMERIC zero as `0`), so both backends print the same bytes.
+        let amount_text =
+            r.3.map(|m| {
+                let mut value = m.0;
+                if value.scale() < 2 {
+                    value.rescale(2);
+                }
+                value.to_string()
+            })
+            .unwrap_or_default();
+        if r.0 == "repayment" {
+            repayments += 1;
+            repayment_amount += r.3.map(|m| m.0).unwrap_or_default();
+        }
+        report.row([&r.0, &r.1, &r.2, &amount_text, &r.4])?;
     }
-    Ok((report, rows.len() as u64))
+    Ok(Rejected {
+        report,
+        rows: rows.len() as u64,
+        repayments,
+        repayment_amount,
+    })
 }
 
-type DayRow = (
-    String,
-    i64,
-    Money,
-    Money,
-    Money,
-    Money,
-    i64,
-    Money,
-    Money,
-    Money,
-    Money,
-    Money,
-    Money,
-    Money,
-    Money,
-);
+/// One loan's row of the day, as the shards stored it.
+#[derive(sqlx::FromRow)]
+struct DayRow {
+    loan_id: String,
+    method: String,
+    status: String,
+    outstanding_principal: Money,
+    overdue_principal: Money,
+    overdue_interest: Money,
+    penalty_owed: Money,
+    days_overdue: i64,
+    receipts: i64,
+    received: Money,
+    applied_penalty: Money,
+    applied_interest: Money,
+    applied_principal: Money,
+    prepaid_principal: Money,
+    unapplied: Money,
+    accrued_interest: Money,
+    penalty_today: Money,
+    prepayment_interest: Money,
+    advance_in: Money,
+    advance_applied: Money,
+    advance_balance: Money,
+}
+
+impl DayRow {
+    /// Principal paid on the day, due installments and prepaid.
+    fn principal_paid(&self) -> Decimal {
+        self.applied_principal.0 + self.prepaid_principal.0
+    }
+
+    /// Interest paid on the day, due installments and on prepaid principal.
+    fn interest_paid(&self) -> Decimal {
+        self.applied_interest.0 + self.prepayment_interest.0
+    }
+
+    /// Where the day's money went minus where it came from: zero when the
+    /// loan conserves money (received + advance applied = paid + held + unapplied).
+    fn imbalance(&self) -> Decimal {
+        self.received.0 + self.advance_applied.0
+            - self.principal_paid()
+            - self.interest_paid()
+            - self.applied_penalty.0
+            - self.advance_in.0
+            - self.unapplied.0
+    }
+}
+
+async fn day_rows(db: &Db, job: &str, date: NaiveDate) -> Result<Vec<DayRow>, JobError> {
+    let mut rows: Vec<DayRow> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT d.loan_id, l.method, d.status, d.outstanding_principal, d.overdue_principal, \
+             d.overdue_interest, d.penalty_owed, d.days_overdue, d.receipts, d.received, d.applied_penalty, \
+             d.applied_interest, d.applied_principal, d.prepaid_principal, d.unapplied, d.accrued_interest, \
+             d.penalty_today, d.prepayment_interest, d.advance_in, d.advance_applied, d.advance_balance \
+             FROM repayment_loan_days d JOIN repayment_loans l ON l.loan_id = d.loan_id \
+             WHERE d.job = $1 AND d.business_date = $2",
+        )
+        .bind(job)
+        .bind(date)
+        .fetch_all(pool)
+        .await?
+    });
+    rows.sort_by(|a, b| a.loan_id.cmp(&b.loan_id));
+    Ok(rows)
+}
+
+/// `loans.csv` (贷款余额表): one row per loan processed, what it owes and
+/// what was collected from it on the day.
+fn loans_report(rows: &[DayRow], bom: bool) -> Result<CsvReport, JobError> {
+    let mut report = CsvReport::new(
+        "loans.csv",
+        &[
+            "loan_id",
+            "method",
+            "status",
+            "principal_outstanding",
+            "overdue_principal",
+            "overdue_interest",
+            "penalty_owed",
+            "days_overdue",
+            "received",
+            "principal_paid",
+            "interest_paid",
+            "penalty_paid",
+            "advance_in",
+            "advance_applied",
+            "advance_held",
+            "unapplied",
+            "interest_accrued",
+        ],
+        bom,
+    )?;
+    for r in rows {
+        report.row([
+            r.loan_id.clone(),
+            r.method.clone(),
+            r.status.clone(),
+            amount(r.outstanding_principal.0),
+            amount(r.overdue_principal.0),
+            amount(r.overdue_interest.0),
+            amount(r.penalty_owed.0),
+            r.days_overdue.to_string(),
+            amount(r.received.0),
+            amount(r.principal_paid()),
+            amount(r.interest_paid()),
+            amount(r.applied_penalty.0),
+            amount(r.advance_in.0),
+            amount(r.advance_applied.0),
+            amount(r.advance_balance.0),
+            amount(r.unapplied.0),
+            amount(r.accrued_interest.0),
+        ])?;
+    }
+    Ok(report)
+}
 
 /// Totals over the loans' day rows.
 #[derive(Default)]
@@ -277,83 +421,121 @@ struct Totals {
     penalty_owed: Decimal,
     receipts: i64,
     received: Decimal,
-    applied: [Decimal; 5],
+    /// penalty, interest, principal, prepaid, prepayment interest, advance in, advance applied, unapplied
+    applied: [Decimal; 8],
+    advance_held: Decimal,
     accrued_interest: Decimal,
     penalty_today: Decimal,
 }
 
-async fn summary(
-    db: &Db,
-    job: &str,
-    date: NaiveDate,
-    bom: bool,
-    schedules: &(CsvReport, u64),
-    rejects: &(CsvReport, u64),
-) -> Result<(CsvReport, serde_json::Value, Option<String>), JobError> {
-    let rows: Vec<DayRow> = on_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT status, new_schedule, outstanding_principal, overdue_principal, overdue_interest, penalty_owed, \
-             receipts, received, applied_penalty, applied_interest, applied_principal, prepaid_principal, unapplied, \
-             accrued_interest, penalty_today FROM repayment_loan_days WHERE job = $1 AND business_date = $2",
+/// The conservation check before anything is written: per loan and in
+/// total, received + advance applied = principal + interest + penalty paid +
+/// advance held in + unapplied. `Some(reason)` fails the run.
+fn conservation(rows: &[DayRow], t: &Totals) -> Option<String> {
+    if let Some(r) = rows.iter().find(|r| !r.imbalance().is_zero()) {
+        return Some(format!(
+            "loan {}: received {} and {} from the advance, but {} more went out than came in: \
+             the allocation does not conserve money",
+            r.loan_id,
+            amount(r.received.0),
+            amount(r.advance_applied.0),
+            amount(-r.imbalance())
+        ));
+    }
+    let [
+        penalty,
+        interest,
+        principal,
+        prepaid,
+        prepayment_interest,
+        advance_in,
+        advance_applied,
+        unapplied,
+    ] = t.applied;
+    let out =
+        penalty + interest + principal + prepaid + prepayment_interest + advance_in + unapplied;
+    (t.received + advance_applied != out).then(|| {
+        format!(
+            "repayments received {} (+{} from the advance) but {} allocated: the allocation does not conserve money",
+            amount(t.received),
+            amount(advance_applied),
+            amount(out)
         )
-        .bind(job)
-        .bind(date)
-        .fetch_all(pool)
-        .await?
-    });
+    })
+}
+
+fn totals(rows: &[DayRow]) -> Totals {
     let mut t = Totals {
         outstanding: ZERO_CENTS,
         ..Totals::default()
     };
-    for r in &rows {
+    for r in rows {
         t.loans += 1;
-        match r.0.as_str() {
+        match r.status.as_str() {
             "overdue" => t.overdue += 1,
             "settled" => t.settled += 1,
             _ => t.active += 1,
         }
-        t.outstanding += r.2.0;
-        t.overdue_principal += r.3.0;
-        t.overdue_interest += r.4.0;
-        t.penalty_owed += r.5.0;
-        t.receipts += r.6;
-        t.received += r.7.0;
-        for (slot, value) in t
-            .applied
-            .iter_mut()
-            .zip([r.8.0, r.9.0, r.10.0, r.11.0, r.12.0])
-        {
+        t.outstanding += r.outstanding_principal.0;
+        t.overdue_principal += r.overdue_principal.0;
+        t.overdue_interest += r.overdue_interest.0;
+        t.penalty_owed += r.penalty_owed.0;
+        t.receipts += r.receipts;
+        t.received += r.received.0;
+        let values = [
+            r.applied_penalty.0,
+            r.applied_interest.0,
+            r.applied_principal.0,
+            r.prepaid_principal.0,
+            r.prepayment_interest.0,
+            r.advance_in.0,
+            r.advance_applied.0,
+            r.unapplied.0,
+        ];
+        for (slot, value) in t.applied.iter_mut().zip(values) {
             *slot += value;
         }
-        t.accrued_interest += r.13.0;
-        t.penalty_today += r.14.0;
+        t.advance_held += r.advance_balance.0;
+        t.accrued_interest += r.accrued_interest.0;
+        t.penalty_today += r.penalty_today.0;
     }
-    let applied_total: Decimal = t.applied.iter().sum();
-    let failure = (applied_total != t.received).then(|| {
-        format!(
-            "repayments received {} but {} allocated: the allocation does not conserve money",
-            amount(t.received),
-            amount(applied_total)
-        )
-    });
+    t
+}
+
+/// `summary.csv` and the run's summary figures.
+fn summary(
+    t: &Totals,
+    bom: bool,
+    new_schedules: u64,
+    rejected: &Rejected,
+) -> Result<(CsvReport, serde_json::Value), JobError> {
     let mut report = CsvReport::new("summary.csv", &["metric", "count", "amount"], bom)?;
     let lines: Vec<(&str, String, Decimal)> = vec![
         ("loans_processed", t.loans.to_string(), t.outstanding),
         ("loans_active", t.active.to_string(), Decimal::ZERO),
         ("loans_overdue", t.overdue.to_string(), t.overdue_principal),
         ("loans_settled", t.settled.to_string(), Decimal::ZERO),
-        ("new_schedules", schedules.1.to_string(), Decimal::ZERO),
+        ("new_schedules", new_schedules.to_string(), Decimal::ZERO),
         ("overdue_interest", String::new(), t.overdue_interest),
         ("penalty_owed", String::new(), t.penalty_owed),
         ("repayments_received", t.receipts.to_string(), t.received),
+        (
+            "repayments_rejected",
+            rejected.repayments.to_string(),
+            rejected.repayment_amount,
+        ),
         ("applied_penalty", String::new(), t.applied[0]),
         ("applied_interest", String::new(), t.applied[1]),
         ("applied_principal", String::new(), t.applied[2]),
         ("prepaid_principal", String::new(), t.applied[3]),
-        ("unapplied", String::new(), t.applied[4]),
+        ("prepayment_interest", String::new(), t.applied[4]),
+        ("advance_in", String::new(), t.applied[5]),
+        ("advance_applied", String::new(), t.applied[6]),
+        ("advance_held", String::new(), t.advance_held),
+        ("unapplied", String::new(), t.applied[7]),
         ("interest_accrued", String::new(), t.accrued_interest),
         ("penalty_accrued", String::new(), t.penalty_today),
-        ("rejects", rejects.1.to_string(), Decimal::ZERO),
+        ("rejects", rejected.rows.to_string(), Decimal::ZERO),
     ];
     for (metric, count, value) in &lines {
         report.row([metric.to_string(), count.clone(), amount(*value)])?;
@@ -362,9 +544,10 @@ async fn summary(
         "loans": t.loans,
         "overdue_loans": t.overdue,
         "received": amount(t.received),
+        "repayments_rejected": rejected.repayments,
         "interest_accrued": amount(t.accrued_interest),
         "penalty_accrued": amount(t.penalty_today),
-        "rejects": rejects.1,
+        "rejects": rejected.rows,
     });
-    Ok((report, totals, failure))
+    Ok((report, totals))
 }

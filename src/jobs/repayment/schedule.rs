@@ -11,18 +11,65 @@
 //!   principal = A − interest; equal principal: `round_half_up(P / n, 2)` a period;
 //!   interest-only: interest each period, the principal at maturity; bullet:
 //!   one installment at maturity with interest `round_half_up(P × annual / 12 × n, 2)`;
-//! - the last period takes the whole remaining balance;
+//! - the last period takes the whole remaining balance; no period's principal
+//!   exceeds the balance or goes below zero;
 //! - period k falls due k months after disbursement on the repayment day,
 //!   or the month's last day when that day does not exist (Jan 31 → Feb 28 → Mar 31).
+//!
+//! Convention `cny-v2` is `cny-v1` plus a broken first period: when period 1
+//! is not a whole month (the repayment day differs from the disbursement
+//! day), its interest is `round_half_up(balance × annual × days / basis, 2)`
+//! for its actual days ([`FirstPeriod::ActualDays`]). `cny-v1` charges a whole
+//! month ([`FirstPeriod::FullMonth`]). The two agree whenever period 1 is a
+//! whole month, and each stored schedule is regenerated under its own convention.
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 
+use super::interest::DayCountBasis;
 use crate::money::round_cents;
 
-/// The convention a schedule was generated under, stored with it so a
-/// regeneration reproduces it exactly.
-pub const CONVENTION: &str = "cny-v1";
+/// How the interest of a first period that is not a whole month is charged.
+/// Stored with every schedule as its convention id, so a regeneration
+/// reproduces it exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FirstPeriod {
+    /// Broken-period interest at the daily rate for the period's actual days
+    /// (convention `cny-v2`, the default).
+    ActualDays,
+    /// A whole month's interest whatever the period's length (convention `cny-v1`).
+    FullMonth,
+}
+
+impl FirstPeriod {
+    /// The convention id stored with the schedule rows.
+    pub fn convention(self) -> &'static str {
+        match self {
+            FirstPeriod::ActualDays => "cny-v2",
+            FirstPeriod::FullMonth => "cny-v1",
+        }
+    }
+
+    /// The rule of a stored convention id; `None` when unknown.
+    pub fn from_convention(id: &str) -> Option<FirstPeriod> {
+        match id {
+            "cny-v2" => Some(FirstPeriod::ActualDays),
+            "cny-v1" => Some(FirstPeriod::FullMonth),
+            _ => None,
+        }
+    }
+}
+
+impl std::str::FromStr for FirstPeriod {
+    type Err = String;
+    fn from_str(text: &str) -> Result<FirstPeriod, String> {
+        match text {
+            "actual_days" => Ok(FirstPeriod::ActualDays),
+            "full_month" => Ok(FirstPeriod::FullMonth),
+            other => Err(format!("`{other}` is not actual_days or full_month")),
+        }
+    }
+}
 /// Longest term accepted, in months (50 years).
 pub const MONTHS_MAX: u32 = 600;
 /// Highest annual rate accepted (as a fraction: 1 = 100 %).
@@ -112,6 +159,10 @@ pub struct Terms {
     pub disbursed_on: NaiveDate,
     /// Day of month installments fall due (1–31), month-end when missing.
     pub repayment_day: u32,
+    /// How a broken first period is charged (the schedule's convention).
+    pub first_period: FirstPeriod,
+    /// Day-count basis of daily interest (broken period, payoff, penalty).
+    pub basis: DayCountBasis,
 }
 
 impl Terms {
@@ -134,6 +185,42 @@ impl Terms {
         }
         Ok(self)
     }
+}
+
+impl Terms {
+    /// The actual days of period 1 when it is charged by the day: under
+    /// [`FirstPeriod::ActualDays`] and only when period 1 is not a whole month
+    /// (its due date differs from one month after disbursement on the same day).
+    pub fn broken_days(&self) -> Option<i64> {
+        if self.first_period == FirstPeriod::FullMonth {
+            return None;
+        }
+        let first = due_date(self.disbursed_on, 1, self.repayment_day)?;
+        let whole_month = due_date(self.disbursed_on, 1, self.disbursed_on.day())?;
+        (first != whole_month).then(|| (first - self.disbursed_on).num_days())
+    }
+
+    /// The slot of `period` due on `due_date`, with its broken days if any.
+    pub fn slot(&self, period: u32, due_date: NaiveDate) -> Slot {
+        Slot {
+            period,
+            due_date,
+            broken_days: if period == 1 {
+                self.broken_days()
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// A period to amortize: its number, due date and, for a broken first
+/// period charged by the day, its actual days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub period: u32,
+    pub due_date: NaiveDate,
+    pub broken_days: Option<i64>,
 }
 
 /// One period of a schedule. Every amount has scale 2.
@@ -269,33 +356,69 @@ impl Plan {
     }
 }
 
-/// Amortizes `balance` over the given `(period, due date)` slots by `plan`,
-/// appending to `out`. With `stop_when_repaid` (a shorter term after a
-/// prepayment) the schedule ends as soon as the balance reaches zero;
-/// otherwise the last slot takes whatever remains.
+/// The interest of one slot on `balance` under `plan`: a month
+/// (`round_half_up(balance × annual / 12, 2)`), the broken first period's
+/// actual days (`round_half_up(balance × annual × days / basis, 2)`), or for a
+/// bullet the whole term (months − 1 whole months + the broken days, or
+/// `months` whole months), rounded once.
+pub fn slot_interest(
+    balance: Decimal,
+    annual_rate: Decimal,
+    basis: DayCountBasis,
+    slot: &Slot,
+    plan: Plan,
+) -> Result<Decimal, ScheduleError> {
+    let overflow = || ScheduleError::Overflow;
+    let yearly = balance.checked_mul(annual_rate).ok_or_else(overflow)?;
+    let basis_days = Decimal::from(basis.days());
+    match (plan, slot.broken_days) {
+        (Plan::Bullet { months }, None) => monthly_interest(
+            balance
+                .checked_mul(Decimal::from(months))
+                .ok_or_else(overflow)?,
+            annual_rate,
+        ),
+        (Plan::Bullet { months }, Some(days)) => {
+            // yearly × ((months − 1) / 12 + days / basis), one division.
+            let numerator = Decimal::from(months.saturating_sub(1))
+                .checked_mul(basis_days)
+                .and_then(|m| m.checked_add(Decimal::from(days) * MONTHS_PER_YEAR))
+                .and_then(|n| yearly.checked_mul(n))
+                .ok_or_else(overflow)?;
+            numerator
+                .checked_div(basis_days * MONTHS_PER_YEAR)
+                .map(round_cents)
+                .ok_or_else(overflow)
+        }
+        (_, Some(days)) => yearly
+            .checked_mul(Decimal::from(days))
+            .and_then(|x| x.checked_div(basis_days))
+            .map(round_cents)
+            .ok_or_else(overflow),
+        (_, None) => monthly_interest(balance, annual_rate),
+    }
+}
+
+/// Amortizes `balance` over the given slots by `plan`, appending to `out`.
+/// With `stop_when_repaid` (a shorter term after a prepayment) the schedule
+/// ends as soon as the balance reaches zero; otherwise the last slot takes
+/// whatever remains. No period's principal exceeds the balance or is negative
+/// (an installment smaller than a broken period's interest repays nothing).
 pub fn amortize(
     balance: Decimal,
     annual_rate: Decimal,
-    slots: &[(u32, NaiveDate)],
+    basis: DayCountBasis,
+    slots: &[Slot],
     plan: Plan,
     stop_when_repaid: bool,
     out: &mut Vec<Installment>,
 ) -> Result<(), ScheduleError> {
     let mut balance = balance;
     let last = slots.len().saturating_sub(1);
-    for (index, &(period, due_date)) in slots.iter().enumerate() {
-        let interest = match plan {
-            // round_half_up(balance × months × annual / 12): the whole term at once.
-            Plan::Bullet { months } => monthly_interest(
-                balance
-                    .checked_mul(Decimal::from(months))
-                    .ok_or(ScheduleError::Overflow)?,
-                annual_rate,
-            )?,
-            _ => monthly_interest(balance, annual_rate)?,
-        };
+    for (index, slot) in slots.iter().enumerate() {
+        let interest = slot_interest(balance, annual_rate, basis, slot, plan)?;
         let scheduled = match plan {
-            Plan::Installment(amount) => amount - interest,
+            Plan::Installment(amount) => (amount - interest).max(ZERO_CENTS),
             Plan::Principal(amount) => amount,
             Plan::InterestOnly | Plan::Bullet { .. } => ZERO_CENTS,
         };
@@ -307,8 +430,8 @@ pub fn amortize(
         };
         balance -= principal;
         out.push(Installment {
-            period,
-            due_date,
+            period: slot.period,
+            due_date: slot.due_date,
             installment: principal + interest,
             principal,
             interest,
@@ -339,20 +462,30 @@ pub fn generate_into(terms: &Terms, out: &mut Vec<Installment>) -> Result<(), Sc
         terms.annual_rate,
         terms.months,
     )?;
-    amortize(terms.principal, terms.annual_rate, &slots, plan, false, out)?;
+    amortize(
+        terms.principal,
+        terms.annual_rate,
+        terms.basis,
+        &slots,
+        plan,
+        false,
+        out,
+    )?;
     check(terms.principal, out)
 }
 
-/// The `(period, due date)` slots from period `first` to maturity (a bullet
-/// loan has one slot, at maturity).
-pub fn slots(terms: &Terms, first: u32) -> Result<Vec<(u32, NaiveDate)>, ScheduleError> {
+/// The slots from period `first` to maturity (a bullet loan has one slot,
+/// period 1 at maturity, carrying the broken days of its first month).
+pub fn slots(terms: &Terms, first: u32) -> Result<Vec<Slot>, ScheduleError> {
     let due = |k: u32| {
         due_date(terms.disbursed_on, k, terms.repayment_day).ok_or(ScheduleError::Calendar(k))
     };
     if terms.method == Method::Bullet {
-        return Ok(vec![(1, due(terms.months)?)]);
+        return Ok(vec![terms.slot(1, due(terms.months)?)]);
     }
-    (first..=terms.months).map(|k| Ok((k, due(k)?))).collect()
+    (first..=terms.months)
+        .map(|k| Ok(terms.slot(k, due(k)?)))
+        .collect()
 }
 
 /// The invariants of every schedule: principals sum to `principal` exactly,
@@ -436,6 +569,8 @@ mod tests {
             method,
             disbursed_on: start,
             repayment_day: start.day(),
+            first_period: FirstPeriod::ActualDays,
+            basis: DayCountBasis::Days360,
         };
         let schedule = generate(&terms).unwrap();
         let got: Vec<(u32, String, String, String, String, String)> = schedule
@@ -625,6 +760,8 @@ mod tests {
             method: Method::EqualPrincipal,
             disbursed_on: date("2026-01-01"),
             repayment_day: 1,
+            first_period: FirstPeriod::ActualDays,
+            basis: DayCountBasis::Days360,
         };
         for (terms, expected) in [
             (
@@ -670,6 +807,57 @@ mod tests {
     }
 
     #[test]
+    fn broken_first_period_is_charged_by_the_day() {
+        // Disbursed 01-15, repayment day 1: period 1 runs 17 days to 02-01.
+        // actual_days (cny-v2): round(10000 × 0.12 × 17 / 360) = 56.67;
+        // full_month (cny-v1): 100.00. From scripts/repayment_reference.py.
+        let mut terms = Terms {
+            principal: dec("10000.00"),
+            annual_rate: dec("0.12"),
+            months: 12,
+            method: Method::EqualInstallment,
+            disbursed_on: date("2026-01-15"),
+            repayment_day: 1,
+            first_period: FirstPeriod::ActualDays,
+            basis: DayCountBasis::Days360,
+        };
+        assert_eq!(terms.broken_days(), Some(17));
+        let schedule = generate(&terms).unwrap();
+        let row = |i: &Installment| {
+            format!(
+                "{} {} {} {} {}",
+                i.due_date, i.installment, i.principal, i.interest, i.remaining
+            )
+        };
+        assert_eq!(row(&schedule[0]), "2026-02-01 888.49 831.82 56.67 9168.18");
+        assert_eq!(row(&schedule[1]), "2026-03-01 888.49 796.81 91.68 8371.37");
+        assert_eq!(row(&schedule[11]), "2027-01-01 840.12 831.80 8.32 0.00");
+        terms.first_period = FirstPeriod::FullMonth;
+        assert_eq!(terms.broken_days(), None);
+        let schedule = generate(&terms).unwrap();
+        assert_eq!(schedule[0].interest, dec("100.00"));
+        // Same day of month: both conventions give the same schedule.
+        terms.repayment_day = 15;
+        let full = generate(&terms).unwrap();
+        terms.first_period = FirstPeriod::ActualDays;
+        assert_eq!(generate(&terms).unwrap(), full);
+        // Month end: disbursed 01-31, day 31 → 02-28 is a whole month.
+        terms.disbursed_on = date("2026-01-31");
+        terms.repayment_day = 31;
+        assert_eq!(terms.broken_days(), None);
+        // A bullet: 11 whole months + 17 days = 1100.00 + 56.67.
+        terms.disbursed_on = date("2026-01-15");
+        terms.repayment_day = 1;
+        terms.method = Method::Bullet;
+        assert_eq!(generate(&terms).unwrap()[0].interest, dec("1156.67"));
+        assert_eq!(
+            FirstPeriod::from_convention("cny-v1"),
+            Some(FirstPeriod::FullMonth)
+        );
+        assert_eq!(FirstPeriod::from_convention("cny-v9"), None);
+    }
+
+    #[test]
     fn tiny_principal_never_goes_negative() {
         // 0.10 over 12 periods: round(0.10/12) = 0.01 a period would overpay by
         // period 11; principal is capped by the balance instead.
@@ -680,6 +868,8 @@ mod tests {
             method: Method::EqualPrincipal,
             disbursed_on: date("2026-01-01"),
             repayment_day: 1,
+            first_period: FirstPeriod::ActualDays,
+            basis: DayCountBasis::Days360,
         };
         let schedule = generate(&terms).unwrap();
         assert_eq!(schedule.len(), 12);
@@ -696,6 +886,8 @@ mod tests {
             method: Method::EqualPrincipal,
             disbursed_on: date("2026-01-01"),
             repayment_day: 1,
+            first_period: FirstPeriod::ActualDays,
+            basis: DayCountBasis::Days360,
         };
         let mut schedule = generate(&terms).unwrap();
         schedule[1].principal = dec("499.99");

@@ -8,37 +8,64 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::allocation::Component;
-use super::eod::{Loan, LoanDay, Receipt};
+use super::eod::{Loan, LoanDay};
 use super::interest::DayCountBasis;
-use super::schedule::{CONVENTION, Installment, Method, Terms, ZERO_CENTS};
+use super::schedule::{FirstPeriod, Installment, Method, Terms, ZERO_CENTS};
 use crate::batch::{RowBatch, Value, delete_in};
 use crate::db::{Db, DbTx};
 use crate::money::Money;
 use crate::sharding::partition_of;
 use crate::{on_db, on_tx};
 
-/// A loan row that cannot be used, with the reason.
+/// An input row that cannot be used (a loan or a receipt), with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
+    /// `loan` or `repayment`.
     pub source: &'static str,
+    /// The loan id or the repayment id.
     pub record: String,
+    /// The loan a rejected repayment names (blank for a loan).
+    pub loan_id: String,
+    /// A rejected repayment's amount as stored.
+    pub amount: Option<Decimal>,
     pub reason: String,
 }
 
-type LoanRow = (String, Money, Money, i64, String, NaiveDate, i64, i64);
+/// A repayment as stored, before [`super::validate`] checks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawReceipt {
+    pub repayment_id: String,
+    pub loan_id: String,
+    pub received_on: NaiveDate,
+    pub amount: Decimal,
+}
+
+type LoanRow = (
+    String,
+    Money,
+    Money,
+    i64,
+    String,
+    NaiveDate,
+    i64,
+    i64,
+    Option<Money>,
+);
 
 /// The loans of shard `item` (of `items`) disbursed on or before `date`,
-/// by loan id; loans whose stored terms are unusable come back as rejects.
+/// by loan id, with `first_period` as the rule of schedules not stored yet;
+/// loans whose stored terms are unusable come back as rejects.
 pub async fn loans(
     db: &Db,
     date: NaiveDate,
     item: u32,
     items: u32,
+    first_period: FirstPeriod,
 ) -> Result<(Vec<Loan>, Vec<Reject>), sqlx::Error> {
     let rows: Vec<LoanRow> = on_db!(db, pool => {
         sqlx::query_as(
-            "SELECT loan_id, principal, annual_rate, months, method, disbursed_on, repayment_day, day_count_basis \
-             FROM repayment_loans WHERE disbursed_on <= $1",
+            "SELECT loan_id, principal, annual_rate, months, method, disbursed_on, repayment_day, day_count_basis, \
+             penalty_rate FROM repayment_loans WHERE disbursed_on <= $1",
         )
         .bind(date)
         .fetch_all(pool)
@@ -51,11 +78,13 @@ pub async fn loans(
             continue;
         }
         let loan_id = row.0.clone();
-        match loan_from_row(row) {
+        match loan_from_row(row, first_period) {
             Ok(loan) => loans.push(loan),
             Err(reason) => rejects.push(Reject {
                 source: "loan",
                 record: loan_id,
+                loan_id: String::new(),
+                amount: None,
                 reason,
             }),
         }
@@ -64,8 +93,19 @@ pub async fn loans(
     Ok((loans, rejects))
 }
 
-fn loan_from_row(row: LoanRow) -> Result<Loan, String> {
-    let (loan_id, principal, rate, months, method, disbursed_on, day, basis) = row;
+fn loan_from_row(row: LoanRow, first_period: FirstPeriod) -> Result<Loan, String> {
+    let (loan_id, principal, rate, months, method, disbursed_on, day, basis, penalty_rate) = row;
+    let basis = DayCountBasis::from_days(basis)
+        .ok_or_else(|| format!("day-count basis {basis} is not 360 or 365"))?;
+    let penalty_rate = penalty_rate.map(|rate| rate.0);
+    if penalty_rate
+        .is_some_and(|rate| rate < Decimal::ZERO || rate > super::schedule::ANNUAL_RATE_MAX)
+    {
+        return Err(format!(
+            "penalty rate {} must be between 0 and 1",
+            penalty_rate.unwrap_or_default()
+        ));
+    }
     let terms = Terms {
         principal: principal.0,
         annual_rate: rate.0,
@@ -73,26 +113,26 @@ fn loan_from_row(row: LoanRow) -> Result<Loan, String> {
         method: Method::from_str(&method).map_err(|e| e.to_string())?,
         disbursed_on,
         repayment_day: u32::try_from(day).map_err(|_| format!("repayment day {day}"))?,
+        first_period,
+        basis,
     }
     .validated()
     .map_err(|e| e.to_string())?;
-    let basis = DayCountBasis::from_days(basis)
-        .ok_or_else(|| format!("day-count basis {basis} is not 360 or 365"))?;
     Ok(Loan {
         loan_id,
         terms,
-        basis,
+        penalty_rate,
     })
 }
 
 /// Repayments received on or before `date` for the loans of shard `item`,
-/// by loan id.
+/// by loan id, as stored (validated one by one by the job).
 pub async fn receipts(
     db: &Db,
     date: NaiveDate,
     item: u32,
     items: u32,
-) -> Result<BTreeMap<String, Vec<Receipt>>, sqlx::Error> {
+) -> Result<BTreeMap<String, Vec<RawReceipt>>, sqlx::Error> {
     let rows: Vec<(String, String, NaiveDate, Money)> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT repayment_id, loan_id, received_on, amount FROM repayment_receipts WHERE received_on <= $1",
@@ -101,14 +141,18 @@ pub async fn receipts(
         .fetch_all(pool)
         .await?
     });
-    let mut by_loan: BTreeMap<String, Vec<Receipt>> = BTreeMap::new();
+    let mut by_loan: BTreeMap<String, Vec<RawReceipt>> = BTreeMap::new();
     for (repayment_id, loan_id, received_on, amount) in rows {
         if partition_of(&loan_id, items) == item {
-            by_loan.entry(loan_id).or_default().push(Receipt {
-                repayment_id,
-                received_on,
-                amount: amount.0,
-            });
+            by_loan
+                .entry(loan_id.clone())
+                .or_default()
+                .push(RawReceipt {
+                    repayment_id,
+                    loan_id,
+                    received_on,
+                    amount: amount.0,
+                });
         }
     }
     Ok(by_loan)
@@ -204,7 +248,16 @@ pub async fn write_rejects(
 ) -> Result<(), sqlx::Error> {
     let mut batch = RowBatch::new(
         "repayment_rejects",
-        &["job", "business_date", "item", "source", "record", "reason"],
+        &[
+            "job",
+            "business_date",
+            "item",
+            "source",
+            "record",
+            "loan_id",
+            "amount",
+            "reason",
+        ],
     )
     .ignoring_conflicts();
     for reject in rejects {
@@ -214,6 +267,8 @@ pub async fn write_rejects(
             Value::Int(i64::from(key.item)),
             Value::Text(reject.source.to_string()),
             Value::Text(reject.record.clone()),
+            Value::Text(reject.loan_id.clone()),
+            Value::OptionalMoney(reject.amount),
             Value::Text(reject.reason.clone()),
         ]);
     }
@@ -323,6 +378,10 @@ impl Default for LoanWriter {
                     "unapplied",
                     "accrued_interest",
                     "penalty_today",
+                    "prepayment_interest",
+                    "advance_in",
+                    "advance_applied",
+                    "advance_balance",
                 ],
             ),
             allocations: RowBatch::new(
@@ -408,14 +467,17 @@ impl LoanWriter {
         if let Some(schedule) = output.generated {
             self.generated.push(loan_id.to_string());
             let disbursed = output.loan.terms.disbursed_on;
-            self.queue_schedule(loan_id, 0, disbursed, "disbursement", schedule);
+            let convention = output.loan.terms.first_period.convention();
+            self.queue_schedule(loan_id, 0, disbursed, "disbursement", convention, schedule);
         }
+        let convention = output.loan.terms.first_period.convention();
         for regeneration in &output.day.regenerations {
             self.queue_schedule(
                 loan_id,
                 regeneration.version,
                 regeneration.generated_on,
                 "prepayment",
+                convention,
                 &regeneration.schedule,
             );
         }
@@ -434,6 +496,7 @@ impl LoanWriter {
         version: u32,
         generated_on: NaiveDate,
         reason: &str,
+        convention: &str,
         schedule: &[Installment],
     ) {
         for row in schedule {
@@ -443,7 +506,7 @@ impl LoanWriter {
                 Value::Int(i64::from(row.period)),
                 Value::Date(generated_on),
                 Value::Text(reason.to_string()),
-                Value::Text(CONVENTION.to_string()),
+                Value::Text(convention.to_string()),
                 Value::Date(row.due_date),
                 Value::Money(row.installment),
                 Value::Money(row.principal),
@@ -472,7 +535,7 @@ impl LoanWriter {
                 Value::Money(i.principal + i.interest),
                 Value::Money(i.principal),
                 Value::Money(i.interest),
-                Value::Money(i.penalty),
+                Value::Money(i.penalty_billed()),
                 Value::Money(i.paid_principal),
                 Value::Money(i.paid_interest),
                 Value::Money(i.paid_penalty),
@@ -492,9 +555,9 @@ impl LoanWriter {
                     Value::Money(i.interest),
                     Value::Money(i.paid_principal),
                     Value::Money(i.paid_interest),
-                    Value::Money(i.penalty),
+                    Value::Money(i.penalty_billed()),
                     Value::Money(i.paid_penalty),
-                    Value::Money(i.penalty_today),
+                    Value::Money(i.penalty_today.rounded()),
                     Value::Int((day.business_date - i.due_date).num_days().max(0)),
                     Value::Text(status.to_string()),
                 ]);
@@ -533,6 +596,10 @@ impl LoanWriter {
             Value::Money(day.applied(Component::Unapplied)),
             Value::Money(day.accrued_interest),
             Value::Money(day.penalty_today()),
+            Value::Money(day.applied(Component::PrepaymentInterest)),
+            Value::Money(day.applied_from(Component::Advance, false)),
+            Value::Money(day.advance_applied()),
+            Value::Money(day.advance_balance),
         ]);
     }
 
@@ -546,7 +613,11 @@ impl LoanWriter {
                 Value::Int(seq as i64),
                 Value::Text(a.repayment_id.clone()),
                 Value::Int(i64::from(a.allocation.period)),
-                Value::Text(a.allocation.component.as_str().to_string()),
+                Value::Text(if a.from_advance {
+                    format!("{}_from_advance", a.allocation.component.as_str())
+                } else {
+                    a.allocation.component.as_str().to_string()
+                }),
                 Value::Money(a.allocation.amount),
             ]);
         }

@@ -4,17 +4,26 @@
 //! Rules, in order:
 //! - A key present more than once on a side: its first row (lowest line) is
 //!   compared, each later row is `duplicate_in_ledger` / `duplicate_in_statement`.
-//! - Keys on both sides: statuses differ → `status_mismatch` (a refund row
-//!   against a payment row counts as a status difference); else amounts
-//!   differ → `amount_mismatch`; else both sides state a fee and the fees
-//!   differ → `fee_mismatch`; else `matched`.
-//! - A key on one side only: a `CLOSED` row agrees with the other side's
-//!   silence (no money moved) → `matched`, on that side only; a row completed
-//!   within the pending window before the cut-off (or after it) → `pending`;
-//!   else `missing_in_channel` (ledger only) or `missing_in_ledger`
-//!   (statement only).
+//! - Rows pair by key **and kind**: a refund row is never compared with a
+//!   payment row (Alipay prints the order number as the refund's request
+//!   number when the merchant sent none, so a refund may share its
+//!   payment's key).
+//! - A pair: either side `REFUND_EXCEPTION` (WeChat 退款状态 `CHANGE`: the
+//!   refund bounced back to the merchant account) → `refund_exception`;
+//!   statuses differ → `status_mismatch`; else amounts differ →
+//!   `amount_mismatch`; else both sides state a fee and the fees differ
+//!   (exactly, at 5 decimals) → `fee_mismatch`; else `matched`.
+//! - Refunds left one-sided after the key join: a statement refund and one
+//!   of our refunds of the **same order and amount** pair (oldest line
+//!   first) and are classified like any pair (the refund number did not
+//!   match, e.g. Alipay showing the order number; see docs/recon-formats.md).
+//! - A key on one side only: a `REFUND_EXCEPTION` row → `refund_exception`;
+//!   a `CLOSED` row agrees with the other side's silence (no money moved) →
+//!   `matched`, on that side only; a row completed within the pending window
+//!   before the cut-off (or after it) → `pending`; else `missing_in_channel`
+//!   (ledger only) or `missing_in_ledger` (statement only).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 use polars::prelude::{IntoSeries, JoinValidation, SeriesJoin, UInt64Chunked};
@@ -35,6 +44,10 @@ pub enum Category {
     AmountMismatch,
     StatusMismatch,
     FeeMismatch,
+    /// A refund the channel reports as failed after the fact (WeChat
+    /// `CHANGE`, 退款异常): the money came back to the merchant account and
+    /// needs manual handling. Never matched silently.
+    RefundException,
     MissingInChannel,
     MissingInLedger,
     DuplicateInLedger,
@@ -44,11 +57,12 @@ pub enum Category {
 
 impl Category {
     /// Every category, in report order.
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; CATEGORIES] = [
         Category::Matched,
         Category::AmountMismatch,
         Category::StatusMismatch,
         Category::FeeMismatch,
+        Category::RefundException,
         Category::MissingInChannel,
         Category::MissingInLedger,
         Category::DuplicateInLedger,
@@ -63,6 +77,7 @@ impl Category {
             Category::AmountMismatch => "amount_mismatch",
             Category::StatusMismatch => "status_mismatch",
             Category::FeeMismatch => "fee_mismatch",
+            Category::RefundException => "refund_exception",
             Category::MissingInChannel => "missing_in_channel",
             Category::MissingInLedger => "missing_in_ledger",
             Category::DuplicateInLedger => "duplicate_in_ledger",
@@ -78,6 +93,47 @@ impl Category {
 
     pub(crate) fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// How many categories there are.
+pub const CATEGORIES: usize = 10;
+
+/// Per-category arrays in stored shard summaries: written as a list in
+/// [`Category::ALL`] order; a list of 9 (written before `refund_exception`
+/// existed) is read with a zero in its place.
+mod per_category {
+    use super::CATEGORIES;
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        values: &[T; CATEGORIES],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        values.as_slice().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D, T>(deserializer: D) -> Result<[T; CATEGORIES], D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de> + Default + Copy,
+    {
+        let values = Vec::<T>::deserialize(deserializer)?;
+        let mut out = [T::default(); CATEGORIES];
+        match values.len() {
+            CATEGORIES => out.copy_from_slice(&values),
+            9 => {
+                out[..4].copy_from_slice(&values[..4]);
+                out[5..].copy_from_slice(&values[4..]);
+            }
+            n => {
+                return Err(D::Error::custom(format!(
+                    "{n} per-category values, expected {CATEGORIES}"
+                )));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -105,9 +161,11 @@ impl Default for CompareConfig {
 pub struct SideSummary {
     pub side: SideName,
     /// Rows per category, indexed like [`Category::ALL`].
-    pub counts: [u64; 9],
+    #[serde(with = "per_category")]
+    pub counts: [u64; CATEGORIES],
     /// Amounts (cents) per category, indexed like [`Category::ALL`].
-    pub sums: [i128; 9],
+    #[serde(with = "per_category")]
+    pub sums: [i128; CATEGORIES],
     /// What the reader counted (accepted rows, their sum, rejects).
     pub read: SideTotals,
 }
@@ -127,8 +185,8 @@ impl SideSummary {
     pub fn empty(side: SideName) -> SideSummary {
         SideSummary {
             side,
-            counts: [0; 9],
-            sums: [0; 9],
+            counts: [0; CATEGORIES],
+            sums: [0; CATEGORIES],
             read: SideTotals::default(),
         }
     }
@@ -235,6 +293,15 @@ pub fn compare(
             diff.push(diff_row_of(Category::DuplicateInStatement, (None, Some(r))));
         }
     }
+    pair_refunds_by_order(
+        ledger,
+        statement,
+        &min_statement,
+        &min_ledger,
+        &mut ledger_category,
+        &mut statement_category,
+        &mut diff,
+    );
     one_sided(
         ledger,
         &min_statement,
@@ -311,7 +378,9 @@ fn join_first_partners(
                 continue;
             };
             let (l, r) = (left_rows[l as usize], right_rows[r as usize]);
-            if ledger.key(l as usize) != statement.key(r as usize) {
+            if ledger.refund[l as usize] != statement.refund[r as usize]
+                || ledger.key(l as usize) != statement.key(r as usize)
+            {
                 continue;
             }
             let slot = &mut min_statement[l as usize];
@@ -387,7 +456,7 @@ fn classify_pair(ledger: &Side, l: usize, statement: &Side, r: usize) -> Categor
 }
 
 /// What decides the category of a pair: kind, status, amount (cents), fee
-/// (1/10000 units, [`NO_FEE`] when not stated).
+/// (1/100000 units, [`NO_FEE`] when not stated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Compared {
     pub refund: bool,
@@ -397,9 +466,14 @@ pub(crate) struct Compared {
 }
 
 /// The category of a ledger record and a statement record with the same key:
-/// status (and kind) first, then amount, then fee when both state one.
+/// a refund exception on either side first, then status (and kind), then
+/// amount, then fee when both state one.
 pub(crate) fn classify(ledger: Compared, statement: Compared) -> Category {
-    if ledger.status != statement.status || ledger.refund != statement.refund {
+    if ledger.status == LedgerStatus::RefundException
+        || statement.status == LedgerStatus::RefundException
+    {
+        Category::RefundException
+    } else if ledger.status != statement.status || ledger.refund != statement.refund {
         Category::StatusMismatch
     } else if ledger.amount != statement.amount {
         Category::AmountMismatch
@@ -426,13 +500,20 @@ fn one_sided(
         SideName::Ledger => (Category::MissingInChannel, Category::DuplicateInLedger),
         SideName::Statement => (Category::MissingInLedger, Category::DuplicateInStatement),
     };
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<(&str, bool)> = HashSet::new();
     for (row, &partner) in partners.iter().enumerate() {
         if partner != NO_ROW {
             continue;
         }
-        let category = if !seen.insert(side.key(row)) {
+        if categories[row] != UNSET {
+            // Paired by order (a refund): later rows of its key are duplicates.
+            seen.insert((side.key(row), side.refund[row]));
+            continue;
+        }
+        let category = if !seen.insert((side.key(row), side.refund[row])) {
             duplicate
+        } else if side.status[row] == LedgerStatus::RefundException {
+            Category::RefundException
         } else if side.status[row] == LedgerStatus::Closed {
             Category::Matched
         } else if pending_from.is_some_and(|from| side.time[row] >= from) {
@@ -451,11 +532,69 @@ fn one_sided(
     }
 }
 
+/// Refunds that found no partner by key: a statement refund pairs with one
+/// of our refunds of the same order and amount (each taken once, in row
+/// order), and the pair is classified like any pair. The refund number did
+/// not match — e.g. Alipay shows the order number as 退款批次号/请求号 when
+/// the refund request carried none — but the money is the same.
+fn pair_refunds_by_order(
+    ledger: &Side,
+    statement: &Side,
+    min_statement: &[u32],
+    min_ledger: &[u32],
+    ledger_category: &mut [u8],
+    statement_category: &mut [u8],
+    diff: &mut Vec<DiffRow>,
+) {
+    let unpaired = |side: &Side, partners: &[u32], categories: &[u8]| -> Vec<usize> {
+        side.refund_orders
+            .iter()
+            .map(|(row, _)| *row as usize)
+            .filter(|&row| partners[row] == NO_ROW && categories[row] == UNSET)
+            .collect()
+    };
+    let theirs = unpaired(statement, min_ledger, statement_category);
+    if theirs.is_empty() {
+        return;
+    }
+    let mut ours: HashMap<(&str, i64), Vec<usize>> = HashMap::new();
+    for row in unpaired(ledger, min_statement, ledger_category)
+        .into_iter()
+        .rev()
+    {
+        if let Some(order) = ledger.refund_order(row) {
+            ours.entry((order, ledger.amount[row])).or_default().push(row);
+        }
+    }
+    let mut seen_keys: HashSet<&str> = HashSet::new();
+    for r in theirs {
+        // A repeated statement key is a duplicate, left to `one_sided`.
+        if !seen_keys.insert(statement.key(r)) {
+            continue;
+        }
+        let Some(order) = statement.refund_order(r) else {
+            continue;
+        };
+        let Some(l) = ours
+            .get_mut(&(order, statement.amount[r]))
+            .and_then(|rows| rows.pop())
+        else {
+            continue;
+        };
+        let category = classify_pair(ledger, l, statement, r);
+        ledger_category[l] = category as u8;
+        statement_category[r] = category as u8;
+        if category != Category::Matched {
+            diff.push(diff_row_of(category, (Some(l), Some(r))));
+        }
+    }
+}
+
 /// Counts and sums per category; fails if a row has no category or the
 /// totals differ from what the reader counted (conservation).
 fn summarize(side: &Side, categories: &[u8]) -> Result<SideSummary, EngineError> {
-    let mut counts = [0u64; 9];
-    let mut sums = [0i128; 9];
+    let mut counts = [0u64; CATEGORIES];
+    let mut sums = [0i128; CATEGORIES];
     for (&category, &amount) in categories.iter().zip(&side.amount) {
         if let Some(count) = counts.get_mut(category as usize) {
             *count += 1;
@@ -512,6 +651,7 @@ mod tests {
                 0,
                 0,
                 line as u64 + 2,
+                None,
             );
         }
         builder.finish()

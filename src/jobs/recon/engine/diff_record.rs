@@ -10,10 +10,13 @@ use crate::jobs::recon::formats::{LedgerStatus, RecordKind};
 
 /// One side's values of a diff row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "SideValuesStored")]
 pub struct SideValues {
     /// Amount in cents (positive for refunds too).
     pub amount: i64,
-    /// Fee in 1/10000 units; `None` when the side states no fee.
+    /// Fee in 1/100000 units; `None` when the side states no fee. Stored as
+    /// `fee_e5` (shard rows, the break register's payload).
+    #[serde(rename = "fee_e5")]
     pub fee: Option<i64>,
     pub status: LedgerStatus,
     /// Completion time, local wall-clock time as printed.
@@ -22,6 +25,37 @@ pub struct SideValues {
     pub file: String,
     /// 1-based physical line in `file`; 0 for a database row.
     pub line: u64,
+}
+
+/// [`SideValues`] as stored, read back: `fee_e5` (1/100000 units), or the
+/// `fee` in 1/10000 units that rows written before fees had 5 decimals hold
+/// (break payloads are carried across days, so old rows are still read).
+#[derive(serde::Deserialize)]
+struct SideValuesStored {
+    amount: i64,
+    #[serde(default)]
+    fee_e5: Option<i64>,
+    #[serde(default)]
+    fee: Option<i64>,
+    status: LedgerStatus,
+    time: NaiveDateTime,
+    file: String,
+    line: u64,
+}
+
+impl From<SideValuesStored> for SideValues {
+    fn from(stored: SideValuesStored) -> SideValues {
+        SideValues {
+            amount: stored.amount,
+            fee: stored
+                .fee_e5
+                .or_else(|| stored.fee.map(|units| units.saturating_mul(10))),
+            status: stored.status,
+            time: stored.time,
+            file: stored.file,
+            line: stored.line,
+        }
+    }
 }
 
 impl SideValues {
@@ -122,5 +156,22 @@ fn record_of(row: &DiffRow, ledger: &Side, statement: &Side) -> DiffRecord {
         },
         ledger: row.ledger_row.map(|l| SideValues::of(ledger, l)),
         statement: row.statement_row.map(|r| SideValues::of(statement, r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fees_stored_before_five_decimals_are_read_in_the_new_unit() {
+        let old = r#"{"amount":1200,"fee":72,"status":"SUCCESS","time":"2026-11-21T09:00:00","file":"f","line":2}"#;
+        let values: SideValues = serde_json::from_str(old).unwrap();
+        // 72 × 1/10000 = 0.0072 = 720 × 1/100000.
+        assert_eq!(values.fee, Some(720));
+        let json = serde_json::to_string(&values).unwrap();
+        assert!(json.contains(r#""fee_e5":720"#), "{json}");
+        let back: SideValues = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, values);
     }
 }

@@ -26,7 +26,7 @@ use super::minor_units::{AMOUNT_SCALE, FEE_SCALE, parse_units};
 use super::side::{NO_FEE, Side, SideBuilder, SideName, key_hash};
 use crate::jobs::recon::formats::{
     FormatError, LedgerStatus, ReadOptions, Reject, RejectReason, StatementFormat,
-    read_ledger_file, stream_statement,
+    read_ledger_file, stream_statement_file,
 };
 
 /// Bytes handed to polars at a time: bounds memory to about this much text
@@ -66,7 +66,7 @@ pub fn read_ledger_layout(
             let statement = read_ledger_file(path, options)?;
             let mut builder = SideBuilder::new(name);
             for record in &statement.records {
-                builder.push_record(record)?;
+                builder.push_record(record);
             }
             builder.push_rejects(statement.rejects);
             Ok(LedgerRead {
@@ -88,22 +88,10 @@ pub fn read_statement_side(
     if ledger_layout {
         return read_ledger_layout(path, SideName::Statement, options);
     }
-    let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut builder = SideBuilder::new(SideName::Statement);
-    let mut first_error = None;
-    let summary = stream_statement(path, &bytes, format, options, &mut |record| {
-        if first_error.is_none()
-            && let Err(error) = builder.push_record(&record)
-        {
-            first_error = Some(error);
-        }
+    let summary = stream_statement_file(path, format, options, &mut |record| {
+        builder.push_record(&record)
     })?;
-    if let Some(error) = first_error {
-        return Err(error);
-    }
     builder.push_rejects(summary.rejects);
     // A file that only has rejects is still this side's file.
     let file: Arc<Path> = summary.file.clone();
@@ -317,6 +305,7 @@ fn read_block(
                 row.time,
                 file_index,
                 first_line + row.row as u64,
+                (row.status == LedgerStatus::Refund).then_some(row.order_no),
             );
         }
         failures.extend(part.failures);
@@ -420,6 +409,7 @@ struct ValidRow<'a> {
     row: usize,
     hash: u64,
     key: &'a str,
+    order_no: &'a str,
     amount: i64,
     status: LedgerStatus,
     fee: i64,
@@ -482,6 +472,7 @@ impl<'a> RowFields<'a> {
             row: 0,
             hash: 0,
             key,
+            order_no,
             amount,
             status,
             fee,

@@ -1,13 +1,15 @@
 //! Exact money as integer minor units: amounts in cents (scale 2), fees in
-//! 1/10000 yuan (scale 4). Parsing from text and conversion to and from
+//! 1/100000 yuan (scale 5, WeChat's printed fee scale: `0.00006`). Parsing from text and conversion to and from
 //! [`Decimal`] happen here, at the engine's edges; never through floats.
 
 use rust_decimal::Decimal;
 
 /// Decimal places of an amount in the engine (cents).
 pub const AMOUNT_SCALE: u32 = 2;
-/// Decimal places of a fee in the engine (1/10000 yuan: sub-cent channel fees stay exact).
-pub const FEE_SCALE: u32 = 4;
+/// Decimal places of a fee in the engine (1/100000 yuan): WeChat prints fees
+/// with 5 decimals and a 0.01 payment at 0.60 % costs `0.00006`, so fees are
+/// kept and compared exactly at this scale.
+pub const FEE_SCALE: u32 = 5;
 /// Digits allowed before the decimal point (far below `i64` overflow even summed over 10^9 rows).
 const INTEGER_DIGITS_MAX: usize = 13;
 
@@ -16,7 +18,7 @@ pub fn decimal_to_cents(amount: Decimal) -> Option<i64> {
     to_units(amount, AMOUNT_SCALE)
 }
 
-/// A fee as 1/10000 units, if it has at most four decimals and fits.
+/// A fee as 1/100000 units, if it has at most five decimals and fits.
 pub fn decimal_to_fee_units(fee: Decimal) -> Option<i64> {
     to_units(fee, FEE_SCALE)
 }
@@ -40,7 +42,7 @@ pub fn cents_to_decimal_i128(cents: i128) -> Decimal {
     Decimal::try_from_i128_with_scale(cents, AMOUNT_SCALE).unwrap_or(Decimal::MAX)
 }
 
-/// 1/10000 units as an exact Decimal with scale 4.
+/// 1/100000 units as an exact Decimal with scale 5.
 pub fn fee_units_to_decimal(units: i64) -> Decimal {
     Decimal::new(units, FEE_SCALE)
 }
@@ -50,9 +52,13 @@ pub(crate) fn format_cents(cents: i128) -> String {
     format_units(cents, AMOUNT_SCALE, AMOUNT_SCALE)
 }
 
-/// Formats fee units with two decimals, or four when the fee has sub-cent digits.
+/// Formats fee units with two decimals, or as many as the sub-cent digits
+/// need (`1.2006`, `0.00006`).
 pub(crate) fn format_fee(units: i128) -> String {
-    let shown = if units % 100 == 0 { 2 } else { FEE_SCALE };
+    let mut shown = FEE_SCALE;
+    while shown > 2 && units % 10i128.pow(FEE_SCALE - shown + 1) == 0 {
+        shown -= 1;
+    }
     format_units(units, FEE_SCALE, shown)
 }
 
@@ -127,15 +133,20 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(parse_units(text, AMOUNT_SCALE), *expected, "{text}");
         }
-        assert_eq!(parse_units("0.0061", FEE_SCALE), Some(61));
+        assert_eq!(parse_units("0.0061", FEE_SCALE), Some(610));
+        assert_eq!(parse_units("0.00006", FEE_SCALE), Some(6));
+        assert_eq!(parse_units("0.000001", FEE_SCALE), None);
     }
 
     #[test]
     fn formats_and_converts() {
         assert_eq!(format_cents(-1230), "-12.30");
         assert_eq!(format_cents(5), "0.05");
-        assert_eq!(format_fee(600), "0.06");
-        assert_eq!(format_fee(61), "0.0061");
+        assert_eq!(format_fee(6000), "0.06");
+        assert_eq!(format_fee(610), "0.0061");
+        assert_eq!(format_fee(6), "0.00006");
+        assert_eq!(format_fee(-27000), "-0.27");
+        assert_eq!(format_fee(120060), "1.2006");
         assert_eq!(decimal_to_cents(Decimal::new(1234, 3)), None);
         assert_eq!(decimal_to_cents(Decimal::new(12340, 3)), Some(1234));
         assert_eq!(cents_to_decimal(1234).to_string(), "12.34");

@@ -3,7 +3,7 @@
 //! payments, our refund number for refunds — into the categories of issue 3.
 //!
 //! Money is carried as `i64` minor units inside the engine (amounts in cents,
-//! fees in 1/10000 yuan so that sub-cent channel fees stay exact) and turned
+//! fees in 1/100000 yuan so that sub-cent channel fees stay exact) and turned
 //! into [`rust_decimal::Decimal`] at the edges: exact, cheap to sum and
 //! compare over tens of millions of rows, and a native polars dtype. Floats
 //! are never used. See `docs/recon.md` for why not polars' Decimal dtype.
@@ -50,13 +50,6 @@ pub enum EngineError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
-    },
-    /// An amount that does not fit the engine's exact integer representation.
-    #[error("{} line {line}: amount {amount} is out of range or has more decimals than allowed", file.display())]
-    AmountRange {
-        file: PathBuf,
-        line: u64,
-        amount: String,
     },
     /// The categories do not add up to what was read: a bug, never a finding.
     #[error(

@@ -9,9 +9,8 @@ use polars::prelude::{NewChunkedArray, StringChunked};
 
 use crate::sharding::stable_hash;
 
-use super::EngineError;
 use super::minor_units::{decimal_to_cents, decimal_to_fee_units};
-use crate::jobs::recon::formats::{LedgerStatus, Record, RecordKind, Reject};
+use crate::jobs::recon::formats::{LedgerStatus, Record, RecordKind, Reject, RejectReason};
 
 /// Which side of the comparison.
 #[derive(
@@ -54,6 +53,11 @@ pub struct SideTotals {
 
 /// Sentinel for "no fee column / no fee" in the fee column.
 pub(crate) const NO_FEE: i64 = i64::MIN;
+/// Largest amount the engine takes, in cents (13 integer digits, as the
+/// fast reader): sums over billions of rows stay far from overflow.
+const AMOUNT_MAX: i64 = 10_000_000_000_000 * 100 - 1;
+/// Largest fee the engine takes, in 1/100000 units (13 integer digits).
+const FEE_MAX: i64 = 10_000_000_000_000 * 100_000 - 1;
 
 /// Rows per key chunk while building a side record by record.
 const KEY_CHUNK_ROWS: usize = 65_536;
@@ -70,6 +74,9 @@ pub struct Side {
     pub(crate) status: Vec<LedgerStatus>,
     pub(crate) amount: Vec<i64>,
     pub(crate) fee: Vec<i64>,
+    /// The order number of each refund row, by row (ascending): refunds whose
+    /// refund number finds no partner pair by order and amount.
+    pub(crate) refund_orders: Vec<(u32, Box<str>)>,
     /// Local wall-clock time as seconds since 1970-01-01 00:00:00 (no zone).
     pub(crate) time: Vec<i64>,
     pub(crate) file: Vec<u16>,
@@ -111,6 +118,15 @@ impl Side {
 
     pub(crate) fn key(&self, row: usize) -> &str {
         self.keys.get(row)
+    }
+
+    /// The order a refund row refunds (`None` for a payment row).
+    pub(crate) fn refund_order(&self, row: usize) -> Option<&str> {
+        let row = u32::try_from(row).ok()?;
+        self.refund_orders
+            .binary_search_by_key(&row, |(r, _)| *r)
+            .ok()
+            .map(|at| &*self.refund_orders[at].1)
     }
 }
 
@@ -179,6 +195,7 @@ impl SideBuilder {
                 status: Vec::new(),
                 amount: Vec::new(),
                 fee: Vec::new(),
+                refund_orders: Vec::new(),
                 time: Vec::new(),
                 file: Vec::new(),
                 line: Vec::new(),
@@ -198,20 +215,49 @@ impl SideBuilder {
         (self.side.files.len() - 1) as u16
     }
 
-    /// Adds one record read by a statement reader.
-    pub fn push_record(&mut self, record: &Record) -> Result<(), EngineError> {
-        let out_of_range = |text: String| EngineError::AmountRange {
-            file: record.file.to_path_buf(),
+    /// Adds one record read by a statement reader. A value the engine cannot
+    /// hold exactly (an amount beyond 13 digits or with sub-cent digits, a
+    /// fee with more than 5 decimals) makes the row a `bad_amount` reject:
+    /// one row never stops a run.
+    pub fn push_record(&mut self, record: &Record) {
+        let out_of_range = |column: &str, value: String| Reject {
+            file: record.file.clone(),
             line: record.line,
-            amount: text,
+            raw: format!(
+                "{} {} amount={} fee={}",
+                record.kind.as_str(),
+                record.key,
+                record.amount,
+                record.fee.map(|f| f.to_string()).unwrap_or_default()
+            ),
+            reason: RejectReason::Range {
+                column: column.to_string(),
+                text: value,
+            },
         };
-        let amount = decimal_to_cents(record.amount)
-            .ok_or_else(|| out_of_range(record.amount.to_string()))?;
+        let Some(amount) = decimal_to_cents(record.amount).filter(|a| a.abs() <= AMOUNT_MAX) else {
+            let reject = out_of_range("amount", record.amount.to_string());
+            self.push_rejects([reject]);
+            return;
+        };
         let fee = match record.fee {
-            Some(fee) => decimal_to_fee_units(fee).ok_or_else(|| out_of_range(fee.to_string()))?,
+            Some(fee) => match decimal_to_fee_units(fee).filter(|f| f.abs() <= FEE_MAX) {
+                Some(units) => units,
+                None => {
+                    let reject = out_of_range("fee", fee.to_string());
+                    self.push_rejects([reject]);
+                    return;
+                }
+            },
             None => NO_FEE,
         };
         let file = self.file_index(&record.file);
+        if record.kind == RecordKind::Refund {
+            let row = self.side.amount.len() as u32;
+            self.side
+                .refund_orders
+                .push((row, record.order_no.as_str().into()));
+        }
         self.side.hashes.push(key_hash(&record.key));
         self.pending_keys.push(record.key.clone());
         if self.pending_keys.len() >= KEY_CHUNK_ROWS {
@@ -227,7 +273,6 @@ impl SideBuilder {
         side.line.push(record.line);
         side.totals.records += 1;
         side.totals.amount_cents += i128::from(amount);
-        Ok(())
     }
 
     /// Adds rejected rows (counted in the totals).
@@ -257,8 +302,13 @@ impl SideBuilder {
         time: i64,
         file: u16,
         line: u64,
+        refund_order: Option<&str>,
     ) {
         let side = &mut self.side;
+        if let Some(order) = refund_order {
+            let row = side.amount.len() as u32;
+            side.refund_orders.push((row, order.into()));
+        }
         side.hashes.push(hash);
         side.refund.push(refund);
         side.status.push(status);

@@ -1,24 +1,32 @@
-//! Alipay business detail bill (业务明细): GBK, `#` comment lines above the
-//! table (account, date range) and below it (totals, export time), fields
-//! padded with spaces or tabs.
+//! Alipay business detail bill (业务明细, `alipay.data.dataservice.bill.downloadurl.query`
+//! `bill_type=trade`): GBK, `#` comment lines above the table (account, date
+//! range) and below it (totals, export time), fields padded with tabs.
+//! Sources per rule: docs/recon-formats.md.
 //!
-//! Mapping onto the ledger (see docs/recon-formats.md):
+//! Mapping onto the ledger:
 //! - 业务类型 `交易` → payment `SUCCESS`, keyed by 商户订单号;
-//! - `退款` → refund `REFUND`, keyed by 退款批次号/请求号;
+//! - `退款` → refund `REFUND`, keyed by 退款批次号/请求号 (the order number
+//!   when the refund request carried no out_request_no: the engine then
+//!   pairs it with our refund of the same order and amount);
 //! - amount: 商家实收（元） — what the merchant actually received (negative on
 //!   refund rows; records carry it positive);
-//! - fee: 服务费（元） as printed (positive = charged, negative = given back);
-//! - time: 完成时间.
+//! - fee: 服务费（元） **negated**: Alipay prints money the merchant pays as
+//!   negative (trade rows) and fee given back as positive (refund rows), the
+//!   opposite of WeChat's 手续费; records carry charged positive, returned negative;
+//! - time: 完成时间 (for refunds, when the refund completed).
 //!
-//! The footer's `交易合计：N笔，商家实收共计：X元` and `退款合计：…` lines are
-//! the self-check; a file without them was cut short.
+//! Self-check against the footer `#交易合计：N笔，商家实收共X元，商家优惠共Y元`
+//! and `#退款合计：N笔，商家实收退款共-X元，商家优惠退款共Y元`: counts per
+//! business type and the signed sums of 商家实收 (and 商家优惠 when the column
+//! is there). A total line without its expected label is a layout error
+//! naming the line; a file without the total lines was cut short.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::amount::{AmountFormat, fee_scale};
+use super::amount::{AmountFormat, fee_scale, parse_formatted_amount};
 use super::collect::{Collector, ReadFigure, ReadOptions, Totals};
 use super::error::FormatError;
 use super::record::{
@@ -28,12 +36,39 @@ use super::record::{
 use super::row::Row;
 use super::text::{Header, Line, RowSyntax, Table, TextEncoding, decode, lines};
 
+
 /// Date-time format of 创建时间 and 完成时间.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 const TRADE_TOTAL: &str = "交易合计";
 const REFUND_TOTAL: &str = "退款合计";
-const RECEIVED_LABEL: &str = "商家实收共计";
-const FEE_LABEL: &str = "服务费共计";
+/// The footer's labels per total line: (line, rows label, received, discount).
+const FOOTER: [FooterLine; 2] = [
+    FooterLine {
+        total: TRADE_TOTAL,
+        received: "商家实收共",
+        discount: "商家优惠共",
+    },
+    FooterLine {
+        total: REFUND_TOTAL,
+        received: "商家实收退款共",
+        discount: "商家优惠退款共",
+    },
+];
+
+/// One footer total line's labels.
+struct FooterLine {
+    total: &'static str,
+    received: &'static str,
+    discount: &'static str,
+}
+
+/// Labels of the figures the footer states (`StatedAmount::label`).
+const TRADE_ROWS: &str = "交易合计：笔";
+const TRADE_RECEIVED: &str = "交易合计：商家实收共";
+const TRADE_DISCOUNT: &str = "交易合计：商家优惠共";
+const REFUND_ROWS: &str = "退款合计：笔";
+const REFUND_RECEIVED: &str = "退款合计：商家实收退款共";
+const REFUND_DISCOUNT: &str = "退款合计：商家优惠退款共";
 const SYNTAX: RowSyntax = RowSyntax {
     delimiter: b',',
     comment: None,
@@ -46,6 +81,8 @@ struct Columns {
     received: usize,
     fee: usize,
     refund_no: usize,
+    /// 商家优惠（元）, summed for the footer check when present.
+    discount: Option<usize>,
 }
 
 impl Columns {
@@ -57,17 +94,20 @@ impl Columns {
             received: header.require("商家实收（元）", path)?,
             fee: header.require("服务费（元）", path)?,
             refund_no: header.require("退款批次号/请求号", path)?,
+            discount: header.find("商家优惠（元）"),
         })
     }
 }
 
-/// Per business type: rows, 商家实收 and 服务费 as printed (signed).
+/// Per business type: rows, 商家实收 and 商家优惠 as printed (signed).
 #[derive(Default)]
 struct Sums {
+    trade_rows: u64,
     trade_received: Decimal,
-    trade_fee: Decimal,
+    trade_discount: Decimal,
+    refund_rows: u64,
     refund_received: Decimal,
-    refund_fee: Decimal,
+    refund_discount: Decimal,
 }
 
 /// Reads an Alipay business detail bill (GBK bytes), handing each accepted
@@ -108,44 +148,54 @@ pub fn read_alipay(
     let file = collector.file.clone();
     let mut sums = Sums::default();
     collector.read_rows(&table, SYNTAX, |row, line| {
-        let (record, received, fee) = parse_row(row, &columns, &file, line)?;
+        let (record, received, discount) = parse_row(row, &columns, &file, line)?;
         match record.kind {
             RecordKind::Payment => {
+                sums.trade_rows += 1;
                 sums.trade_received += received;
-                sums.trade_fee += fee;
+                sums.trade_discount += discount;
             }
             RecordKind::Refund => {
+                sums.refund_rows += 1;
                 sums.refund_received += received;
-                sums.refund_fee += fee;
+                sums.refund_discount += discount;
             }
         }
         Ok(record)
     });
 
     let totals = match read_footer(path, &footer)? {
-        Some(stated) => Totals::Stated(stated),
-        None => Totals::Missing {
-            expected: "the footer totals (#交易合计 / #退款合计)",
-        },
+        Ok(stated) => Totals::Stated(stated),
+        Err(expected) => Totals::Missing { expected },
     };
-    let figures = [
+    let mut figures = vec![
         ReadFigure {
-            label: "交易合计：商家实收共计",
+            label: TRADE_ROWS,
+            amount: Decimal::from(sums.trade_rows),
+        },
+        ReadFigure {
+            label: TRADE_RECEIVED,
             amount: sums.trade_received,
         },
         ReadFigure {
-            label: "交易合计：服务费共计",
-            amount: sums.trade_fee,
+            label: REFUND_ROWS,
+            amount: Decimal::from(sums.refund_rows),
         },
         ReadFigure {
-            label: "退款合计：商家实收共计",
+            label: REFUND_RECEIVED,
             amount: sums.refund_received,
         },
-        ReadFigure {
-            label: "退款合计：服务费共计",
-            amount: sums.refund_fee,
-        },
     ];
+    if columns.discount.is_some() {
+        figures.push(ReadFigure {
+            label: TRADE_DISCOUNT,
+            amount: sums.trade_discount,
+        });
+        figures.push(ReadFigure {
+            label: REFUND_DISCOUNT,
+            amount: sums.refund_discount,
+        });
+    }
     collector.finish(FormatName::Alipay, totals, &figures, options)
 }
 
@@ -153,7 +203,7 @@ fn is_comment(text: &str) -> bool {
     text.trim_start().starts_with('#')
 }
 
-/// One data row: the record plus its signed 商家实收 and 服务费 for the self-check.
+/// One data row: the record plus its signed 商家实收 and 商家优惠 for the self-check.
 fn parse_row(
     row: &Row<'_>,
     columns: &Columns,
@@ -172,7 +222,13 @@ fn parse_row(
     };
     let format = AmountFormat::default();
     let received = row.cents(columns.received, format)?;
-    let fee = row.amount(columns.fee, format)?;
+    let discount = match columns.discount {
+        Some(index) if !row.text(index).is_empty() => row.cents(index, format)?,
+        _ => Decimal::ZERO,
+    };
+    // 服务费 as printed: paid negative, given back positive; negated to the
+    // one convention (charged positive, returned negative).
+    let fee = -row.amount(columns.fee, format)?;
     let time = row.time(columns.completed_at, TIME_FORMAT)?;
     let record = Record {
         key: key.to_string(),
@@ -185,19 +241,26 @@ fn parse_row(
         file: file.clone(),
         line,
     };
-    Ok((record, received, fee))
+    Ok((record, received, discount))
 }
 
-/// The totals in the `#` footer lines, or `None` if neither total line is there.
-fn read_footer(path: &Path, footer: &[Line<'_>]) -> Result<Option<StatedTotals>, FormatError> {
+/// The totals in the `#` footer lines: `Ok(stated)` when both total lines
+/// are there, `Err(what is missing)` when either is absent (the file was
+/// cut short). A total line whose expected label is missing or unreadable
+/// is a layout error naming the line: the check is never skipped.
+fn read_footer(
+    path: &Path,
+    footer: &[Line<'_>],
+) -> Result<Result<StatedTotals, &'static str>, FormatError> {
     let mut count = 0;
     let mut amounts = Vec::new();
-    let mut last_line = None;
+    let mut found = [false; 2];
+    let mut last_line = 0;
     for line in footer {
         let text = line.text.trim_start().trim_start_matches('#').trim();
-        for total in [TRADE_TOTAL, REFUND_TOTAL] {
+        for (index, labels) in FOOTER.iter().enumerate() {
             let Some(rest) = text
-                .strip_prefix(total)
+                .strip_prefix(labels.total)
                 .map(|r| r.trim_start_matches(['：', ':']))
             else {
                 continue;
@@ -205,36 +268,180 @@ fn read_footer(path: &Path, footer: &[Line<'_>]) -> Result<Option<StatedTotals>,
             let bad = |what: &str| FormatError::Layout {
                 path: path.to_path_buf(),
                 line: line.number,
-                reason: format!("footer {total}: {what} is not readable"),
+                reason: format!(
+                    "footer {}: {what} is missing or not readable (expected `{}：N笔，{}X元，{}Y元`)",
+                    labels.total, labels.total, labels.received, labels.discount
+                ),
             };
+            if found[index] {
+                return Err(bad("a second total line"));
+            }
+            found[index] = true;
             let rows = figure_before(rest, '笔')
                 .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| bad("the number of rows"))?;
-            count += rows;
-            for label in [RECEIVED_LABEL, FEE_LABEL] {
-                let Some(after) = rest.split_once(label).map(|(_, after)| after) else {
-                    continue;
-                };
-                let after = after.trim_start_matches(['：', ':']);
-                let amount = figure_before(after, '元')
-                    .and_then(|text| crate::money::parse_amount(text).ok())
+                .ok_or_else(|| bad("the number of rows `N笔`"))?;
+            count = count.saturating_add(rows);
+            amounts.push(StatedAmount {
+                label: format!("{}：笔", labels.total),
+                amount: Decimal::from(rows),
+            });
+            for label in [labels.received, labels.discount] {
+                let amount = rest
+                    .split_once(label)
+                    .and_then(|(_, after)| figure_before(after, '元'))
+                    .and_then(|text| parse_formatted_amount(text, FOOTER_AMOUNTS).ok())
                     .ok_or_else(|| bad(label))?;
                 amounts.push(StatedAmount {
-                    label: format!("{total}：{label}"),
+                    label: format!("{}：{label}", labels.total),
                     amount,
                 });
             }
-            last_line = Some(line.number);
+            last_line = line.number;
         }
     }
-    Ok(last_line.map(|line| StatedTotals {
-        line,
-        count,
-        amounts,
-    }))
+    Ok(match found {
+        [true, true] => Ok(StatedTotals {
+            line: last_line,
+            count,
+            amounts,
+        }),
+        [false, false] => Err("the footer totals (#交易合计 / #退款合计)"),
+        [true, false] => Err("the footer line #退款合计"),
+        [false, true] => Err("the footer line #交易合计"),
+    })
 }
+
+/// Footer amounts may group thousands (`7,563,180.81`).
+const FOOTER_AMOUNTS: AmountFormat = AmountFormat {
+    thousands_separator: Some(','),
+    negative: super::amount::NegativeStyle::Minus,
+};
 
 /// The text before `unit` (e.g. `3` in `3笔，…`), trimmed.
 fn figure_before(text: &str, unit: char) -> Option<&str> {
     text.split_once(unit).map(|(figure, _)| figure.trim())
+}
+
+/// Columns of Alipay's `业务明细(汇总)` file the cross-check reads.
+const SUMMARY_TRADES: &str = "交易订单总笔数";
+const SUMMARY_REFUNDS: &str = "退款订单总笔数";
+const SUMMARY_RECEIVED: &str = "商家实收（元）";
+const SUMMARY_FEE: &str = "服务费（元）";
+
+/// Cross-checks the zip's `业务明细(汇总)` member against what the detail
+/// file read: the 交易/退款 order counts, the net 商家实收 (trades less
+/// refunds) and 服务费 as printed (the detail's normalised fees negated back).
+/// Its `合计` row is used when present, else the per-store rows are summed.
+/// Amounts are compared only when the detail had no reject (a rejected row's
+/// amounts are unknown); the total count always.
+pub(crate) fn check_summary_file(
+    path: &Path,
+    member: &str,
+    bytes: &[u8],
+    detail: &StatementSummary,
+) -> Result<(), FormatError> {
+    let decoded = decode(bytes, TextEncoding::Gbk);
+    let text: &str = &decoded.text;
+    let layout = |line: u64, reason: String| FormatError::Layout {
+        path: path.to_path_buf(),
+        line,
+        reason: format!("{member}: {reason}"),
+    };
+    if let Some((line, _)) = decoded.bad_lines.first() {
+        return Err(layout(*line, "the line is not valid GBK".to_string()));
+    }
+    let header = lines(text)
+        .find(|line| !is_comment(line.text) && !line.is_blank())
+        .ok_or_else(|| layout(1, "no header row".to_string()))?;
+    let table = Table::new(text, header, text.len(), b',');
+    let column = |name: &str| {
+        table.header.find(name).ok_or_else(|| FormatError::MissingColumn {
+            path: path.to_path_buf(),
+            line: table.header.line,
+            column: format!("{member}: {name}"),
+        })
+    };
+    let positions = [
+        column(SUMMARY_TRADES)?,
+        column(SUMMARY_REFUNDS)?,
+        column(SUMMARY_RECEIVED)?,
+        column(SUMMARY_FEE)?,
+    ];
+    let mut sums = [Decimal::ZERO; 4];
+    let mut total_row: Option<[Decimal; 4]> = None;
+    let mut error = None;
+    let syntax = RowSyntax {
+        delimiter: b',',
+        comment: Some(b'#'),
+    };
+    super::text::for_each_row(table.body, table.first_line, syntax, |line, fields, _raw| {
+        if error.is_some() {
+            return;
+        }
+        let Ok(fields) = fields else {
+            error = Some(layout(line, "the row cannot be read".to_string()));
+            return;
+        };
+        let mut values = [Decimal::ZERO; 4];
+        for (slot, &index) in values.iter_mut().zip(&positions) {
+            let text = fields.get(index).map(super::text::clean).unwrap_or("");
+            match crate::money::parse_amount(text) {
+                Ok(value) if value.abs() < super::row::AMOUNT_LIMIT => *slot = value,
+                _ => {
+                    error = Some(layout(line, format!("`{text}` is not a number")));
+                    return;
+                }
+            }
+        }
+        let first = fields.get(0).map(super::text::clean).unwrap_or("");
+        if first.starts_with("合计") {
+            total_row = Some(values);
+        } else {
+            for (sum, value) in sums.iter_mut().zip(values) {
+                *sum += value;
+            }
+        }
+    });
+    if let Some(error) = error {
+        return Err(error);
+    }
+    let [trades, refunds, received, fee] = total_row.unwrap_or(sums);
+    let read = &detail.read;
+    let mismatch = |figure: &str, stated: Decimal, read: String| FormatError::SelfCheck {
+        path: path.to_path_buf(),
+        figure: format!("{member} {figure}"),
+        stated: stated.normalize().to_string(),
+        read,
+        rejects: detail.rejects.clone(),
+    };
+    if trades + refunds != Decimal::from(read.rows()) {
+        return Err(mismatch(
+            "交易订单总笔数 + 退款订单总笔数",
+            trades + refunds,
+            format!("{} detail rows", read.rows()),
+        ));
+    }
+    if read.rejects > 0 {
+        return Ok(());
+    }
+    let checks = [
+        (SUMMARY_TRADES, trades, Decimal::from(read.payments)),
+        (SUMMARY_REFUNDS, refunds, Decimal::from(read.refunds)),
+        (
+            SUMMARY_RECEIVED,
+            received,
+            read.payment_amount - read.refund_amount,
+        ),
+        (SUMMARY_FEE, fee, -read.fee_amount),
+    ];
+    for (figure, stated, from_detail) in checks {
+        if stated != from_detail {
+            return Err(mismatch(
+                figure,
+                stated,
+                format!("{} from the detail rows", from_detail.normalize()),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -19,10 +19,16 @@ struct Seen {
     modified: Option<SystemTime>,
 }
 
-/// Waits until `path` exists, is not empty and has kept the same size and
-/// modification time across two polls `poll_interval` apart (a file still
-/// being copied is not read half-written). Errors naming the path when
-/// `clock` passes `deadline` first, or when `cancel` fires.
+/// Waits until `path` is complete, then returns it. Complete means, checked
+/// at every poll: a marker file `<file>.ok` or `<file>.done` (or the name
+/// with its extension replaced: `<stem>.ok`, `<stem>.done`, as banks drop
+/// them) exists next to a non-empty file; or the file is not empty and its
+/// modification time is at least `poll_interval` old (written before this
+/// poll interval began: a file dropped days ago, a manual rerun, is read at
+/// once); or it kept the same size and modification time across two polls
+/// `poll_interval` apart (a file still being copied is not read
+/// half-written). Errors naming the path when `clock` passes `deadline`
+/// first, or when `cancel` fires.
 ///
 /// A statement with only a header is a legitimate day with no transactions:
 /// this function only waits for the file, it does not judge its content.
@@ -37,6 +43,12 @@ pub async fn await_statement(
     let mut previous: Option<Seen> = None;
     loop {
         let seen = probe(path).await?;
+        if let Some(now) = seen
+            && now.len > 0
+            && (settled(now, poll_interval) || has_marker(path).await)
+        {
+            return Ok(path.to_path_buf());
+        }
         if let (Some(now), Some(before)) = (seen, previous)
             && now == before
             && now.len > 0
@@ -67,6 +79,39 @@ pub async fn await_statement(
             () = tokio::time::sleep(poll_interval) => {}
         }
     }
+}
+
+/// Whether the file was last modified at least `poll_interval` ago (by the
+/// system clock, which stamps files; a modification time in the future is
+/// not settled).
+fn settled(seen: Seen, poll_interval: Duration) -> bool {
+    seen.modified
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age >= poll_interval)
+}
+
+/// The marker files that declare `path` complete.
+pub fn marker_paths(path: &Path) -> Vec<PathBuf> {
+    let mut markers = Vec::new();
+    for suffix in ["ok", "done"] {
+        let mut appended = path.as_os_str().to_owned();
+        appended.push(".");
+        appended.push(suffix);
+        markers.push(PathBuf::from(appended));
+        if path.extension().is_some() {
+            markers.push(path.with_extension(suffix));
+        }
+    }
+    markers
+}
+
+async fn has_marker(path: &Path) -> bool {
+    for marker in marker_paths(path) {
+        if tokio::fs::try_exists(&marker).await.unwrap_or(false) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The file's size and modification time, `None` if it does not exist yet.

@@ -11,7 +11,9 @@ use super::record::{
     FormatName, ReadTotals, Record, Reject, RejectReason, StatedTotals, StatementSummary,
 };
 use super::row::Row;
-use super::text::{RowSyntax, Table, TextEncoding, for_each_row};
+use csv::StringRecord;
+
+use super::text::{RowSyntax, Table, TextEncoding, for_each_row, lines};
 
 /// Whole-file limits applied by every reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +145,42 @@ impl<'s> Collector<'s> {
         });
     }
 
+    /// Walks the table's lines as rows split by `split` (formats that are not
+    /// CSV: WeChat's backtick-led fields). Blank lines are no rows.
+    pub fn read_split_rows(
+        &mut self,
+        table: &Table<'_>,
+        split: impl Fn(&str) -> StringRecord,
+        mut parse: impl FnMut(&Row<'_>, u64) -> Result<Record, RejectReason>,
+    ) {
+        let names = table.header.names();
+        for line in lines(table.body) {
+            if line.is_blank() {
+                continue;
+            }
+            let number = table.first_line + line.number - 1;
+            let fields = split(line.text);
+            let outcome = if fields.len() != names.len() {
+                Err(RejectReason::FieldCount {
+                    expected: names.len(),
+                    found: fields.len(),
+                })
+            } else {
+                parse(
+                    &Row {
+                        fields: &fields,
+                        names,
+                    },
+                    number,
+                )
+            };
+            match outcome {
+                Ok(record) => self.accept(record),
+                Err(reason) => self.reject(number, reason, line.text),
+            }
+        }
+    }
+
     /// Applies the reject limit, then the self-check, and builds the statement.
     ///
     /// Self-check rule: the stated row count must equal accepted plus rejected
@@ -200,6 +238,7 @@ impl<'s> Collector<'s> {
             rejects: self.rejects,
             stated,
             read: self.read,
+            notes: Vec::new(),
         })
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
-use super::amount::{AmountFormat, exact_cents, fee_scale};
+use super::amount::{AmountFormat, exact_cents, fee_scale, parse_time};
 use super::collect::{Collector, ReadOptions, Totals};
 use super::error::FormatError;
 use super::record::{FormatName, LedgerStatus, Record, RecordKind, RejectReason, StatementSummary};
@@ -38,8 +38,12 @@ pub struct GenericColumns {
     /// the money decides: in → `SUCCESS` payment, out → `REFUND` refund.
     #[serde(default)]
     pub status: Option<String>,
-    /// The completion date-time (required).
+    /// The completion date-time (required); with `date`, the time of day only.
     pub time: String,
+    /// A separate date column (banks print 交易日期 and 交易时间 apart): the
+    /// row's time is `"{date} {time}"`, read with `datetime_format`.
+    #[serde(default)]
+    pub date: Option<String>,
     #[serde(default)]
     pub fee: Option<String>,
 }
@@ -62,6 +66,12 @@ pub struct GenericMapping {
     /// Lines starting with this ASCII character are ignored.
     #[serde(default)]
     pub comment: Option<char>,
+    /// The table ends at the first row whose first field starts with this
+    /// text (a bank's `合计` row); that row's amount columns, where filled,
+    /// must equal the sums of the rows above it (else the file is refused),
+    /// and everything below it is ignored.
+    #[serde(default)]
+    pub totals_row: Option<String>,
     /// chrono `strftime` format of the time column; a date-only format gives midnight.
     #[serde(default = "default_datetime_format")]
     pub datetime_format: String,
@@ -104,6 +114,7 @@ impl GenericMapping {
             skip_lines: 0,
             skip_footer_lines: 0,
             comment: None,
+            totals_row: None,
             datetime_format: default_datetime_format(),
             amount_format: AmountFormat::default(),
             columns: GenericColumns {
@@ -114,6 +125,7 @@ impl GenericMapping {
                 credit: None,
                 status: Some("status".to_string()),
                 time: "completed_at".to_string(),
+                date: None,
                 fee: Some("fee".to_string()),
             },
             statuses,
@@ -169,6 +181,7 @@ struct Columns {
     amount: AmountColumns,
     status: Option<usize>,
     time: usize,
+    date: Option<usize>,
     fee: Option<usize>,
 }
 
@@ -208,6 +221,10 @@ impl Columns {
                 None => None,
             },
             time: header.require(&columns.time, path)?,
+            date: match &columns.date {
+                Some(name) => Some(header.require(name, path)?),
+                None => None,
+            },
             fee: optional(&columns.fee)?,
         })
     }
@@ -233,8 +250,17 @@ pub fn read_generic(
             line: mapping.skip_lines as u64 + 1,
             reason: format!("no header row after skipping {} lines", mapping.skip_lines),
         })?;
-    let body_end = footer_start(text, header.end, mapping.skip_footer_lines);
     let delimiter = mapping.delimiter as u8;
+    let mut body_end = footer_start(text, header.end, mapping.skip_footer_lines);
+    let totals_line = match &mapping.totals_row {
+        Some(marker) => lines(text)
+            .skip_while(|line| line.number <= header.number)
+            .find(|line| first_field(line.text, delimiter).starts_with(marker.as_str())),
+        None => None,
+    };
+    if let Some(line) = totals_line {
+        body_end = body_end.min(line.start);
+    }
     let table = Table::new(text, header, body_end, delimiter);
 
     let mut collector = Collector::new(path, sink);
@@ -245,10 +271,117 @@ pub fn read_generic(
         comment: mapping.comment.map(|c| c as u8),
     };
     let file = collector.file.clone();
+    let mut sums = [Decimal::ZERO; 2];
     collector.read_rows(&table, syntax, |row, line| {
-        parse_row(row, &columns, mapping, &file, line)
+        let record = parse_row(row, &columns, mapping, &file, line)?;
+        if let Ok(pair) = column_amounts(row, &columns, mapping.amount_format) {
+            sums[0] += pair[0];
+            sums[1] += pair[1];
+        }
+        Ok(record)
     });
-    collector.finish(FormatName::Generic, Totals::NotPart, &[], options)
+    let summary = collector.finish(FormatName::Generic, Totals::NotPart, &[], options)?;
+    match (totals_line, &mapping.totals_row) {
+        (Some(line), _) => check_totals_row(path, line, &table, &columns, mapping, sums, &summary)?,
+        (None, Some(marker)) => {
+            return Err(FormatError::SelfCheck {
+                path: path.to_path_buf(),
+                figure: format!("the `{marker}` row"),
+                stated: "nothing (the file ends without it)".to_string(),
+                read: format!("{} rows", summary.read.rows()),
+                rejects: summary.rejects,
+            });
+        }
+        (None, None) => {}
+    }
+    Ok(summary)
+}
+
+/// The cleaned first field of a line.
+fn first_field(text: &str, delimiter: u8) -> &str {
+    super::text::clean(text.split(delimiter as char).next().unwrap_or(""))
+}
+
+/// The row's amount columns as printed: `[amount, 0]` for a signed amount
+/// column, `[debit, credit]` otherwise (empty = 0).
+fn column_amounts(
+    row: &Row<'_>,
+    columns: &Columns,
+    format: AmountFormat,
+) -> Result<[Decimal; 2], RejectReason> {
+    let value = |index: usize| -> Result<Decimal, RejectReason> {
+        if row.text(index).is_empty() {
+            Ok(Decimal::ZERO)
+        } else {
+            row.amount(index, format)
+        }
+    };
+    match columns.amount {
+        AmountColumns::Signed(index) => Ok([value(index)?, Decimal::ZERO]),
+        AmountColumns::DebitCredit { debit, credit } => Ok([value(debit)?, value(credit)?]),
+    }
+}
+
+/// Compares the totals row's filled amount columns with the rows' sums;
+/// only when nothing was rejected (a rejected row's amounts are unknown).
+fn check_totals_row(
+    path: &Path,
+    line: super::text::Line<'_>,
+    table: &Table<'_>,
+    columns: &Columns,
+    mapping: &GenericMapping,
+    sums: [Decimal; 2],
+    summary: &StatementSummary,
+) -> Result<(), FormatError> {
+    let layout = |reason: String| FormatError::Layout {
+        path: path.to_path_buf(),
+        line: line.number,
+        reason,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(mapping.delimiter as u8)
+        .flexible(true)
+        .from_reader(line.text.as_bytes());
+    let fields = match reader.records().next() {
+        Some(Ok(fields)) => fields,
+        _ => return Err(layout("the totals row cannot be read".to_string())),
+    };
+    if summary.read.rejects > 0 {
+        return Ok(());
+    }
+    let names = table.header.names();
+    let row = Row {
+        fields: &fields,
+        names,
+    };
+    let stated = column_amounts(&row, columns, mapping.amount_format)
+        .map_err(|reason| layout(format!("the totals row: {reason}")))?;
+    let indexes: Vec<usize> = match columns.amount {
+        AmountColumns::Signed(index) => vec![index],
+        AmountColumns::DebitCredit { debit, credit } => vec![debit, credit],
+    };
+    for (slot, index) in indexes.into_iter().enumerate() {
+        if row.text(index).is_empty() {
+            continue;
+        }
+        // Debits are totalled as printed (positive); a signed column nets out.
+        let read = sums[slot];
+        if stated[slot] != read {
+            return Err(FormatError::SelfCheck {
+                path: path.to_path_buf(),
+                figure: format!(
+                    "{} in the totals row (line {})",
+                    names.get(index).cloned().unwrap_or_default(),
+                    line.number
+                ),
+                stated: stated[slot].to_string(),
+                read: read.to_string(),
+                rejects: summary.rejects.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The byte offset where the last `skip` non-blank lines start (not before
@@ -289,7 +422,9 @@ fn parse_row(
     let order_no = row.key(columns.order_no)?;
     let signed = signed_amount(row, columns, mapping.amount_format)?;
     let (kind, status) = match status {
-        Some(LedgerStatus::Refund) => (RecordKind::Refund, LedgerStatus::Refund),
+        Some(status @ (LedgerStatus::Refund | LedgerStatus::RefundException)) => {
+            (RecordKind::Refund, status)
+        }
         Some(other) => (RecordKind::Payment, other),
         None if signed.is_sign_negative() => (RecordKind::Refund, LedgerStatus::Refund),
         None => (RecordKind::Payment, LedgerStatus::Success),
@@ -308,7 +443,20 @@ fn parse_row(
         RecordKind::Payment => signed,
     };
     let fee = row.optional_amount(columns.fee, mapping.amount_format)?;
-    let time = row.time(columns.time, &mapping.datetime_format)?;
+    let time = match columns.date {
+        None => row.time(columns.time, &mapping.datetime_format)?,
+        Some(date) => {
+            let text = format!("{} {}", row.text(date), row.text(columns.time));
+            parse_time(&text, &mapping.datetime_format).ok_or_else(|| RejectReason::Time {
+                column: format!(
+                    "{} {}",
+                    mapping.columns.date.as_deref().unwrap_or_default(),
+                    mapping.columns.time
+                ),
+                text,
+            })?
+        }
+    };
     Ok(Record {
         key: key.to_string(),
         order_no: order_no.to_string(),

@@ -21,6 +21,7 @@ mod alipay;
 mod amount;
 mod arrival;
 mod collect;
+mod container;
 mod error;
 mod generic;
 mod record;
@@ -34,8 +35,9 @@ use std::path::Path;
 pub use alipay::read_alipay;
 pub(crate) use amount::parse_iso_seconds;
 pub use amount::{AmountFormat, NegativeStyle, exact_cents, parse_formatted_amount, parse_time};
-pub use arrival::{POLL_INTERVAL_MIN, await_statement};
+pub use arrival::{POLL_INTERVAL_MIN, await_statement, marker_paths};
 pub use collect::ReadOptions;
+pub use container::{DECOMPRESSED_MAX, Opened, open_bytes, open_bytes_limited, open_statement};
 pub use error::FormatError;
 pub use generic::{GenericColumns, GenericMapping, read_generic};
 pub use record::{
@@ -44,7 +46,7 @@ pub use record::{
 };
 pub use rejects::{REJECT_COLUMNS, REJECTS_FILE, RejectRow, reject_rows_report, rejects_report};
 pub use text::TextEncoding;
-pub use wechat::read_wechat;
+pub use wechat::{NO_BILL_NOTE, read_wechat};
 
 /// A statement format with what it needs to be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,44 @@ pub fn stream_statement(
     }
 }
 
+/// Streams a statement file as [`stream_statement`] does, opening it first
+/// ([`open_statement`]: a zip's `业务明细` member, a gzip stream, or the
+/// plain file). An Alipay zip's `业务明细(汇总)` member is cross-checked
+/// against the detail rows (counts, 商家实收, 服务费); a disagreement refuses
+/// the file. Blocking I/O.
+pub fn stream_statement_file(
+    path: &Path,
+    format: &StatementFormat,
+    options: ReadOptions,
+    sink: &mut dyn FnMut(Record),
+) -> Result<StatementSummary, FormatError> {
+    let opened = open_statement(path)?;
+    stream_opened(path, &opened, format, options, sink)
+}
+
+/// [`stream_statement_file`] on a file already opened.
+pub fn stream_opened(
+    path: &Path,
+    opened: &Opened,
+    format: &StatementFormat,
+    options: ReadOptions,
+    sink: &mut dyn FnMut(Record),
+) -> Result<StatementSummary, FormatError> {
+    let mut summary = stream_statement(path, &opened.bytes, format, options, sink)?;
+    if let Some(member) = &opened.member {
+        summary
+            .notes
+            .push(format!("read zip member {member}"));
+    }
+    if let (StatementFormat::Alipay, Some((member, bytes))) = (format, &opened.summary) {
+        alipay::check_summary_file(path, member, bytes, &summary)?;
+        summary
+            .notes
+            .push(format!("cross-checked against {member}"));
+    }
+    Ok(summary)
+}
+
 /// Reads a statement already in memory; `path` names it in records and errors.
 pub fn parse_statement(
     path: &Path,
@@ -117,17 +157,19 @@ pub fn parse_statement(
     Ok(Statement::new(summary, records))
 }
 
-/// Reads a statement file (blocking I/O: call it from `spawn_blocking` in async code).
+/// Reads a statement file, zip or gzip included ([`stream_statement_file`];
+/// blocking I/O: call it from `spawn_blocking` in async code).
 pub fn read_statement(
     path: &Path,
     format: &StatementFormat,
     options: ReadOptions,
 ) -> Result<Statement, FormatError> {
-    let bytes = std::fs::read(path).map_err(|source| FormatError::Io {
-        path: path.to_path_buf(),
-        source,
+    let opened = open_statement(path)?;
+    let mut records = Vec::new();
+    let summary = stream_opened(path, &opened, format, options, &mut |record| {
+        records.push(record)
     })?;
-    parse_statement(path, &bytes, format, options)
+    Ok(Statement::new(summary, records))
 }
 
 /// Reads the ad-hoc ledger file (`order_no,amount,status,completed_at[,fee][,refund_no]`).

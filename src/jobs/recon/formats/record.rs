@@ -42,6 +42,11 @@ pub enum LedgerStatus {
     /// Not paid (closed, revoked, failed): no money moved.
     #[serde(rename = "CLOSED")]
     Closed,
+    /// A refund the channel paid out and then reports as failed (WeChat
+    /// 退款状态 `CHANGE`, 退款异常): the money went back to the merchant's
+    /// account and needs manual handling. Only statements carry it.
+    #[serde(rename = "REFUND_EXCEPTION")]
+    RefundException,
 }
 
 impl LedgerStatus {
@@ -51,6 +56,7 @@ impl LedgerStatus {
             LedgerStatus::Success => "SUCCESS",
             LedgerStatus::Refund => "REFUND",
             LedgerStatus::Closed => "CLOSED",
+            LedgerStatus::RefundException => "REFUND_EXCEPTION",
         }
     }
 
@@ -74,9 +80,11 @@ impl fmt::Display for LedgerStatus {
 /// One accepted statement or ledger row, normalized for comparison.
 ///
 /// Conventions: `amount` has scale 2 and is positive for refunds too (the
-/// direction is in `kind`); `fee` is what the channel charged for this row,
-/// negative when a refund gives a fee back, kept at the scale the file gave
-/// (at least 2); `time` is local time in the channel's zone, as printed.
+/// direction is in `kind`); `fee` is normalised by each reader to one
+/// convention — **charged positive, returned negative** (WeChat prints it so;
+/// Alipay prints the opposite and is negated) — kept exact at the scale the
+/// file gave (at least 2; WeChat prints 5); `time` is local time in the
+/// channel's zone, as printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The match key: our order number for payments, our refund number for refunds.
@@ -111,6 +119,9 @@ pub enum RejectReason {
     Encoding { encoding: &'static str },
     /// The CSV syntax itself is broken (e.g. an unterminated quote).
     Syntax { detail: String },
+    /// A value that is well formed but beyond what can be held exactly
+    /// (more than 13 integer digits, a fee with more than 5 decimals).
+    Range { column: String, text: String },
 }
 
 impl RejectReason {
@@ -124,6 +135,7 @@ impl RejectReason {
             RejectReason::MissingKey { .. } => "missing_key",
             RejectReason::Encoding { .. } => "bad_encoding",
             RejectReason::Syntax { .. } => "bad_syntax",
+            RejectReason::Range { .. } => "out_of_range",
         }
     }
 }
@@ -148,6 +160,10 @@ impl fmt::Display for RejectReason {
                 write!(f, "bad_encoding: the line is not valid {encoding}")
             }
             RejectReason::Syntax { detail } => write!(f, "bad_syntax: {detail}"),
+            RejectReason::Range { column, text } => write!(
+                f,
+                "out_of_range: {column} `{text}` cannot be held exactly (at most 13 integer digits; amounts in cents, fees to 5 decimals)"
+            ),
         }
     }
 }
@@ -270,6 +286,9 @@ pub struct Statement {
     pub rejects: Vec<Reject>,
     pub stated: Option<StatedTotals>,
     pub read: ReadTotals,
+    /// What a person should know about the file as a whole (e.g. WeChat's
+    /// `No Bill Exist` answer read as an empty day, the bill type detected).
+    pub notes: Vec<String>,
 }
 
 /// Everything about a read file except its records, which went to a sink
@@ -281,6 +300,8 @@ pub struct StatementSummary {
     pub rejects: Vec<Reject>,
     pub stated: Option<StatedTotals>,
     pub read: ReadTotals,
+    /// See [`Statement::notes`].
+    pub notes: Vec<String>,
 }
 
 impl Statement {
@@ -293,6 +314,7 @@ impl Statement {
             rejects: summary.rejects,
             stated: summary.stated,
             read: summary.read,
+            notes: summary.notes,
         }
     }
 }

@@ -8,6 +8,9 @@ use super::amount::{AmountFormat, exact_cents, parse_formatted_amount, parse_tim
 use super::record::RejectReason;
 use super::text::clean;
 
+/// Amounts read from a row are below this magnitude (13 integer digits).
+pub(crate) const AMOUNT_LIMIT: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
+
 /// A row with its header's column names, for reasons that name the column.
 pub(crate) struct Row<'a> {
     pub fields: &'a StringRecord,
@@ -34,13 +37,22 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// An exact amount in `format`, any scale.
+    /// An exact amount in `format`, any scale, below 10^13 in magnitude
+    /// (larger is an `out_of_range` reject: sums over a file stay far from
+    /// overflowing, and the engine holds 13 integer digits).
     pub fn amount(&self, index: usize, format: AmountFormat) -> Result<Decimal, RejectReason> {
         let text = self.text(index);
-        parse_formatted_amount(text, format).map_err(|_| RejectReason::Amount {
+        let value = parse_formatted_amount(text, format).map_err(|_| RejectReason::Amount {
             column: self.name(index),
             text: text.to_string(),
-        })
+        })?;
+        if value.abs() >= AMOUNT_LIMIT {
+            return Err(RejectReason::Range {
+                column: self.name(index),
+                text: text.to_string(),
+            });
+        }
+        Ok(value)
     }
 
     /// An amount that must be whole cents; returned at scale 2.
@@ -79,5 +91,15 @@ impl<'a> Row<'a> {
             column: self.name(index),
             text: self.text(index).to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_amount_limit_is_ten_to_the_thirteenth() {
+        assert_eq!(AMOUNT_LIMIT, Decimal::from(10_000_000_000_000_i64));
     }
 }

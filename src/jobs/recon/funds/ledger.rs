@@ -114,7 +114,7 @@ pub async fn read_ledger(
     Ok((records, rejects))
 }
 
-/// Keeps a record whose amount is whole, non-negative cents (and fee whole 1/10000s);
+/// Keeps a record whose amount is whole, non-negative cents (and fee whole 1/100000s);
 /// anything finer is a reject naming the table, the key and the value.
 fn push_checked(record: Record, records: &mut Vec<Record>, rejects: &mut Vec<Reject>) {
     let bad = if decimal_to_cents(record.amount).is_none() || record.amount < Decimal::ZERO {

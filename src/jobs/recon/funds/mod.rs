@@ -60,11 +60,13 @@ impl JobKind for ReconFunds {
         let (job, date, items) = (&ctx.job.name, ctx.business_date, ctx.job.shards);
         let mut ledger = SideSummary::empty(SideName::Ledger);
         let mut statement = SideSummary::empty(SideName::Statement);
+        let mut notes = Vec::new();
         for shard in shards {
             let summary: ShardSummary = serde_json::from_value(shard.summary.clone())
                 .map_err(|e| JobError::Failed(format!("shard {} summary: {e}", shard.item)))?;
             ledger.merge(&summary.ledger);
             statement.merge(&summary.statement);
+            notes.extend(summary.notes);
         }
         let mut records: Vec<DiffRecord> =
             shard_rows::read(db, job, date, items, DIFF_ROWS).await?;
@@ -159,6 +161,7 @@ impl JobKind for ReconFunds {
                 "rejects": rejects.len(),
                 "cross_day_paired": cross_day,
                 "pending_expired": expired,
+                "statement_notes": notes,
                 "register": recorded,
             }),
             attention,

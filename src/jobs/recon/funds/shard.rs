@@ -8,7 +8,7 @@ use crate::jobs::recon::engine::{
     CompareConfig, EngineError, Side, SideBuilder, SideName, SideSummary, compare,
 };
 use crate::jobs::recon::formats::{
-    ReadOptions, RejectRow, StatementFormat, await_statement, stream_statement,
+    ReadOptions, RejectRow, StatementFormat, await_statement, stream_statement_file,
 };
 use crate::jobs::recon::shard_rows::{self, RowsKey};
 use crate::runtime::{JobError, ShardCtx, ShardOutcome};
@@ -23,6 +23,10 @@ use super::{DIFF_ROWS, REJECT_ROWS};
 pub struct ShardSummary {
     pub ledger: SideSummary,
     pub statement: SideSummary,
+    /// Notes on the statement files (item 0 only), e.g. WeChat's `No Bill
+    /// Exist` read as an empty day.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Runs one shard; rejects (which have no trustworthy key) belong to item 0.
@@ -44,7 +48,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     }
     let (item, items) = (ctx.item, ctx.total_items);
     let (format, read) = (settings.format.clone(), settings.read);
-    let statement =
+    let (statement, notes) =
         tokio::task::spawn_blocking(move || read_statements(&paths, &format, read, item, items))
             .await
             .map_err(|e| JobError::Failed(format!("statement reader stopped: {e}")))??;
@@ -56,7 +60,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         .iter()
         .filter(|r| partition_of(&r.key, items) == item)
     {
-        ledger.push_record(record)?;
+        ledger.push_record(record);
     }
     if item == 0 {
         ledger.push_rejects(rejects);
@@ -86,6 +90,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     let summary = ShardSummary {
         ledger: comparison.ledger.clone(),
         statement: comparison.statement.clone(),
+        notes,
     };
     let outcome = ShardOutcome {
         item,
@@ -109,32 +114,38 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     Ok(outcome)
 }
 
-/// The statement side of partition `item` of `items`, from every file.
+/// The statement side of partition `item` of `items`, from every file, and
+/// the files' notes (item 0 only).
 fn read_statements(
     paths: &[PathBuf],
     format: &StatementFormat,
     read: ReadOptions,
     item: u32,
     items: u32,
-) -> Result<Side, EngineError> {
+) -> Result<(Side, Vec<String>), EngineError> {
     let mut builder = SideBuilder::new(SideName::Statement);
+    let mut notes = Vec::new();
     for path in paths {
-        let bytes = std::fs::read(path).map_err(|source| EngineError::Io {
-            path: path.clone(),
-            source,
-        })?;
         let mut mine = Vec::new();
-        let summary = stream_statement(path, &bytes, format, read, &mut |record| {
+        let summary = stream_statement_file(path, format, read, &mut |record| {
             if partition_of(&record.key, items) == item {
                 mine.push(record);
             }
         })?;
+        if item == 0 {
+            notes.extend(
+                summary
+                    .notes
+                    .iter()
+                    .map(|note| format!("{}: {note}", path.display())),
+            );
+        }
         for record in &mine {
-            builder.push_record(record)?;
+            builder.push_record(record);
         }
         if item == 0 {
             builder.push_rejects(summary.rejects);
         }
     }
-    Ok(builder.finish())
+    Ok((builder.finish(), notes))
 }
