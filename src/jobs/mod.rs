@@ -1,6 +1,7 @@
 //! Job kinds: the finance domain. Each kind implements
 //! [`crate::runtime::JobKind`] and knows nothing of ZooKeeper or scheduling.
 
+pub mod carry_digest;
 pub mod checksum;
 pub mod command;
 pub mod compensation;

@@ -11,9 +11,11 @@ mod records;
 mod runs;
 mod scheduler_state;
 mod shards;
+mod stale;
 
 pub use fence::{FencedTx, hold_fence};
 pub use records::{Event, NewRun, RunFilter, RunRecord, RunStatus, ShardRecord, Trigger};
+pub use stale::{CarryEffect, StaleMark, StaleRun};
 
 use std::sync::Arc;
 

@@ -2,12 +2,15 @@
 //! retries, timeouts, cancellation, fencing), waits at the barrier and
 //! finalizes. Knows scheduling, nothing of finance.
 
+mod carry;
+mod cascade;
 mod execute;
 mod kind;
 mod progress;
 mod registry;
 mod shard;
 
+pub use cascade::CascadeReport;
 pub use kind::{JobError, JobKind, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use registry::KindRegistry;
@@ -68,6 +71,11 @@ pub enum RunError {
     },
     #[error("run {run_id} is still {status}; only a finished run can be rerun")]
     NotFinished { run_id: String, status: RunStatus },
+    #[error("`{job}` has no succeeded run for {business_date} to rerun")]
+    NothingToRerun {
+        job: String,
+        business_date: NaiveDate,
+    },
 }
 
 /// Shutdown signals: `stop_new` lets running shards finish; `abort` cancels them.
