@@ -16,7 +16,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use chrono::{DateTime, Utc};
+use common::ledger_rows::{add_late_order, insert_order, insert_posting};
 use common::{TestDb, date};
 use reckon::db::Db;
 use reckon::ledger::{Ledger, RunStatus};
@@ -100,66 +100,6 @@ async fn stale(ledger: &Ledger, job: &str) -> Vec<(String, String)> {
 
 fn dec(text: &str) -> Decimal {
     text.parse().expect("test decimal")
-}
-
-fn instant(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("test instant")
-        .with_timezone(&Utc)
-}
-
-async fn insert_order(db: &Db, order_no: &str, merchant: &str, amount: &str, fee: &str, at: &str) {
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO payment_orders (order_no, merchant_id, channel, channel_order_no, currency, \
-             amount, fee, status, created_at, completed_at) \
-             VALUES ($1, $2, 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
-        )
-        .bind(order_no)
-        .bind(merchant)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(instant(at))
-        .execute(pool)
-        .await
-        .expect("insert order");
-    });
-}
-
-async fn insert_posting(
-    db: &Db,
-    entry: &str,
-    line: i64,
-    account: &str,
-    side: &str,
-    amount: &str,
-    at: &str,
-) {
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO journal_postings (entry_no, line_no, account_code, direction, amount, \
-             currency, posted_at, order_no, refund_no, memo) \
-             VALUES ($1, $2, $3, $4, $5, 'CNY', $6, NULL, NULL, 'test')",
-        )
-        .bind(entry)
-        .bind(line)
-        .bind(account)
-        .bind(side)
-        .bind(Money(dec(amount)))
-        .bind(instant(at))
-        .execute(pool)
-        .await
-        .expect("insert posting");
-    });
-}
-
-/// The late order P20261121010 of D with its journal entry.
-async fn add_late_order(db: &Db) {
-    let at = "2026-11-21T22:00:00+08:00";
-    insert_order(db, "P20261121010", "M1003", "500.00", "3.00", at).await;
-    insert_posting(db, "JP20261121010", 1, "112201", "debit", "500.00", at).await;
-    insert_posting(db, "JP20261121010", 2, "220201", "credit", "497.00", at).await;
-    insert_posting(db, "JP20261121010", 3, "600101", "credit", "3.00", at).await;
 }
 
 /// The `reckon` binary on the test database with `jobs` as its catalog.

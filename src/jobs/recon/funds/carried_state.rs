@@ -24,10 +24,10 @@ pub fn digest(records: &[DiffRecord], decisions: &[Decision]) -> String {
         digest.row(&[
             "record",
             record.category.as_str(),
-            &record.key,
+            record.key.as_str(),
             record.kind.as_str(),
-            &side(&record.ledger),
-            &side(&record.statement),
+            side(&record.ledger).as_str(),
+            side(&record.statement).as_str(),
         ]);
     }
     for decision in decisions {
