@@ -519,11 +519,15 @@ mod tests {
 
     #[test]
     fn stale_previous_day_is_named() {
-        let balances = [balance("1002", AccountType::Asset, "60", "0", "0", "60")];
+        let balances = [
+            balance("1002", AccountType::Asset, "60", "0", "0", "60"),
+            balance("4001", AccountType::Equity, "60", "0", "0", "60"),
+        ];
         let mut trial = check(&balances, &[], &BTreeMap::new(), date());
+        assert!(trial.is_balanced(), "{:?}", trial.failures());
         let previous = [
             balance("1002", AccountType::Asset, "50", "10", "0", "60"),
-            balance("4001", AccountType::Equity, "50", "0", "0", "50"),
+            balance("4001", AccountType::Equity, "50", "0", "10", "60"),
         ];
         let before = BTreeMap::from([
             ("1002".to_string(), dec("55")),
