@@ -709,6 +709,40 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
         2,
         "both instances work again: {shards:?}"
     );
+
+    // rerun --cascade hands each date to the leader in turn, in date order.
+    assert_ok(
+        &c.setup
+            .run_cli(true, &["run", "eod", "--date", "2026-11-22"]),
+        "run the next date",
+    );
+    let out = c.setup.run_cli(
+        true,
+        &[
+            "rerun",
+            &latest.run_id,
+            "--cascade",
+            "--reason",
+            "late data",
+        ],
+    );
+    assert_ok(&out, "rerun --cascade --registry");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("cascade: every date rerun and succeeded"),
+        "{text}"
+    );
+    let runs = c.runs("eod").await;
+    let newest: Vec<(String, i64)> = runs[..2]
+        .iter()
+        .map(|r| (r.business_date.to_string(), r.attempt))
+        .collect();
+    // Newest first: the next date's rerun came after DATE's.
+    assert_eq!(
+        newest,
+        [("2026-11-22".to_string(), 2), (DATE.to_string(), 3)]
+    );
+    assert!(runs[..2].iter().all(|r| r.status == RunStatus::Succeeded));
     c.finish().await;
 }
 

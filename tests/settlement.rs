@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, Utc};
+use common::ledger_rows::{add_late_order, insert_posting};
 use common::{TestDb, date};
 use reckon::db::Db;
 use reckon::ledger::RunStatus;
@@ -92,12 +92,6 @@ fn dec(text: &str) -> Decimal {
     text.parse().expect("test decimal")
 }
 
-fn instant(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .expect("test instant")
-        .with_timezone(&Utc)
-}
-
 async fn count(db: &Db, sql: &str) -> i64 {
     on_db!(db, pool => {
         let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
@@ -140,58 +134,6 @@ async fn line_keys(db: &Db) -> Vec<String> {
     let mut keys: Vec<String> = rows.into_iter().map(|(m, c)| format!("{m}/{c}")).collect();
     keys.sort();
     keys
-}
-
-async fn insert_order(
-    db: &Db,
-    order_no: &str,
-    merchant: &str,
-    amount: &str,
-    fee: &str,
-    completed: &str,
-) {
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO payment_orders (order_no, merchant_id, channel, channel_order_no, currency, \
-             amount, fee, status, created_at, completed_at) \
-             VALUES ($1, $2, 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
-        )
-        .bind(order_no)
-        .bind(merchant)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(instant(completed))
-        .execute(pool)
-        .await
-        .expect("insert order");
-    });
-}
-
-async fn insert_posting(
-    db: &Db,
-    entry: &str,
-    line: i64,
-    account: &str,
-    direction: &str,
-    amount: &str,
-    posted: &str,
-) {
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO journal_postings (entry_no, line_no, account_code, direction, amount, \
-             currency, posted_at, order_no, refund_no, memo) \
-             VALUES ($1, $2, $3, $4, $5, 'CNY', $6, NULL, NULL, 'test')",
-        )
-        .bind(entry)
-        .bind(line)
-        .bind(account)
-        .bind(direction)
-        .bind(Money(dec(amount)))
-        .bind(instant(posted))
-        .execute(pool)
-        .await
-        .expect("insert posting");
-    });
 }
 
 // Settlement of 2026-11-21 (Asia/Shanghai, window 2026-11-21 00:00 to 24:00 +08:00):
@@ -353,16 +295,6 @@ async fn injected_imbalance_fails_and_names_the_account(db: &TestDb) {
         ),
         "{balances}"
     );
-}
-
-// The late order P20261121010 (M1003, 500.00, fee 3.00, completed 22:00 on D) arrives
-// after D ran, with its journal entry (Dr 112201 500.00 / Cr 220201 497.00 / Cr 600101 3.00).
-async fn add_late_order(db: &Db) {
-    let at = "2026-11-21T22:00:00+08:00";
-    insert_order(db, "P20261121010", "M1003", "500.00", "3.00", at).await;
-    insert_posting(db, "JP20261121010", 1, "112201", "debit", "500.00", at).await;
-    insert_posting(db, "JP20261121010", 2, "220201", "credit", "497.00", at).await;
-    insert_posting(db, "JP20261121010", 3, "600101", "credit", "3.00", at).await;
 }
 
 async fn late_record_rerun_replaces_outputs(db: &TestDb) {

@@ -3,10 +3,17 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 
+use std::collections::HashSet;
+
 use super::context::ledger;
 use super::{EXIT_OK, Failure};
 use crate::config::Config;
-use crate::ledger::{RunFilter, RunStatus};
+use crate::ledger::{Ledger, RunFilter, RunStatus, StaleMark};
+
+/// How `runs` and `show` call a succeeded run built on carried state that changed since.
+const STALE: &str = "stale";
+/// Runs scanned for `runs --status stale` (the limit applies after filtering).
+const STALE_SCAN_MAX: i64 = 10_000;
 
 #[derive(Debug, Args)]
 pub(super) struct RunsArgs {
@@ -16,7 +23,8 @@ pub(super) struct RunsArgs {
     /// Only this business date
     #[arg(long)]
     date: Option<NaiveDate>,
-    /// Only this status (pending, running, succeeded, failed, cancelled)
+    /// Only this status (pending, running, succeeded, failed, cancelled, or stale:
+    /// succeeded but built on what an earlier date carried before a rerun changed it)
     #[arg(long)]
     status: Option<String>,
     /// At most this many runs
@@ -32,20 +40,37 @@ pub(super) struct ShowArgs {
 
 /// `reckon runs`.
 pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure> {
-    let status = args
-        .status
-        .as_deref()
-        .map(str::parse::<RunStatus>)
-        .transpose()
-        .map_err(Failure::usage)?;
+    let only_stale = args.status.as_deref() == Some(STALE);
+    let status = match args.status.as_deref() {
+        Some(STALE) => Some(RunStatus::Succeeded),
+        other => other
+            .map(str::parse::<RunStatus>)
+            .transpose()
+            .map_err(Failure::usage)?,
+    };
     let ledger = ledger(config).await?;
+    let stale: HashSet<String> = ledger
+        .active_stale_marks(args.job.as_deref())
+        .await
+        .map_err(Failure::run)?
+        .into_iter()
+        .map(|mark| mark.run_id)
+        .collect();
     let filter = RunFilter {
         job: args.job,
         business_date: args.date,
         status,
-        limit: args.limit,
+        limit: if only_stale {
+            STALE_SCAN_MAX
+        } else {
+            args.limit
+        },
     };
-    let runs = ledger.runs(&filter).await.map_err(Failure::run)?;
+    let mut runs = ledger.runs(&filter).await.map_err(Failure::run)?;
+    if only_stale {
+        runs.retain(|run| stale.contains(&run.run_id));
+        runs.truncate(usize::try_from(args.limit).unwrap_or(0));
+    }
     println!(
         "{:<36}  {:<20} {:<10} {:>3}  {:<8} {:<9} {:<20} {:>9}  PARENT",
         "RUN", "JOB", "DATE", "ATT", "TRIGGER", "STATUS", "STARTED (UTC)", "DURATION"
@@ -58,7 +83,7 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
             run.business_date,
             run.attempt,
             run.trigger,
-            run.status,
+            status_text(run.status, stale.contains(&run.run_id)),
             time(run.started_at),
             duration(run.started_at, run.finished_at),
             run.parent_run.as_deref().unwrap_or("-")
@@ -76,7 +101,10 @@ pub(super) async fn show(config: &Config, args: ShowArgs) -> Result<u8, Failure>
         "job          {}  business date {}  attempt {}",
         run.job, run.business_date, run.attempt
     );
-    println!("status       {}", run.status);
+    let mark = ledger.stale_mark(&run.run_id).await.map_err(Failure::run)?;
+    let stale = mark.as_ref().is_some_and(StaleMark::is_active);
+    println!("status       {}", status_text(run.status, stale));
+    stale_lines(&ledger, &run.run_id, mark).await?;
     println!("trigger      {} by {}", run.trigger, run.requested_by);
     if let Some(reason) = &run.reason {
         println!("reason       {reason}");
@@ -134,6 +162,49 @@ pub(super) async fn show(config: &Config, args: ShowArgs) -> Result<u8, Failure>
         );
     }
     Ok(EXIT_OK)
+}
+
+/// Staleness and carried state of a run, for `reckon show`.
+async fn stale_lines(
+    ledger: &Ledger,
+    run_id: &str,
+    mark: Option<StaleMark>,
+) -> Result<(), Failure> {
+    if let Some(mark) = mark {
+        let cause = format!(
+            "run {} changed what {} carries into later dates ({} UTC)",
+            mark.caused_by_run,
+            mark.caused_by_date,
+            time(Some(mark.marked_at))
+        );
+        match &mark.cleared_by_run {
+            None => println!(
+                "             {STALE}: {cause}; rerun it: reckon rerun {run_id} --cascade --reason …"
+            ),
+            Some(by) => println!(
+                "             was {STALE}: {cause}; fresh again since run {by} succeeded ({} UTC)",
+                time(mark.cleared_at)
+            ),
+        }
+    }
+    if let Some((digest, changed)) = ledger.carry_digest(run_id).await.map_err(Failure::run)? {
+        let change = if changed {
+            "changed from the run it replaced"
+        } else {
+            "same as the run it replaced"
+        };
+        println!("carries      {digest} ({change})");
+    }
+    Ok(())
+}
+
+/// The STATUS column: `stale` for a succeeded run with an active stale mark.
+fn status_text(status: RunStatus, stale: bool) -> String {
+    if stale && status == RunStatus::Succeeded {
+        STALE.to_string()
+    } else {
+        status.to_string()
+    }
 }
 
 fn time(at: Option<DateTime<Utc>>) -> String {

@@ -4,6 +4,7 @@
 
 mod bench;
 mod breaks;
+mod cascade;
 mod cluster;
 mod context;
 mod demo;

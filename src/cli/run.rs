@@ -42,6 +42,11 @@ pub(super) struct RerunArgs {
     /// Run only the shards that did not succeed; keep the others' committed outputs
     #[arg(long)]
     failed_only: bool,
+    /// Then rerun every later date of the job that had succeeded (stale or not), in
+    /// date order, so what each date carries into the next flows through; stops at
+    /// the first rerun that does not succeed and names the dates not rerun
+    #[arg(long, conflicts_with = "failed_only")]
+    cascade: bool,
     /// Why it is rerun, kept in the run history
     #[arg(long)]
     reason: String,
@@ -83,8 +88,9 @@ pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
             Ok(run) => code = code.max(execute(&runner, &run.run_id).await?),
             Err(RunError::AlreadySucceeded { run_id, .. }) if trigger == Trigger::Backfill => {
                 println!(
-                    "{} {date}: skipped, already succeeded in run {run_id}",
-                    job.name
+                    "{} {date}: skipped, already succeeded in run {run_id}{}",
+                    job.name,
+                    stale_note(&runner, &run_id).await
                 );
             }
             Err(err) => {
@@ -104,6 +110,9 @@ pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
 
 /// `reckon rerun`.
 pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failure> {
+    if args.cascade {
+        return super::cascade::rerun_cascade(config, args.run_id, args.reason).await;
+    }
     if let Some(registry) = super::context::registry(config)? {
         let request = TriggerRequest {
             job: None,
@@ -169,6 +178,19 @@ async fn execute(runner: &Runner, run_id: &str) -> Result<u8, Failure> {
     } else {
         EXIT_RUN_FAILED
     })
+}
+
+/// `; STALE …` when a skipped date's run is stale (a rerun of an earlier
+/// date changed what it was built on): skipping it must not look like success.
+async fn stale_note(runner: &Runner, run_id: &str) -> String {
+    match runner.ledger().stale_mark(run_id).await {
+        Ok(Some(mark)) if mark.is_active() => format!(
+            "; STALE since run {} changed {}: rerun it with `reckon rerun {run_id} --cascade --reason …`",
+            mark.caused_by_run, mark.caused_by_date
+        ),
+        Ok(_) => String::new(),
+        Err(err) => format!("; staleness unknown: {}", chain(&err)),
+    }
 }
 
 fn date_range(from: NaiveDate, to: NaiveDate) -> Result<Vec<NaiveDate>, Failure> {

@@ -2,6 +2,7 @@
 //! [`crate::runtime::JobKind`] and knows nothing of ZooKeeper or scheduling.
 
 pub mod business;
+pub mod carry_digest;
 pub mod checksum;
 pub mod command;
 pub mod compensation;

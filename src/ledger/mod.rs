@@ -12,12 +12,14 @@ mod records;
 mod runs;
 mod scheduler_state;
 mod shards;
+mod stale;
 
 pub use fence::{FencedTx, hold_fence};
 pub use leader::{Epoch, LeaderRecord, hold_leader};
 pub use records::{
     Event, JobName, NewRun, RunFilter, RunId, RunRecord, RunStatus, ShardRecord, Trigger,
 };
+pub use stale::{CarryEffect, StaleMark, StaleRun};
 
 use std::sync::Arc;
 

@@ -435,6 +435,14 @@ impl Runner {
                     Some(_) => RunStatus::Failed,
                     None => RunStatus::Succeeded,
                 };
+                // Carried state and stale later dates (runtime/carry.rs).
+                if status == RunStatus::Succeeded
+                    && self
+                        .finish_with_carry(kind.as_ref(), &ctx, &outcome)
+                        .await?
+                {
+                    return Ok(());
+                }
                 self.ledger
                     .finish_run_as(
                         &run.run_id,

@@ -213,6 +213,19 @@ pub trait JobKind: Send + Sync {
     /// Merges the shards' outcomes (ordered by item) and writes reports.
     async fn finalize(&self, ctx: &RunCtx, shards: &[ShardOutcome])
     -> Result<RunOutcome, JobError>;
+
+    /// A digest of what this run's business date carries into the next one
+    /// (closing balances, loan state, carried records), asked after a
+    /// finalize that succeeded; `None` (the default) for kinds whose dates
+    /// do not feed each other. When it differs from the digest of the run
+    /// it replaces, the later succeeded dates of the job are marked stale.
+    async fn carry_digest(
+        &self,
+        _ctx: &RunCtx,
+        _outcome: &RunOutcome,
+    ) -> Result<Option<String>, JobError> {
+        Ok(None)
+    }
 }
 
 impl RunCtx {

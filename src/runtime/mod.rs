@@ -3,6 +3,8 @@
 //! finalizes. Knows scheduling, nothing of finance.
 
 mod coordinator;
+mod carry;
+mod cascade;
 mod execute;
 mod kind;
 mod progress;
@@ -12,6 +14,7 @@ mod shard;
 pub use coordinator::{
     Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer, RunRequest,
 };
+pub use cascade::CascadeReport;
 pub use kind::{JobError, JobKind, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use registry::KindRegistry;
@@ -86,6 +89,11 @@ pub enum RunError {
         run_id: String,
         expected: u32,
         found: usize,
+    },
+    #[error("`{job}` has no succeeded run for {business_date} to rerun")]
+    NothingToRerun {
+        job: String,
+        business_date: NaiveDate,
     },
 }
 

@@ -391,4 +391,5 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
 }
 pub mod faults;
 pub mod node;
+pub mod ledger_rows;
 pub mod zk;

@@ -15,6 +15,7 @@
 
 pub mod allocation;
 pub mod bench;
+pub mod carry;
 pub mod eod;
 pub mod fixtures;
 pub mod interest;
@@ -247,6 +248,18 @@ impl JobKind for Repayment {
         _shards: &[ShardOutcome],
     ) -> Result<RunOutcome, JobError> {
         reports::build(ctx).await
+    }
+
+    /// Loan and installment state at the end of the date (see [`carry`]).
+    async fn carry_digest(
+        &self,
+        ctx: &RunCtx,
+        _outcome: &RunOutcome,
+    ) -> Result<Option<String>, JobError> {
+        let (job, date) = (&ctx.job.name, ctx.business_date);
+        Ok(Some(
+            carry::digest(ctx.ledger.db(), job, date, ctx.job.shards).await?,
+        ))
     }
 }
 

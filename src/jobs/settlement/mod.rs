@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::Decimal;
 
+use super::carry_digest::{CarryDigest, amount};
 use super::params::Params;
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 use crate::sharding::partition_of;
@@ -186,7 +187,8 @@ impl JobKind for Settlement {
         let journal = store::journal_lines(db, &window).await?;
         let previous_date = date.pred_opt().unwrap_or(date);
         let previous = store::closings(db, job, previous_date).await?;
-        let trial = trial_balance::check(&balances, &journal, &previous, previous_date);
+        let mut trial = trial_balance::check(&balances, &journal, &previous, previous_date);
+        check_previous_day(db, ctx, previous_date, &mut trial).await?;
 
         let merchant_names = store::merchant_names(db).await?;
         let account_names: BTreeMap<String, String> = store::accounts(db)
@@ -215,6 +217,52 @@ impl JobKind for Settlement {
             failure,
         })
     }
+
+    /// D's closing balances (account, currency, closing), by account: what
+    /// D+1 opens at.
+    async fn carry_digest(
+        &self,
+        ctx: &RunCtx,
+        _outcome: &RunOutcome,
+    ) -> Result<Option<String>, JobError> {
+        let db = ctx.ledger.db();
+        let balances =
+            store::balances(db, &ctx.job.name, ctx.business_date, ctx.job.shards).await?;
+        let mut digest = CarryDigest::default();
+        for b in &balances {
+            digest.row(&[&b.account_code, &b.currency, &amount(b.closing)]);
+        }
+        Ok(Some(digest.finish()))
+    }
+}
+
+/// Adds to `trial` the accounts whose stored D-1 opening is no longer
+/// D-2's stored closing (D-1 is stale: D-2 was rerun and changed).
+async fn check_previous_day(
+    db: &crate::db::Db,
+    ctx: &RunCtx,
+    previous_date: NaiveDate,
+    trial: &mut trial_balance::TrialBalance,
+) -> Result<(), JobError> {
+    let (job, items) = (&ctx.job.name, ctx.job.shards);
+    let Some(before_date) = previous_date.pred_opt() else {
+        return Ok(());
+    };
+    if previous_date == ctx.business_date {
+        return Ok(());
+    }
+    let balances = store::balances(db, job, previous_date, items).await?;
+    let before = store::closings(db, job, before_date).await?;
+    trial_balance::check_previous_day(
+        trial,
+        trial_balance::PreviousDay {
+            date: previous_date,
+            balances: &balances,
+            before: &before,
+            before_date,
+        },
+    );
+    Ok(())
 }
 
 /// Totals per currency for the run record.

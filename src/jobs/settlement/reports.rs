@@ -264,5 +264,20 @@ fn problem_row(problem: &Problem) -> (&'static str, &str, &str, Sides) {
                 credit: *previous_closing,
             },
         ),
+        Problem::PreviousOpening {
+            currency,
+            account_code,
+            previous_opening,
+            before_closing,
+            ..
+        } => (
+            "previous_day_opening",
+            currency,
+            account_code,
+            Sides {
+                debit: *previous_opening,
+                credit: *before_closing,
+            },
+        ),
     }
 }

@@ -91,6 +91,19 @@ pub enum Problem {
         previous_closing: Decimal,
         previous_date: NaiveDate,
     },
+    /// The previous business date's stored opening is not the closing of the
+    /// date before it: the previous date was settled on a closing that a
+    /// rerun has changed since (it is stale), so this date builds on it too.
+    PreviousOpening {
+        currency: String,
+        account_code: String,
+        /// D-1 and its stored opening.
+        previous_date: NaiveDate,
+        previous_opening: Decimal,
+        /// D-2 and its stored closing.
+        before_date: NaiveDate,
+        before_closing: Decimal,
+    },
 }
 
 impl Problem {
@@ -142,6 +155,18 @@ impl Problem {
                 "account {account_code} ({currency}): opening {} but the closing of {previous_date} is {}",
                 money(*opening),
                 money(*previous_closing)
+            ),
+            Problem::PreviousOpening {
+                currency,
+                account_code,
+                previous_date,
+                previous_opening,
+                before_date,
+                before_closing,
+            } => format!(
+                "account {account_code} ({currency}): {previous_date} opened at {} but the closing of {before_date} is now {}: {previous_date} is stale, rerun it first (reckon rerun --cascade)",
+                money(*previous_opening),
+                money(*before_closing)
             ),
         }
     }
@@ -290,6 +315,39 @@ pub fn check(
         totals: totals.into_values().collect(),
         problems,
     }
+}
+
+/// The stored snapshots of one earlier business date.
+#[derive(Debug, Clone, Copy)]
+pub struct PreviousDay<'a> {
+    pub date: NaiveDate,
+    /// Its snapshots (openings as stored when it was settled).
+    pub balances: &'a [Balance],
+    /// The closings of the date before it, account → closing.
+    pub before: &'a BTreeMap<String, Decimal>,
+    pub before_date: NaiveDate,
+}
+
+/// Checks that D-1 still stands on D-2: every D-1 opening equals D-2's
+/// stored closing, where D-2 has one. A rerun of D-2 that changed its
+/// closings leaves D-1 stale; D, settled on D-1's closings, would then
+/// balance on top of a stale day, so its trial balance fails instead.
+pub fn check_previous_day(trial: &mut TrialBalance, previous: PreviousDay<'_>) {
+    for balance in previous.balances {
+        if let Some(&closing) = previous.before.get(&balance.account_code)
+            && closing != balance.opening
+        {
+            trial.problems.push(Problem::PreviousOpening {
+                currency: balance.currency.clone(),
+                account_code: balance.account_code.clone(),
+                previous_date: previous.date,
+                previous_opening: balance.opening,
+                before_date: previous.before_date,
+                before_closing: closing,
+            });
+        }
+    }
+    trial.problems.sort();
 }
 
 fn totals_for<'a>(
@@ -456,6 +514,41 @@ mod tests {
         assert!(
             text.contains("journal debits vs credits: 10.00 vs 0.00"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn stale_previous_day_is_named() {
+        let balances = [
+            balance("1002", AccountType::Asset, "60", "0", "0", "60"),
+            balance("4001", AccountType::Equity, "60", "0", "0", "60"),
+        ];
+        let mut trial = check(&balances, &[], &BTreeMap::new(), date());
+        assert!(trial.is_balanced(), "{:?}", trial.failures());
+        let previous = [
+            balance("1002", AccountType::Asset, "50", "10", "0", "60"),
+            balance("4001", AccountType::Equity, "50", "0", "10", "60"),
+        ];
+        let before = BTreeMap::from([
+            ("1002".to_string(), dec("55")),
+            ("4001".to_string(), dec("50")),
+        ]);
+        check_previous_day(
+            &mut trial,
+            PreviousDay {
+                date: date(),
+                balances: &previous,
+                before: &before,
+                before_date: "2026-11-19".parse().unwrap(),
+            },
+        );
+        assert!(!trial.is_balanced());
+        assert_eq!(
+            trial.failures(),
+            [
+                "account 1002 (CNY): 2026-11-20 opened at 50.00 but the closing of 2026-11-19 is now 55.00: \
+              2026-11-20 is stale, rerun it first (reckon rerun --cascade)"
+            ]
         );
     }
 

@@ -10,6 +10,7 @@
 //! `summary.csv`, `diff.csv`, `rejects.csv`, `carried.csv`, and records the
 //! breaks in the register. See `docs/recon.md`.
 
+pub mod carried_state;
 pub mod carry;
 pub mod ledger;
 pub mod settings;
@@ -48,6 +49,22 @@ impl JobKind for ReconFunds {
 
     async fn run_shard(&self, ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         shard::run(ctx).await
+    }
+
+    /// Computed by `finalize` from the date's one-sided records and carried
+    /// decisions ([`carried_state`]) and kept in the run summary.
+    async fn carry_digest(
+        &self,
+        _ctx: &RunCtx,
+        outcome: &RunOutcome,
+    ) -> Result<Option<String>, JobError> {
+        let digest = outcome.summary.get("carry_digest").and_then(|d| d.as_str());
+        match digest {
+            Some(digest) => Ok(Some(digest.to_string())),
+            None => Err(JobError::Failed(
+                "finalize left no carry_digest in its summary".into(),
+            )),
+        }
     }
 
     async fn finalize(
@@ -163,6 +180,7 @@ impl JobKind for ReconFunds {
                 "pending_expired": expired,
                 "statement_notes": notes,
                 "register": recorded,
+                "carry_digest": carried_state::digest(&records, &decisions),
             }),
             attention,
             failure: None,

@@ -1,0 +1,413 @@
+//! Stale later dates: when a run changes what its business date carries into
+//! the next one (settlement closings, repayment loan state, recon-funds
+//! carried records), the later succeeded dates of the job were built on the
+//! old state. This module stores each succeeded run's carry digest
+//! (`run_carry`) and marks those later runs stale (`run_stale`) in the same
+//! transaction that marks the run succeeded, so a crash can never leave a
+//! success without its marks. A newer succeeded run of a stale date clears
+//! the mark (kept, with who cleared it, as history).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{Ledger, LedgerError, RunStatus};
+use crate::db::DbTx;
+use crate::{on_db, on_tx};
+
+/// A succeeded run whose date was built on carried state that changed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleMark {
+    pub run_id: String,
+    pub job: String,
+    pub business_date: NaiveDate,
+    /// The run (of an earlier date) that changed the carried state.
+    pub caused_by_run: String,
+    pub caused_by_date: NaiveDate,
+    pub marked_at: DateTime<Utc>,
+    /// The newer succeeded run of the same date that made it fresh again.
+    pub cleared_by_run: Option<String>,
+    pub cleared_at: Option<DateTime<Utc>>,
+}
+
+impl StaleMark {
+    /// True while no newer run of the date has succeeded.
+    pub fn is_active(&self) -> bool {
+        self.cleared_by_run.is_none()
+    }
+}
+
+/// A later date's run marked stale: (business date, run id).
+pub type StaleRun = (NaiveDate, String);
+
+/// What finishing a run with its carry digest did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CarryEffect {
+    /// The digest differs from the one of the succeeded run of the same date
+    /// it replaces (or no run of the date had succeeded before).
+    pub changed: bool,
+    /// The latest succeeded run of every later date, stale now, in date
+    /// order (empty when nothing changed).
+    pub stale_later: Vec<StaleRun>,
+    /// Set when this run itself is stale: a run of an earlier date changed
+    /// its carried state while this one was running (the earlier date and run).
+    pub stale_self: Option<StaleRun>,
+}
+
+type MarkRow = (
+    String,
+    String,
+    NaiveDate,
+    String,
+    NaiveDate,
+    DateTime<Utc>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+const MARK_COLUMNS: &str = "run_id, job, business_date, caused_by_run, caused_by_date, marked_at, \
+     cleared_by_run, cleared_at";
+
+fn mark(row: MarkRow) -> StaleMark {
+    StaleMark {
+        run_id: row.0,
+        job: row.1,
+        business_date: row.2,
+        caused_by_run: row.3,
+        caused_by_date: row.4,
+        marked_at: row.5,
+        cleared_by_run: row.6,
+        cleared_at: row.7,
+    }
+}
+
+/// The run being finished, as the marking needs it.
+struct Finishing {
+    job: String,
+    business_date: NaiveDate,
+    started_at: Option<DateTime<Utc>>,
+}
+
+impl Ledger {
+    /// Marks a pending or running run succeeded together with its carry
+    /// `digest`, in one write transaction that also
+    /// - compares the digest with the one of the succeeded run of the same
+    ///   date it replaces, and when they differ marks the latest succeeded
+    ///   run of every later date of the job stale;
+    /// - marks this run stale when a run of an earlier date changed its
+    ///   carried state after this run started (it may have read the old state);
+    /// - clears the stale marks of older runs of this date.
+    ///
+    /// `outcome` builds the run's stored outcome from what was decided (so
+    /// its attention can name the stale dates). A run that is already final
+    /// (healed as abandoned meanwhile) is left alone: `Ok(None)`, nothing written.
+    pub async fn finish_succeeded_carrying(
+        &self,
+        run_id: &str,
+        digest: &str,
+        outcome: impl FnOnce(&CarryEffect) -> serde_json::Value,
+    ) -> Result<Option<CarryEffect>, LedgerError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        let Some(run) = finishing(&mut tx, run_id).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        lock_job(&mut tx, &run.job).await?;
+        let previous = previous_digest(&mut tx, &run, run_id).await?;
+        let changed = previous.as_deref() != Some(digest);
+        let mut effect = CarryEffect {
+            changed,
+            ..CarryEffect::default()
+        };
+        if changed {
+            effect.stale_later = later_succeeded(&mut tx, &run).await?;
+            for (date, stale_run) in &effect.stale_later {
+                insert_mark(
+                    &mut tx,
+                    stale_run,
+                    &run.job,
+                    *date,
+                    run_id,
+                    run.business_date,
+                    now,
+                )
+                .await?;
+            }
+        }
+        effect.stale_self = changed_while_running(&mut tx, &run).await?;
+        if let Some((cause_date, cause_run)) = &effect.stale_self {
+            insert_mark(
+                &mut tx,
+                run_id,
+                &run.job,
+                run.business_date,
+                cause_run,
+                *cause_date,
+                now,
+            )
+            .await?;
+        }
+        clear_older(&mut tx, &run, run_id, now).await?;
+        let value = outcome(&effect).to_string();
+        on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "INSERT INTO run_carry (run_id, job, business_date, digest, changed) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(run_id)
+            .bind(&run.job)
+            .bind(run.business_date)
+            .bind(digest)
+            .bind(changed)
+            .execute(&mut **conn)
+            .await?;
+            sqlx::query(
+                "UPDATE runs SET status = 'succeeded', error = NULL, outcome = $2, finished_at = $3 \
+                 WHERE run_id = $1 AND status IN ('pending', 'running')",
+            )
+            .bind(run_id)
+            .bind(value)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+        });
+        tx.commit().await?;
+        self.carry_events(run_id, &run, &effect).await?;
+        Ok(Some(effect))
+    }
+
+    /// The event log entries of a finish with carried state (after the commit:
+    /// the marks themselves are in `run_stale`).
+    async fn carry_events(
+        &self,
+        run_id: &str,
+        run: &Finishing,
+        effect: &CarryEffect,
+    ) -> Result<(), LedgerError> {
+        self.append_event(run_id, None, "finished", RunStatus::Succeeded.as_str())
+            .await?;
+        for (_, stale_run) in &effect.stale_later {
+            let message = format!(
+                "stale: run {run_id} changed what {} carries into later dates",
+                run.business_date
+            );
+            self.append_event(stale_run, None, "stale", &message)
+                .await?;
+        }
+        if let Some((date, cause)) = &effect.stale_self {
+            let message = format!(
+                "stale: run {cause} changed what {date} carries while this run was running"
+            );
+            self.append_event(run_id, None, "stale", &message).await?;
+        }
+        Ok(())
+    }
+
+    /// The stale mark of a run (active or cleared), if it ever had one.
+    pub async fn stale_mark(&self, run_id: &str) -> Result<Option<StaleMark>, LedgerError> {
+        let row: Option<MarkRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MARK_COLUMNS} FROM run_stale WHERE run_id = $1"
+            )))
+            .bind(run_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(mark))
+    }
+
+    /// Active stale marks (of `job`, or of every job), by job and date.
+    pub async fn active_stale_marks(
+        &self,
+        job: Option<&str>,
+    ) -> Result<Vec<StaleMark>, LedgerError> {
+        let rows: Vec<MarkRow> = on_db!(&self.db, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {MARK_COLUMNS} FROM run_stale WHERE cleared_by_run IS NULL \
+                 AND ($1 IS NULL OR job = $1) ORDER BY job, business_date"
+            )))
+            .bind(job)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(mark).collect())
+    }
+
+    /// The carry digest stored with a succeeded run, and whether it changed
+    /// from the run it replaced.
+    pub async fn carry_digest(&self, run_id: &str) -> Result<Option<(String, bool)>, LedgerError> {
+        Ok(on_db!(&self.db, pool => {
+            sqlx::query_as("SELECT digest, changed FROM run_carry WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Business dates of `job` after `date` with a succeeded run, in date
+    /// order: what `reckon rerun --cascade` reruns after `date`.
+    pub async fn succeeded_dates_after(
+        &self,
+        job: &str,
+        date: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, LedgerError> {
+        let rows: Vec<(NaiveDate,)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT DISTINCT business_date FROM runs WHERE job = $1 AND business_date > $2 \
+                 AND status = 'succeeded' ORDER BY business_date",
+            )
+            .bind(job)
+            .bind(date)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(d,)| d).collect())
+    }
+}
+
+async fn finishing(tx: &mut DbTx, run_id: &str) -> Result<Option<Finishing>, LedgerError> {
+    let row: Option<(String, NaiveDate, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT job, business_date, started_at FROM runs \
+             WHERE run_id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(run_id)
+        .fetch_optional(&mut **conn)
+        .await?
+    });
+    Ok(row.map(|(job, business_date, started_at)| Finishing {
+        job,
+        business_date,
+        started_at,
+    }))
+}
+
+/// Serialises the carry decisions of one job. SQLite's `BEGIN IMMEDIATE`
+/// already holds the only write lock; on PostgreSQL (read committed) two
+/// finishing runs of different dates would otherwise each miss the other's
+/// success (write skew): the later date's success not seen by the earlier
+/// date's marking, the earlier date's change not seen by the later one.
+async fn lock_job(tx: &mut DbTx, job: &str) -> Result<(), LedgerError> {
+    if let DbTx::Postgres(conn) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("reckon.carry:{job}"))
+            .execute(&mut **conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The digest of the latest other succeeded run of the date: `None` when no
+/// run of the date succeeded before, or the one that did stored no digest.
+async fn previous_digest(
+    tx: &mut DbTx,
+    run: &Finishing,
+    run_id: &str,
+) -> Result<Option<String>, LedgerError> {
+    let row: Option<(Option<String>,)> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT c.digest FROM runs r LEFT JOIN run_carry c ON c.run_id = r.run_id \
+             WHERE r.job = $1 AND r.business_date = $2 AND r.status = 'succeeded' AND r.run_id <> $3 \
+             ORDER BY r.attempt DESC LIMIT 1",
+        )
+        .bind(&run.job)
+        .bind(run.business_date)
+        .bind(run_id)
+        .fetch_optional(&mut **conn)
+        .await?
+    });
+    Ok(row.and_then(|(digest,)| digest))
+}
+
+/// The latest succeeded run of every later date of the job, in date order.
+async fn later_succeeded(tx: &mut DbTx, run: &Finishing) -> Result<Vec<StaleRun>, LedgerError> {
+    Ok(on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT r.business_date, r.run_id FROM runs r \
+             WHERE r.job = $1 AND r.business_date > $2 AND r.status = 'succeeded' \
+             AND r.attempt = (SELECT MAX(o.attempt) FROM runs o WHERE o.job = r.job \
+                 AND o.business_date = r.business_date AND o.status = 'succeeded') \
+             ORDER BY r.business_date",
+        )
+        .bind(&run.job)
+        .bind(run.business_date)
+        .fetch_all(&mut **conn)
+        .await?
+    }))
+}
+
+/// The latest-dated run of an earlier date that changed its carried state
+/// after `run` started (so `run` may have read the state before the change).
+async fn changed_while_running(
+    tx: &mut DbTx,
+    run: &Finishing,
+) -> Result<Option<StaleRun>, LedgerError> {
+    let Some(started_at) = run.started_at else {
+        return Ok(None);
+    };
+    let rows: Vec<(NaiveDate, String, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
+        sqlx::query_as(
+            "SELECT r.business_date, r.run_id, r.finished_at FROM run_carry c \
+             JOIN runs r ON r.run_id = c.run_id \
+             WHERE c.job = $1 AND c.business_date < $2 AND c.changed = $3 \
+             ORDER BY r.business_date DESC, r.attempt DESC",
+        )
+        .bind(&run.job)
+        .bind(run.business_date)
+        .bind(true)
+        .fetch_all(&mut **conn)
+        .await?
+    });
+    // Instants are compared here, decoded, not as SQLite text.
+    Ok(rows
+        .into_iter()
+        .find(|(_, _, finished)| finished.is_some_and(|f| f >= started_at))
+        .map(|(date, run_id, _)| (date, run_id)))
+}
+
+async fn insert_mark(
+    tx: &mut DbTx,
+    run_id: &str,
+    job: &str,
+    business_date: NaiveDate,
+    caused_by_run: &str,
+    caused_by_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    // A run already stale keeps its first cause.
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO run_stale (run_id, job, business_date, caused_by_run, caused_by_date, marked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(job)
+        .bind(business_date)
+        .bind(caused_by_run)
+        .bind(caused_by_date)
+        .bind(now)
+        .execute(&mut **conn)
+        .await?;
+    });
+    Ok(())
+}
+
+/// A newer run of the date succeeded: older runs' marks are cleared.
+async fn clear_older(
+    tx: &mut DbTx,
+    run: &Finishing,
+    run_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE run_stale SET cleared_by_run = $3, cleared_at = $4 \
+             WHERE job = $1 AND business_date = $2 AND run_id <> $3 AND cleared_by_run IS NULL",
+        )
+        .bind(&run.job)
+        .bind(run.business_date)
+        .bind(run_id)
+        .bind(now)
+        .execute(&mut **conn)
+        .await?;
+    });
+    Ok(())
+}
