@@ -435,27 +435,6 @@ async fn insert_receipt(db: &Db, id: &str, loan: &str, day: &str, amount: &str) 
     });
 }
 
-fn recon_job(name: &str) -> String {
-    format!(
-        r#"name = "{name}"
-kind = "recon-funds"
-time_zone = "Asia/Shanghai"
-shards = 2
-retries = 0
-timeout = "30s"
-
-[params]
-channel = "wechat"
-format = "generic"
-statements = ["stmt/wechat-{{date}}.csv"]
-deadline = "00:00"
-poll_interval = "10ms"
-pending_window = "30m"
-pending_days = 1
-"#
-    )
-}
-
 fn write_statement(db: &TestDb, day: &str, rows: &[&str]) {
     let dir = db.dir.path().join("stmt");
     std::fs::create_dir_all(&dir).expect("statement dir");
@@ -469,7 +448,13 @@ fn write_statement(db: &TestDb, day: &str, rows: &[&str]) {
 
 async fn recon_funds_changed_carry_marks_later_dates_stale(db: &TestDb) {
     let job = "recon-wechat";
-    let runner = common::builtin_runner(db, &[(job, recon_job(job))]);
+    let runner = common::builtin_runner(
+        db,
+        &[(
+            job,
+            common::recon::funds_job(job, 2, "stmt/wechat-{date}.csv"),
+        )],
+    );
     insert_order(
         &db.db,
         "W1",

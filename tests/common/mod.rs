@@ -367,4 +367,5 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
     }
 }
 pub mod ledger_rows;
+pub mod recon;
 pub mod zk;
