@@ -14,6 +14,7 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use common::TestDb;
+use common::recon::funds_job as job_text;
 use reckon::db::Db;
 use reckon::jobs::recon::breaks::{self, BreakFilter, BreakState};
 use reckon::ledger::RunStatus;
@@ -36,27 +37,6 @@ on_both_backends! {
 const D: &str = "2026-11-21";
 const D1: &str = "2026-11-22";
 const HEADER: &str = "order_no,amount,status,completed_at,fee,refund_no";
-
-fn job_text(name: &str, shards: u32, statement: &str) -> String {
-    format!(
-        r#"name = "{name}"
-kind = "recon-funds"
-time_zone = "Asia/Shanghai"
-shards = {shards}
-retries = 0
-timeout = "30s"
-
-[params]
-channel = "wechat"
-format = "generic"
-statements = ["{statement}"]
-deadline = "00:00"
-poll_interval = "10ms"
-pending_window = "30m"
-pending_days = 1
-"#
-    )
-}
 
 async fn runner(db: &TestDb, jobs: &[(&str, String)]) -> Runner {
     common::builtin_runner(db, jobs)

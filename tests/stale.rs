@@ -32,6 +32,7 @@ on_both_backends! {
     cascade_stops_at_first_failure => cascade_stops_at_first_failure;
     repayment_late_receipt_marks_later_dates_stale => repayment_late_receipt_marks_later_dates_stale;
     recon_funds_changed_carry_marks_later_dates_stale => recon_funds_changed_carry_marks_later_dates_stale;
+    later_run_overlapping_a_change_is_stale_itself => later_run_overlapping_a_change_is_stale_itself;
 }
 
 const D: &str = "2026-11-21";
@@ -435,27 +436,6 @@ async fn insert_receipt(db: &Db, id: &str, loan: &str, day: &str, amount: &str) 
     });
 }
 
-fn recon_job(name: &str) -> String {
-    format!(
-        r#"name = "{name}"
-kind = "recon-funds"
-time_zone = "Asia/Shanghai"
-shards = 2
-retries = 0
-timeout = "30s"
-
-[params]
-channel = "wechat"
-format = "generic"
-statements = ["stmt/wechat-{{date}}.csv"]
-deadline = "00:00"
-poll_interval = "10ms"
-pending_window = "30m"
-pending_days = 1
-"#
-    )
-}
-
 fn write_statement(db: &TestDb, day: &str, rows: &[&str]) {
     let dir = db.dir.path().join("stmt");
     std::fs::create_dir_all(&dir).expect("statement dir");
@@ -469,7 +449,13 @@ fn write_statement(db: &TestDb, day: &str, rows: &[&str]) {
 
 async fn recon_funds_changed_carry_marks_later_dates_stale(db: &TestDb) {
     let job = "recon-wechat";
-    let runner = common::builtin_runner(db, &[(job, recon_job(job))]);
+    let runner = common::builtin_runner(
+        db,
+        &[(
+            job,
+            common::recon::funds_job(job, 2, "stmt/wechat-{date}.csv"),
+        )],
+    );
     insert_order(
         &db.db,
         "W1",
@@ -534,4 +520,112 @@ async fn recon_funds_changed_carry_marks_later_dates_stale(db: &TestDb) {
         carried.contains("2026-11-21,W7,payment,pending,ledger,70.00,matched,70.00"),
         "{carried}"
     );
+}
+
+/// A kind whose carried state the test sets per date, and whose shard
+/// waits `delay_ms` before committing (to overlap runs).
+#[derive(Default)]
+struct Carrier {
+    digests: std::sync::Mutex<std::collections::BTreeMap<chrono::NaiveDate, String>>,
+    delay_ms: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl reckon::runtime::JobKind for Carrier {
+    fn name(&self) -> &'static str {
+        "carrier"
+    }
+
+    async fn run_shard(
+        &self,
+        ctx: &reckon::runtime::ShardCtx,
+    ) -> Result<reckon::runtime::ShardOutcome, reckon::runtime::JobError> {
+        let delay = self.delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        let outcome = reckon::runtime::ShardOutcome {
+            item: ctx.item,
+            ..Default::default()
+        };
+        let tx = ctx.begin_outputs().await?;
+        ctx.commit_outputs(tx, &outcome).await?;
+        Ok(outcome)
+    }
+
+    async fn finalize(
+        &self,
+        _ctx: &reckon::runtime::RunCtx,
+        _shards: &[reckon::runtime::ShardOutcome],
+    ) -> Result<reckon::runtime::RunOutcome, reckon::runtime::JobError> {
+        Ok(reckon::runtime::RunOutcome::default())
+    }
+
+    async fn carry_digest(
+        &self,
+        ctx: &reckon::runtime::RunCtx,
+        _outcome: &reckon::runtime::RunOutcome,
+    ) -> Result<Option<String>, reckon::runtime::JobError> {
+        Ok(self
+            .digests
+            .lock()
+            .unwrap()
+            .get(&ctx.business_date)
+            .cloned())
+    }
+}
+
+/// A run of D+1 that was running while a rerun of D changed what D carries
+/// is marked stale when it succeeds (it may have read the old state); the
+/// rerun of D could not mark it (it had not succeeded yet).
+async fn later_run_overlapping_a_change_is_stale_itself(db: &TestDb) {
+    let carrier = std::sync::Arc::new(Carrier::default());
+    let mut kinds = reckon::runtime::KindRegistry::new();
+    kinds.register(carrier.clone());
+    let job = common::probe_job("carry", 1, "").replace("kind = \"probe\"", "kind = \"carrier\"");
+    let runner = common::runner_with(
+        db,
+        kinds,
+        &[("carry", job)],
+        std::sync::Arc::new(reckon::schedule::SystemClock),
+    );
+    carrier.digests.lock().unwrap().insert(date(D), "a".into());
+    carrier.digests.lock().unwrap().insert(date(D1), "x".into());
+    let day = run(&runner, "carry", D).await;
+
+    carrier
+        .delay_ms
+        .store(1500, std::sync::atomic::Ordering::SeqCst);
+    let slow = {
+        let runner = runner.clone();
+        tokio::spawn(async move { common::run_job(&runner, "carry", D1).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    carrier
+        .delay_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    carrier.digests.lock().unwrap().insert(date(D), "b".into());
+    let changed = rerun(&runner, &day).await;
+    assert_succeeded(&changed);
+    assert!(
+        !attention(&changed).contains("now stale"),
+        "{}",
+        attention(&changed)
+    );
+
+    let next = slow.await.expect("D+1 run");
+    assert_succeeded(&next);
+    assert_eq!(
+        stale(runner.ledger(), "carry").await,
+        [(D1.to_string(), next.run.run_id.clone())]
+    );
+    let text = attention(&next);
+    assert!(
+        text.contains(&format!(
+            "this run is stale: run {} changed what 2026-11-21 carries while this run was running",
+            changed.run.run_id
+        )),
+        "{text}"
+    );
+    // Its rerun, starting after the change, is fresh.
+    assert_succeeded(&rerun(&runner, &next).await);
+    assert!(stale(runner.ledger(), "carry").await.is_empty());
 }

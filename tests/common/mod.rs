@@ -392,4 +392,5 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
 pub mod faults;
 pub mod node;
 pub mod ledger_rows;
+pub mod recon;
 pub mod zk;
