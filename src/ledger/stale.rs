@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Ledger, LedgerError, RunStatus};
+use super::{Epoch, Ledger, LedgerError, RunStatus, hold_leader};
 use crate::db::DbTx;
 use crate::{on_db, on_tx};
 
@@ -103,10 +103,13 @@ impl Ledger {
         &self,
         run_id: &str,
         digest: &str,
+        lead: Option<Epoch>,
         outcome: impl FnOnce(&CarryEffect) -> serde_json::Value,
     ) -> Result<Option<CarryEffect>, LedgerError> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
+        // A leader write like every other run conclusion (ledger/leader.rs).
+        hold_leader(&mut tx, lead).await?;
         let Some(run) = finishing(&mut tx, run_id).await? else {
             tx.rollback().await?;
             return Ok(None);

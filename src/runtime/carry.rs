@@ -29,17 +29,19 @@ impl Runner {
                     chain(&err)
                 );
                 self.ledger
-                    .finish_run(&ctx.run_id, RunStatus::Failed, Some(&reason), None)
+                    .finish_run_as(&ctx.run_id, RunStatus::Failed, Some(&reason), None, ctx.lead)
                     .await?;
                 return Ok(true);
             }
         };
         let finished = self
             .ledger
-            .finish_succeeded_carrying(&ctx.run_id, &digest, |effect| {
+            .finish_succeeded_carrying(&ctx.run_id, &digest, ctx.lead, |effect| {
                 let mut outcome = outcome.clone();
                 outcome.attention.extend(stale_attention(ctx, effect));
-                serde_json::to_value(&outcome).unwrap_or_default()
+                // RunOutcome is plain data (strings, numbers, paths): it always serializes;
+                // should it ever not, the run keeps no outcome rather than a wrong one.
+                serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null)
             })
             .await?;
         if finished.is_none() {
