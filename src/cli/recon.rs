@@ -69,17 +69,15 @@ pub(super) async fn recon(args: ReconArgs) -> Result<u8, Failure> {
         "category", "ledger", "amount", "statement", "amount"
     );
     for category in Category::ALL {
+        let amount =
+            |cents| crate::jobs::recon::engine::cents_to_decimal_i128(cents).map_err(Failure::run);
         println!(
             "{:<24} {:>12} {:>16} {:>12} {:>16}",
             category.as_str(),
             comparison.ledger.count(category),
-            crate::jobs::recon::engine::cents_to_decimal_i128(
-                comparison.ledger.sum_cents(category)
-            ),
+            amount(comparison.ledger.sum_cents(category))?,
             comparison.statement.count(category),
-            crate::jobs::recon::engine::cents_to_decimal_i128(
-                comparison.statement.sum_cents(category)
-            ),
+            amount(comparison.statement.sum_cents(category))?,
         );
     }
     println!(

@@ -37,9 +37,14 @@ pub fn cents_to_decimal(cents: i64) -> Decimal {
     Decimal::new(cents, AMOUNT_SCALE)
 }
 
-/// A sum of cents as an exact Decimal with scale 2 (saturating far beyond any real total).
-pub fn cents_to_decimal_i128(cents: i128) -> Decimal {
-    Decimal::try_from_i128_with_scale(cents, AMOUNT_SCALE).unwrap_or(Decimal::MAX)
+/// A sum of cents too large for a [`Decimal`] (never saturated silently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} cents is beyond what a decimal amount can hold")]
+pub struct CentsOutOfRange(pub i128);
+
+/// A sum of cents as an exact Decimal with scale 2; out of range is an error.
+pub fn cents_to_decimal_i128(cents: i128) -> Result<Decimal, CentsOutOfRange> {
+    Decimal::try_from_i128_with_scale(cents, AMOUNT_SCALE).map_err(|_| CentsOutOfRange(cents))
 }
 
 /// 1/100000 units as an exact Decimal with scale 5.
@@ -150,5 +155,11 @@ mod tests {
         assert_eq!(decimal_to_cents(Decimal::new(1234, 3)), None);
         assert_eq!(decimal_to_cents(Decimal::new(12340, 3)), Some(1234));
         assert_eq!(cents_to_decimal(1234).to_string(), "12.34");
+        assert_eq!(cents_to_decimal_i128(-5).unwrap().to_string(), "-0.05");
+        // Out of Decimal's 96-bit range: an error, not Decimal::MAX.
+        assert_eq!(
+            cents_to_decimal_i128(i128::MAX),
+            Err(CentsOutOfRange(i128::MAX))
+        );
     }
 }

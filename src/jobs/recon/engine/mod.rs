@@ -30,8 +30,8 @@ pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, com
 pub use diff_record::{DiffRecord, SideValues};
 pub use ledger_csv::{LedgerRead, read_ledger_layout, read_statement_side};
 pub use minor_units::{
-    cents_to_decimal, cents_to_decimal_i128, decimal_to_cents, decimal_to_fee_units,
-    fee_units_to_decimal,
+    CentsOutOfRange, cents_to_decimal, cents_to_decimal_i128, decimal_to_cents,
+    decimal_to_fee_units, fee_units_to_decimal,
 };
 pub use report::{ReconReports, build_reports, diff_report, summary_report};
 pub use side::{Side, SideBuilder, SideName, SideTotals};

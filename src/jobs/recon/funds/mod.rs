@@ -113,7 +113,7 @@ impl JobKind for ReconFunds {
         ];
         let reports = ctx.publish(files)?;
 
-        let found: Vec<NewBreak> = records.iter().map(new_break).collect();
+        let found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
         let mut tx = db.begin_write().await?;
         let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
@@ -189,7 +189,7 @@ impl JobKind for ReconFunds {
 }
 
 /// A diff row as the register keeps it.
-fn new_break(record: &DiffRecord) -> NewBreak {
+fn new_break(record: &DiffRecord) -> Result<NewBreak, JobError> {
     let amount = |side: &Option<SideValues>| side.as_ref().map(|v| cents_to_decimal(v.amount));
     let describe = |name: &str, side: &Option<SideValues>| match side {
         Some(v) => format!(
@@ -200,14 +200,15 @@ fn new_break(record: &DiffRecord) -> NewBreak {
         ),
         None => format!("{name} none"),
     };
-    NewBreak {
+    Ok(NewBreak {
         category: record.category.as_str().to_string(),
         key: record.key.clone(),
         kind: record.kind.as_str().to_string(),
         sides: "ledger/statement".to_string(),
         left_amount: amount(&record.ledger),
         right_amount: amount(&record.statement),
-        delta: cents_to_decimal_i128(record.delta_cents()),
+        delta: cents_to_decimal_i128(record.delta_cents())
+            .map_err(|e| JobError::Failed(format!("break {}: {e}", record.key)))?,
         detail: format!(
             "{}; {}",
             describe("ledger", &record.ledger),
@@ -215,5 +216,5 @@ fn new_break(record: &DiffRecord) -> NewBreak {
         ),
         payload: serde_json::to_string(record).unwrap_or_else(|_| "{}".to_string()),
         pending: record.category == Category::Pending,
-    }
+    })
 }
