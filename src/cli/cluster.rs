@@ -10,8 +10,8 @@ use super::context::{ledger, registry};
 use super::progress::print_summary;
 use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
+use crate::coord::zookeeper::Registry;
 use crate::coord::zookeeper::triggers::{TriggerRequest, submit};
-use crate::coord::zookeeper::{InstanceInfo, Registry};
 use crate::ledger::RunStatus;
 use crate::runtime::RunSummary;
 
@@ -44,26 +44,11 @@ pub(super) async fn cluster(config: &Config, command: ClusterCommand) -> Result<
     let client = crate::coord::zookeeper::connect_for_cli(&registry)
         .await
         .map_err(Failure::run)?;
-    let paths = Zk::new(&registry);
+    let namespace = registry.namespace.as_str();
     match command {
-        ClusterCommand::Status => status(config, &client, &paths).await,
-        ClusterCommand::Disable(target) => toggle(config, &client, &paths, target, true).await,
-        ClusterCommand::Enable(target) => toggle(config, &client, &paths, target, false).await,
-    }
-}
-
-struct Zk {
-    root: String,
-}
-
-impl Zk {
-    fn new(registry: &Registry) -> Zk {
-        Zk {
-            root: format!("/{}", registry.namespace),
-        }
-    }
-    fn at(&self, rest: &str) -> String {
-        format!("{}/{rest}", self.root)
+        ClusterCommand::Status => status(config, &client, namespace).await,
+        ClusterCommand::Disable(target) => toggle(config, &client, namespace, target, true).await,
+        ClusterCommand::Enable(target) => toggle(config, &client, namespace, target, false).await,
     }
 }
 
@@ -71,58 +56,33 @@ fn zk_failure(err: Error) -> Failure {
     Failure::run(format!("ZooKeeper: {err}"))
 }
 
-async fn children(client: &zookeeper_client::Client, path: &str) -> Result<Vec<String>, Failure> {
-    match client.list_children(path).await {
-        Ok(mut names) => {
-            names.sort();
-            Ok(names)
-        }
-        Err(Error::NoNode) => Ok(Vec::new()),
-        Err(err) => Err(zk_failure(err)),
-    }
-}
-
 async fn status(
     config: &Config,
     client: &zookeeper_client::Client,
-    zk: &Zk,
+    namespace: &str,
 ) -> Result<u8, Failure> {
-    // Leader: the lock node with the lowest sequence number.
-    let mut contenders = children(client, &zk.at("leader")).await?;
-    contenders.sort_by_key(|n| n.rsplit('-').next().unwrap_or("").to_string());
-    let leader = match contenders.first() {
-        Some(first) => client
-            .get_data(&format!("{}/{first}", zk.at("leader")))
-            .await
-            .ok()
-            .map(|(d, _)| String::from_utf8_lossy(&d).to_string()),
-        None => None,
-    };
-    let disabled_instances = children(client, &zk.at("disabled/instances")).await?;
-    let disabled_jobs = children(client, &zk.at("disabled/jobs")).await?;
-    let mut instances = Vec::new();
-    for name in children(client, &zk.at("instances")).await? {
-        if let Ok((data, stat)) = client.get_data(&zk.at(&format!("instances/{name}"))).await {
-            let info: Option<InstanceInfo> = serde_json::from_slice(&data).ok();
-            instances.push((stat.czxid, name, info));
-        }
-    }
-    instances.sort_by_key(|i| i.0);
-    println!("leader: {}", leader.as_deref().unwrap_or("(none elected)"));
+    let catalog_jobs: Vec<String> = super::context::catalog(config)
+        .map(|c| c.jobs().map(|j| j.name.clone()).collect())
+        .unwrap_or_default();
+    let status = crate::coord::zookeeper::status::status(client, namespace, &catalog_jobs)
+        .await
+        .map_err(zk_failure)?;
+    println!(
+        "leader: {}",
+        status.leader.as_deref().unwrap_or("(none elected)")
+    );
     println!("instances (registration order):");
-    for (_, name, info) in &instances {
-        let queued = children(client, &zk.at(&format!("work/{name}")))
-            .await?
-            .len();
+    for m in &status.members {
         let mut flags = Vec::new();
-        if leader.as_deref() == Some(name.as_str()) {
-            flags.push("leader".to_string());
+        if m.leader {
+            flags.push("leader");
         }
-        if disabled_instances.contains(name) {
-            flags.push("disabled".to_string());
+        if m.disabled {
+            flags.push("disabled");
         }
         let (host, pid, version, started) =
-            info.as_ref()
+            m.info
+                .as_ref()
                 .map_or(("?".into(), 0, "?".into(), "?".into()), |i| {
                     (
                         i.host.clone(),
@@ -132,67 +92,28 @@ async fn status(
                     )
                 });
         println!(
-            "  {name}  host {host} pid {pid} version {version} since {started}  queued {queued}  {}",
+            "  {}  host {host} pid {pid} version {version} since {started}  queued {}  {}",
+            m.id,
+            m.queued,
             flags.join(" ")
         );
     }
-    let catalog = super::context::catalog(config).ok();
     println!("jobs:");
-    let mut jobs = children(client, &zk.at("jobs")).await?;
-    if let Some(catalog) = &catalog {
-        for job in catalog.jobs() {
-            if !jobs.contains(&job.name) {
-                jobs.push(job.name.clone());
+    for job in &status.jobs {
+        let state = if job.disabled { " (disabled)" } else { "" };
+        match &job.assignment {
+            Some((version, text)) => {
+                println!("  {}{state}  assignment v{version}: {text}", job.job)
             }
-        }
-    }
-    jobs.sort();
-    for job in jobs {
-        let state = if disabled_jobs.contains(&job) {
-            " (disabled)"
-        } else {
-            ""
-        };
-        match client
-            .get_data(&zk.at(&format!("jobs/{job}/assignment")))
-            .await
-        {
-            Ok((data, stat)) => {
-                let text = serde_json::from_slice::<serde_json::Value>(&data)
-                    .map(|v| {
-                        format!(
-                            "{} for run {}: {}",
-                            v["strategy"].as_str().unwrap_or("?"),
-                            v["run_id"].as_str().unwrap_or("?"),
-                            v["items"]
-                        )
-                    })
-                    .unwrap_or_default();
-                println!("  {job}{state}  assignment v{}: {text}", stat.version);
-            }
-            Err(_) => println!("  {job}{state}  no assignment yet"),
+            None => println!("  {}{state}  no assignment yet", job.job),
         }
     }
     println!("running shards:");
-    for name in children(client, &zk.at("running")).await? {
-        let owner = client
-            .get_data(&zk.at(&format!("running/{name}")))
-            .await
-            .map(|(d, _)| String::from_utf8_lossy(&d).to_string())
-            .unwrap_or_default();
-        let (run, item) = name.rsplit_once('_').unwrap_or((&name, "?"));
+    for (run, item, owner) in &status.running {
         println!("  run {run} item {item} on {owner}");
     }
-    let orphaned: Vec<String> = children(client, &zk.at("work"))
-        .await?
-        .into_iter()
-        .filter(|w| !instances.iter().any(|(_, n, _)| n == w))
-        .collect();
-    for dead in orphaned {
-        let waiting = children(client, &zk.at(&format!("work/{dead}"))).await?;
-        if !waiting.is_empty() {
-            println!("awaiting failover from {dead}: {}", waiting.join(", "));
-        }
+    for (dead, waiting) in &status.orphaned {
+        println!("awaiting failover from {dead}: {}", waiting.join(", "));
     }
     Ok(EXIT_OK)
 }
@@ -200,7 +121,7 @@ async fn status(
 async fn toggle(
     config: &Config,
     client: &zookeeper_client::Client,
-    zk: &Zk,
+    namespace: &str,
     target: Target,
     disable: bool,
 ) -> Result<u8, Failure> {
@@ -208,31 +129,12 @@ async fn toggle(
         && super::context::catalog(config)
             .map(|c| c.get(&target.name).is_ok())
             .unwrap_or(false);
-    let (dir, what) = if is_job {
-        ("disabled/jobs", "job")
-    } else {
-        ("disabled/instances", "instance")
-    };
-    let options =
-        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
-    client
-        .mkdir(&zk.at(dir), &options)
+    crate::coord::zookeeper::status::set_disabled(client, namespace, &target.name, is_job, disable)
         .await
         .map_err(zk_failure)?;
-    let path = zk.at(&format!("{dir}/{}", target.name));
-    if disable {
-        match client.create(&path, b"", &options).await {
-            Ok(_) | Err(Error::NodeExists) => {}
-            Err(err) => return Err(zk_failure(err)),
-        }
-        println!("{what} {} disabled", target.name);
-    } else {
-        match client.delete(&path, None).await {
-            Ok(()) | Err(Error::NoNode) => {}
-            Err(err) => return Err(zk_failure(err)),
-        }
-        println!("{what} {} enabled", target.name);
-    }
+    let what = if is_job { "job" } else { "instance" };
+    let done = if disable { "disabled" } else { "enabled" };
+    println!("{what} {} {done}", target.name);
     Ok(EXIT_OK)
 }
 

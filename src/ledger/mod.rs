@@ -11,9 +11,12 @@ mod records;
 mod runs;
 mod scheduler_state;
 mod shards;
+mod views;
 
+pub use events::STATEMENT_WAIT_EVENT;
 pub use fence::{FencedTx, hold_fence};
 pub use records::{Event, NewRun, RunFilter, RunRecord, RunStatus, ShardRecord, Trigger};
+pub use views::{CellRun, LedgerStats, TimedRow};
 
 use std::sync::Arc;
 

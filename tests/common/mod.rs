@@ -366,4 +366,5 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
         params: serde_json::json!({}),
     }
 }
+pub mod http;
 pub mod zk;

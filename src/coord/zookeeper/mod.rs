@@ -13,6 +13,7 @@ mod failover;
 mod membership;
 mod node;
 mod session;
+pub mod status;
 pub mod triggers;
 mod worker;
 
