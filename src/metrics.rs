@@ -170,8 +170,7 @@ pub struct Snapshot {
 }
 
 fn seconds(row: &TimedRow) -> Option<f64> {
-    let (start, end) = (row.started_at?, row.finished_at?);
-    Some(((end - start).num_milliseconds().max(0) as f64) / 1000.0)
+    row.seconds.map(|s| s.max(0.0))
 }
 
 fn unix(t: DateTime<Utc>) -> i64 {

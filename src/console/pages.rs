@@ -394,7 +394,7 @@ pub(super) async fn grid(
     let _ = write!(
         body,
         "</div><p class=\"muted\">Business dates {start} to {end}, newest first; each cell is the latest attempt. \
-         <a href=\"/?end={}&days={days}\">◀ earlier</a> · <a href=\"/?end={}&days={days}\">later ▶</a></p>",
+         <a href=\"/?end={}&amp;days={days}\">◀ earlier</a> · <a href=\"/?end={}&amp;days={days}\">later ▶</a></p>",
         start - Duration::days(1),
         end + Duration::days(days)
     );
@@ -941,7 +941,7 @@ pub(super) async fn breaks(
     for (name, _, _) in crate::metrics::AGE_BUCKETS {
         let _ = write!(
             body,
-            "<a class=\"card\" style=\"text-decoration:none;color:inherit\" href=\"/breaks?age={}&job={}\"><b>{}</b><span>unresolved, {name} old</span></a>",
+            "<a class=\"card\" style=\"text-decoration:none;color:inherit\" href=\"/breaks?age={}&amp;job={}\"><b>{}</b><span>unresolved, {name} old</span></a>",
             url(name),
             url(filter.job.as_deref().unwrap_or("")),
             buckets.get(name).copied().unwrap_or(0)

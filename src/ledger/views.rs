@@ -36,14 +36,24 @@ struct CellRow {
     finished_at: Option<DateTime<Utc>>,
 }
 
-/// A started and finished row for duration histograms.
+/// A finished run or shard for duration histograms.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TimedRow {
     pub job: String,
     pub status: String,
     pub attempts: i64,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
+    /// Start to finish, computed by the database (no per-row time parsing).
+    pub seconds: Option<f64>,
+}
+
+/// `finished_at - started_at` in seconds, in each backend's dialect.
+fn seconds_sql(db: &crate::db::Db, start: &str, end: &str) -> String {
+    match db {
+        crate::db::Db::Sqlite(_) => format!("(julianday({end}) - julianday({start})) * 86400.0"),
+        crate::db::Db::Postgres(_) => {
+            format!("CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS DOUBLE PRECISION)")
+        }
+    }
 }
 
 /// Aggregates over the whole ledger, for `/metrics`.
@@ -151,21 +161,21 @@ impl Ledger {
                 .fetch_all(pool)
                 .await?
         });
+        let run_sql = format!(
+            "SELECT job, status, attempt AS attempts, {} AS seconds FROM runs \
+             WHERE started_at IS NOT NULL AND finished_at IS NOT NULL",
+            seconds_sql(&self.db, "started_at", "finished_at")
+        );
         let run_times: Vec<TimedRow> = on_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT job, status, attempt AS attempts, started_at, finished_at FROM runs \
-                 WHERE started_at IS NOT NULL AND finished_at IS NOT NULL",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(run_sql.as_str())).fetch_all(pool).await?
         });
+        let shard_sql = format!(
+            "SELECT r.job, s.status, s.attempts, {} AS seconds \
+             FROM shard_runs s JOIN runs r ON r.run_id = s.run_id WHERE s.carried_from IS NULL",
+            seconds_sql(&self.db, "s.started_at", "s.finished_at")
+        );
         let shard_times: Vec<TimedRow> = on_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT r.job, s.status, s.attempts, s.started_at, s.finished_at \
-                 FROM shard_runs s JOIN runs r ON r.run_id = s.run_id WHERE s.carried_from IS NULL",
-            )
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(shard_sql.as_str())).fetch_all(pool).await?
         });
         let last_success: Vec<(String, NaiveDate, Option<DateTime<Utc>>)> = on_db!(&self.db, pool => {
             sqlx::query_as(
