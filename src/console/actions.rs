@@ -52,20 +52,20 @@ fn operator(
     visit: &Visit,
     csrf: Option<&str>,
     action: &str,
-) -> Result<String, Response> {
+) -> Result<String, Box<Response>> {
     let Some(op) = visit.operator.clone() else {
         app.state.metrics.console_action(action, "refused_no_login");
-        return Err(refuse(
+        return Err(Box::new(refuse(
             StatusCode::UNAUTHORIZED,
             "Sign in as an operator first.",
-        ));
+        )));
     };
     if !visit.bearer && !csrf.is_some_and(|t| app.keys.csrf_ok(&visit.session, t)) {
         app.state.metrics.console_action(action, "refused_csrf");
-        return Err(refuse(
+        return Err(Box::new(refuse(
             StatusCode::FORBIDDEN,
             "The form's CSRF token is missing or not this session's; reload the page and try again.",
-        ));
+        )));
     }
     Ok(op)
 }
@@ -230,7 +230,7 @@ pub(super) async fn run(
     let visit = app.visit(&headers);
     let op = match operator(&app, &visit, form.csrf.as_deref(), "run") {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match start_runs(&app, &op, &form).await {
         Ok(text) => {
@@ -378,7 +378,7 @@ pub(super) async fn rerun(
     let visit = app.visit(&headers);
     let op = match operator(&app, &visit, form.csrf.as_deref(), "rerun") {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let page = format!("/runs/{}", url(form.run_id.trim()));
     let reason = match text(&form.reason, "a reason") {
@@ -433,7 +433,7 @@ pub(super) async fn resolve_break(
     let visit = app.visit(&headers);
     let op = match operator(&app, &visit, form.csrf.as_deref(), "resolve_break") {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Ok(id) = id.parse::<i64>() else {
         return refuse(StatusCode::BAD_REQUEST, "A break id is a number.");
@@ -511,7 +511,7 @@ async fn message_action(
     let visit = app.visit(&headers);
     let op = match operator(&app, &visit, form.csrf.as_deref(), action) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let page = format!("/messages/{}", url(&id));
     let reason = match text(&form.reason, "a reason") {
@@ -580,7 +580,7 @@ pub(super) async fn toggle(
     let visit = app.visit(&headers);
     let op = match operator(&app, &visit, form.csrf.as_deref(), "toggle") {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(registry) = &app.state.registry else {
         return back(
