@@ -375,6 +375,41 @@ mod tests {
     }
 
     #[test]
+    fn console_and_alert_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reckon.toml");
+        std::fs::write(
+            &path,
+            "http_addr = \"127.0.0.1:8080\"\n[console]\nread_only_open = true\n\
+             [[console.operators]]\nname = \"alice\"\ntoken_sha256 = \"00\"\n\
+             [[alerts.webhooks]]\nname = \"d\"\nformat = \"dingtalk\"\nurl = \"http://x/robot\"\nsecret = \"SEC1\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&overrides, &|_| None).unwrap();
+        assert_eq!(config.http_addr, Some("127.0.0.1:8080".parse().unwrap()));
+        assert!(config.console.read_only_open);
+        assert_eq!(config.console.operators[0].name, "alice");
+        assert!(
+            config.console.validate().is_err(),
+            "a token digest is 64 hex digits"
+        );
+        assert_eq!(config.alerts.webhooks[0].secret.as_deref(), Some("SEC1"));
+        let env = |key: &str| (key == "RECKON_HTTP_ADDR").then(|| "0.0.0.0:9090".to_string());
+        let config = Config::load(&overrides, &env).unwrap();
+        assert_eq!(config.http_addr, Some("0.0.0.0:9090".parse().unwrap()));
+        let bad = |key: &str| (key == "RECKON_HTTP_ADDR").then(|| "localhost:80".to_string());
+        let err = Config::load(&overrides, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("http_addr") && err.contains("IP:PORT"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reckon.toml");
