@@ -184,6 +184,21 @@ async fn error_page(app: &App, visit: &Visit, status: StatusCode, text: &str) ->
     response
 }
 
+/// The database (or registry) did not answer: 503 with the reason.
+async fn unavailable(
+    app: &App,
+    visit: &Visit,
+    err: &(dyn std::error::Error + Send + Sync),
+) -> Response {
+    error_page(
+        app,
+        visit,
+        StatusCode::SERVICE_UNAVAILABLE,
+        &crate::error_chain::chain(err),
+    )
+    .await
+}
+
 fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_default()
@@ -448,13 +463,7 @@ pub(super) async fn runs(
     let found = match app.state.runner.ledger().runs(&filter).await {
         Ok(found) => found,
         Err(err) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&err),
-            )
-            .await;
+            return unavailable(&app, &visit, &err).await;
         }
     };
     let mut body = String::new();
@@ -559,13 +568,7 @@ pub(super) async fn run(
             .await;
         }
         Err(err) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&err),
-            )
-            .await;
+            return unavailable(&app, &visit, &err).await;
         }
     };
     let (shards, events, children) = match (
@@ -575,13 +578,7 @@ pub(super) async fn run(
     ) {
         (Ok(s), Ok(e), Ok(c)) => (s, e, c),
         (Err(err), _, _) | (_, Err(err), _) | (_, _, Err(err)) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&err),
-            )
-            .await;
+            return unavailable(&app, &visit, &err).await;
         }
     };
     let mut body = flash_from(&q);
@@ -912,13 +909,7 @@ pub(super) async fn breaks(
     ) {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&e),
-            )
-            .await;
+            return unavailable(&app, &visit, &e).await;
         }
     };
     let mut body = flash_from(&HashMap::from_iter(
@@ -1088,13 +1079,7 @@ pub(super) async fn break_page(
             .await;
         }
         Err(e) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&e),
-            )
-            .await;
+            return unavailable(&app, &visit, &e).await;
         }
     };
     let today = Local::now().date_naive();
@@ -1222,13 +1207,7 @@ pub(super) async fn messages(
     ) {
         (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&e),
-            )
-            .await;
+            return unavailable(&app, &visit, &e).await;
         }
     };
     let now_ms = Utc::now().timestamp_millis();
@@ -1281,13 +1260,7 @@ pub(super) async fn message(
             .await;
         }
         Err(e) => {
-            return error_page(
-                &app,
-                &visit,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &crate::error_chain::chain(&e),
-            )
-            .await;
+            return unavailable(&app, &visit, &e).await;
         }
     };
     let actions = store::actions(db, &id).await.unwrap_or_default();
