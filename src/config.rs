@@ -59,6 +59,13 @@ pub struct Config {
     pub registry: Option<String>,
     /// ZooKeeper session timeout in cluster mode.
     pub session_timeout: Duration,
+    /// `reckon serve` serves the console and `/metrics` here (`http_addr`,
+    /// `RECKON_HTTP_ADDR`, `--http`); `None` = no HTTP server.
+    pub http_addr: Option<std::net::SocketAddr>,
+    /// The `[console]` table: operators, read-only access, session key.
+    pub console: crate::console::ConsoleSettings,
+    /// The `[alerts]` table: webhook targets.
+    pub alerts: crate::alerts::AlertSettings,
 }
 
 /// Values given on the command line, which win over file and environment.
@@ -88,6 +95,11 @@ struct FileConfig {
     excel_bom: Option<bool>,
     registry: Option<String>,
     session_timeout: Option<String>,
+    http_addr: Option<String>,
+    #[serde(default)]
+    console: crate::console::ConsoleSettings,
+    #[serde(default)]
+    alerts: crate::alerts::AlertSettings,
 }
 
 impl Config {
@@ -132,6 +144,9 @@ impl Config {
             excel_bom: false,
             registry: None,
             session_timeout: crate::coord::zookeeper::SESSION_TIMEOUT_DEFAULT,
+            http_addr: None,
+            console: crate::console::ConsoleSettings::default(),
+            alerts: crate::alerts::AlertSettings::default(),
         }
     }
 
@@ -150,6 +165,11 @@ impl Config {
         if file.registry.is_some() {
             self.registry = file.registry;
         }
+        if let Some(addr) = file.http_addr {
+            self.http_addr = Some(socket_addr(&source, &addr)?);
+        }
+        self.console = file.console;
+        self.alerts = file.alerts;
         let fields = [
             ("run_lease", file.run_lease, &mut self.runner.run_lease),
             (
@@ -211,6 +231,9 @@ impl Config {
         if let Some(value) = env("RECKON_SESSION_TIMEOUT") {
             self.session_timeout = duration("RECKON_SESSION_TIMEOUT", "session_timeout", &value)?;
         }
+        if let Some(value) = env("RECKON_HTTP_ADDR") {
+            self.http_addr = Some(socket_addr("RECKON_HTTP_ADDR", &value)?);
+        }
         if let Some(value) = env("RECKON_LOG_FORMAT") {
             self.log_format = log_format("RECKON_LOG_FORMAT", &value)?;
         }
@@ -249,6 +272,17 @@ fn duration(source: &str, field: &'static str, value: &str) -> Result<Duration, 
         field,
         value: value.to_string(),
         reason: e.to_string(),
+    })
+}
+
+/// An HTTP listen address `IP:PORT` (`127.0.0.1:8080`; no host names, so
+/// what is bound is what is written).
+pub fn socket_addr(source: &str, value: &str) -> Result<std::net::SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Value {
+        source_name: source.to_string(),
+        field: "http_addr",
+        value: value.to_string(),
+        reason: "use IP:PORT, e.g. 127.0.0.1:8080".into(),
     })
 }
 
@@ -338,6 +372,41 @@ mod tests {
         assert_eq!(config.registry.as_deref(), Some("zk://c:2181/flag"));
         assert_eq!(config.instance_id, "node-a");
         assert_eq!(Config::defaults().registry, None, "embedded by default");
+    }
+
+    #[test]
+    fn console_and_alert_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reckon.toml");
+        std::fs::write(
+            &path,
+            "http_addr = \"127.0.0.1:8080\"\n[console]\nread_only_open = true\n\
+             [[console.operators]]\nname = \"alice\"\ntoken_sha256 = \"00\"\n\
+             [[alerts.webhooks]]\nname = \"d\"\nformat = \"dingtalk\"\nurl = \"http://x/robot\"\nsecret = \"SEC1\"\n",
+        )
+        .unwrap();
+        let overrides = Overrides {
+            config_file: Some(path.clone()),
+            ..Overrides::default()
+        };
+        let config = Config::load(&overrides, &|_| None).unwrap();
+        assert_eq!(config.http_addr, Some("127.0.0.1:8080".parse().unwrap()));
+        assert!(config.console.read_only_open);
+        assert_eq!(config.console.operators[0].name, "alice");
+        assert!(
+            config.console.validate().is_err(),
+            "a token digest is 64 hex digits"
+        );
+        assert_eq!(config.alerts.webhooks[0].secret.as_deref(), Some("SEC1"));
+        let env = |key: &str| (key == "RECKON_HTTP_ADDR").then(|| "0.0.0.0:9090".to_string());
+        let config = Config::load(&overrides, &env).unwrap();
+        assert_eq!(config.http_addr, Some("0.0.0.0:9090".parse().unwrap()));
+        let bad = |key: &str| (key == "RECKON_HTTP_ADDR").then(|| "localhost:80".to_string());
+        let err = Config::load(&overrides, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("http_addr") && err.contains("IP:PORT"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -218,6 +218,11 @@ impl Db {
         })
     }
 
+    /// One round trip (`SELECT 1`): the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         on_db!(self, pool => pool.close().await)

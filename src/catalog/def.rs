@@ -38,6 +38,9 @@ pub struct JobDef {
     /// How a cluster spreads the items over its instances (`sharding = "average"`,
     /// `"odevity"` or `"round_robin"`); ignored by a single node.
     pub sharding: crate::sharding::Strategy,
+    /// SLA: local time (in `time_zone`) by which the expected business date
+    /// must have a succeeded run (`deadline = "08:00"`); an alert otherwise.
+    pub deadline: Option<chrono::NaiveTime>,
     /// Kind-specific parameters (the `[params]` table).
     pub params: toml::Table,
     /// The file it was loaded from.

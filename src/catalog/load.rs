@@ -100,6 +100,7 @@ struct RawJob {
     enabled: Option<bool>,
     runs_per_date: Option<String>,
     sharding: Option<String>,
+    deadline: Option<String>,
     #[serde(default)]
     params: toml::Table,
 }
@@ -351,6 +352,16 @@ fn build(
         .parse::<crate::sharding::Strategy>()
         .map_err(|e| report("sharding", e))
         .unwrap_or_default();
+    let deadline = raw.deadline.as_deref().and_then(|text| {
+        chrono::NaiveTime::parse_from_str(text, "%H:%M")
+            .map_err(|_| {
+                report(
+                    "deadline",
+                    format!("`{text}` is not a local time HH:MM (24-hour clock)"),
+                )
+            })
+            .ok()
+    });
     Some(JobDef {
         name: raw.name,
         kind: raw.kind,
@@ -372,6 +383,7 @@ fn build(
         enabled: raw.enabled.unwrap_or(true),
         runs_per_date,
         sharding,
+        deadline,
         params: raw.params,
         source: path.to_path_buf(),
     })

@@ -74,6 +74,7 @@ pub(super) async fn breaks(config: &Config, args: BreaksArgs) -> Result<u8, Fail
                 unresolved: args.list.open,
                 older_than_days: args.list.older_than,
                 today: Some(today),
+                ..BreakFilter::default()
             };
             let found = breaks::list(&db, &filter).await.map_err(refusal)?;
             if args.list.csv {

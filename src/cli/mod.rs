@@ -6,6 +6,7 @@ mod bench;
 mod breaks;
 mod cascade;
 mod cluster;
+mod console_hash;
 mod context;
 mod demo;
 mod history;
@@ -82,8 +83,10 @@ enum Command {
     Show(history::ShowArgs),
     /// Create or update the database schema
     Migrate,
-    /// Run the scheduler: fire jobs by cron until SIGTERM/SIGINT
-    Serve,
+    /// Run the scheduler: fire jobs by cron until SIGTERM/SIGINT (with --http: the console and /metrics)
+    Serve(serve::ServeArgs),
+    /// Print an argon2 hash of a console operator's password read from stdin
+    ConsoleHash,
     /// Set up a fresh SQLite database from fixtures and run the nightly chain
     Demo(demo::DemoArgs),
     /// Print a loan's repayment schedule as CSV (a calculator; no database)
@@ -126,7 +129,7 @@ pub fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => return fail(&err, EXIT_USAGE),
     };
-    let serving = matches!(cli.command, Command::Serve);
+    let serving = matches!(cli.command, Command::Serve(_));
     init_logging(config.log_format, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -147,7 +150,8 @@ async fn dispatch(command: Command, config: Config) -> u8 {
         Command::Runs(args) => history::runs(&config, args).await,
         Command::Show(args) => history::show(&config, args).await,
         Command::Migrate => context::migrate(&config).await,
-        Command::Serve => serve::serve(&config).await,
+        Command::Serve(args) => serve::serve(&config, args).await,
+        Command::ConsoleHash => console_hash::console_hash(),
         Command::Demo(args) => demo::demo(&config, args).await,
         Command::Schedule(args) => schedule::schedule(args),
         Command::Bench(args) => bench::bench(&config, args).await,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use clap::Args;
 
 use super::context::{requested_by, runner};
@@ -11,11 +11,8 @@ use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
 use crate::coord::zookeeper::triggers::TriggerRequest;
 use crate::error_chain::chain;
-use crate::ledger::{NewRun, RunStatus, Trigger};
+use crate::ledger::{RunStatus, Trigger};
 use crate::runtime::{Progress, RunError, RunSummary, Runner};
-
-/// Upper bound on dates in one backfill.
-const BACKFILL_DAYS_MAX: i64 = 366;
 
 #[derive(Debug, Args)]
 pub(super) struct RunArgs {
@@ -64,26 +61,17 @@ pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
         .get(&args.job)
         .map_err(Failure::usage)?
         .clone();
-    let (dates, trigger) = match (args.date, args.from, args.to) {
-        (Some(date), _, _) => (vec![date], Trigger::Manual),
-        (None, Some(from), Some(to)) => (date_range(from, to)?, Trigger::Backfill),
-        _ => (
-            vec![crate::schedule::business_date_for(&job, Utc::now())],
-            Trigger::Manual,
-        ),
-    };
+    let range = args.from.zip(args.to);
+    let (dates, trigger) = crate::ops::run_dates(&job, args.date, range).map_err(Failure::usage)?;
     let mut code = EXIT_OK;
     for date in dates {
-        let new = NewRun {
-            job: job.name.clone(),
-            business_date: date,
+        let new = crate::ops::manual_run(
+            &job.name,
+            date,
             trigger,
-            requested_by: requested_by(),
-            reason: args.reason.clone(),
-            parent_run: None,
-            failed_only: false,
-            params: serde_json::json!({}),
-        };
+            &requested_by(),
+            args.reason.as_deref(),
+        );
         match runner.request(new).await {
             Ok(run) => code = code.max(execute(&runner, &run.run_id).await?),
             Err(RunError::AlreadySucceeded { run_id, .. }) if trigger == Trigger::Backfill => {
@@ -194,16 +182,7 @@ async fn stale_note(runner: &Runner, run_id: &str) -> String {
 }
 
 fn date_range(from: NaiveDate, to: NaiveDate) -> Result<Vec<NaiveDate>, Failure> {
-    let days = (to - from).num_days();
-    if days < 0 {
-        return Err(Failure::usage(format!("--from {from} is after --to {to}")));
-    }
-    if days >= BACKFILL_DAYS_MAX {
-        return Err(Failure::usage(format!(
-            "a backfill covers at most {BACKFILL_DAYS_MAX} days; split {from}..{to}"
-        )));
-    }
-    Ok(from.iter_days().take(days as usize + 1).collect())
+    crate::ops::date_range(from, to).map_err(Failure::usage)
 }
 
 /// First SIGINT/SIGTERM: no new shard starts, running ones may finish for the

@@ -17,16 +17,30 @@ const TICK_INTERVAL_MAX: Duration = Duration::from_secs(30);
 /// and manual requests are looked at every step).
 const LEADER_POLL: Duration = Duration::from_millis(250);
 
+#[derive(Debug, clap::Args)]
+pub(super) struct ServeArgs {
+    /// Serve the operations console and /metrics on IP:PORT (e.g. 127.0.0.1:8080)
+    #[arg(long, value_name = "ADDR")]
+    http: Option<String>,
+}
+
 /// Fires jobs by cron until SIGTERM/SIGINT, then drains running runs.
-pub(super) async fn serve(config: &Config) -> Result<u8, Failure> {
+pub(super) async fn serve(config: &Config, args: ServeArgs) -> Result<u8, Failure> {
+    let mut config = config.clone();
+    if let Some(addr) = &args.http {
+        config.http_addr =
+            Some(crate::config::socket_addr("--http", addr).map_err(Failure::usage)?);
+    }
+    let config = &config;
     if let Some(registry) = super::context::registry(config)? {
         return serve_cluster(config, registry).await;
     }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
+    crate::console::start(config, runner.clone(), runner.shutdown().stop_new.clone())
+        .await
+        .map_err(Failure::usage)?;
     tracing::info!(instance = %config.instance_id, jobs = runner.catalog().jobs().count(), "reckon serving");
-    // Hook for other services of `serve` (console, metrics): start them here
-    // with `runner.clone()` and stop them on `runner.shutdown().stop_new`.
     Node::new(runner, Arc::new(SystemClock))
         .run(TICK_INTERVAL_MAX)
         .await;
@@ -46,6 +60,9 @@ async fn serve_cluster(
     ));
     let runner = super::context::runner_with(config, coord.clone()).await?;
     install_signal_handler(&runner, config);
+    crate::console::start(config, runner.clone(), runner.shutdown().stop_new.clone())
+        .await
+        .map_err(Failure::usage)?;
     tracing::info!(
         instance = %config.instance_id,
         registry = %format!("{}/{}", registry.hosts, registry.namespace),
@@ -53,7 +70,6 @@ async fn serve_cluster(
         jobs = runner.catalog().jobs().count(),
         "reckon serving in a cluster"
     );
-    // Same hook as in `serve` for other services of the node (console, metrics).
     let node = Node::new(runner.clone(), Arc::new(SystemClock));
     tokio::join!(
         crate::coord::zookeeper::serve_cluster(runner, coord),

@@ -29,6 +29,10 @@ pub(super) async fn append_event_in(
     Ok(())
 }
 
+/// Event kind a recon shard appends with how long it waited for its statement
+/// (`waited_ms=N`), read by the `statement_wait_seconds` metric.
+pub const STATEMENT_WAIT_EVENT: &str = "statement_wait";
+
 impl Ledger {
     /// Appends an event; events are never updated or deleted.
     pub async fn append_event(
@@ -51,6 +55,25 @@ impl Ledger {
                 .rows_affected()
         });
         Ok(())
+    }
+
+    /// Statement waits in seconds by job (from [`STATEMENT_WAIT_EVENT`] events).
+    pub async fn statement_waits(&self) -> Result<Vec<(String, f64)>, LedgerError> {
+        let rows: Vec<(String, String)> = on_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT r.job, e.message FROM run_events e JOIN runs r ON r.run_id = e.run_id WHERE e.kind = $1",
+            )
+            .bind(STATEMENT_WAIT_EVENT)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(job, message)| {
+                let ms: i64 = message.strip_prefix("waited_ms=")?.parse().ok()?;
+                Some((job, ms as f64 / 1000.0))
+            })
+            .collect())
     }
 
     /// A run's events in the order they happened.

@@ -13,13 +13,16 @@ mod runs;
 mod scheduler_state;
 mod shards;
 mod stale;
+mod views;
 
+pub use events::STATEMENT_WAIT_EVENT;
 pub use fence::{FencedTx, hold_fence};
 pub use leader::{Epoch, LeaderRecord, hold_leader};
 pub use records::{
     Event, JobName, NewRun, RunFilter, RunId, RunRecord, RunStatus, ShardRecord, Trigger,
 };
 pub use stale::{CarryEffect, StaleMark, StaleRun};
+pub use views::{CellRun, LedgerStats, TimedRow};
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use super::{Epoch, Ledger, LedgerError, NewRun, RunFilter, RunRecord, RunStatus,
 use crate::db::is_unique_violation;
 use crate::{on_db, on_tx};
 
-const RUN_COLUMNS: &str = "run_id, job, business_date, attempt, trigger, status, requested_by, reason, \
+pub(super) const RUN_COLUMNS: &str = "run_id, job, business_date, attempt, trigger, status, requested_by, reason, \
      parent_run, failed_only, params, owner, heartbeat_at, created_at, started_at, finished_at, error, outcome";
 
 impl Ledger {

@@ -393,4 +393,5 @@ pub mod faults;
 pub mod node;
 pub mod ledger_rows;
 pub mod recon;
+pub mod http;
 pub mod zk;

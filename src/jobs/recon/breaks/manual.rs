@@ -35,6 +35,16 @@ pub struct BreakFilter {
     pub older_than_days: Option<u32>,
     /// The day ages are counted to.
     pub today: Option<NaiveDate>,
+    /// Only this business date's.
+    pub business_date: Option<NaiveDate>,
+    /// Only this category (`missing_in_statement`, `amount_mismatch`, …).
+    pub category: Option<String>,
+    /// Only breaks in this state.
+    pub state: Option<BreakState>,
+    /// Only those whose business date is at most this many days before `today`.
+    pub younger_than_days: Option<u32>,
+    /// At most this many (oldest first); `None` = all.
+    pub limit: Option<i64>,
 }
 
 const COLUMNS: &str = "id, job, business_date, category, found_as, break_key, kind, sides, \
@@ -89,18 +99,30 @@ pub async fn list(db: &Db, filter: &BreakFilter) -> Result<Vec<Break>, BreakErro
     let before = filter
         .older_than_days
         .map(|days| today - Duration::days(i64::from(days)));
+    let since = filter
+        .younger_than_days
+        .map(|days| today - Duration::days(i64::from(days)));
     let sql = format!(
         "SELECT {COLUMNS} FROM recon_breaks \
          WHERE ($1 IS NULL OR job = $1) \
            AND ($2 = 0 OR state IN ('pending', 'open')) \
            AND ($3 IS NULL OR business_date < $3) \
-         ORDER BY business_date, job, id"
+           AND ($4 IS NULL OR business_date = $4) \
+           AND ($5 IS NULL OR category = $5) \
+           AND ($6 IS NULL OR state = $6) \
+           AND ($7 IS NULL OR business_date >= $7) \
+         ORDER BY business_date, job, id LIMIT $8"
     );
     let rows: Vec<Row> = on_db!(db, pool => {
         sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(filter.job.as_deref())
             .bind(i64::from(filter.unresolved))
             .bind(before)
+            .bind(filter.business_date)
+            .bind(filter.category.as_deref())
+            .bind(filter.state.map(BreakState::as_str))
+            .bind(since)
+            .bind(filter.limit.unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await?
     });
@@ -177,6 +199,29 @@ pub async fn resolve(
     get(db, id).await
 }
 
+/// Unresolved breaks counted by job and business date, for aging buckets.
+pub async fn unresolved_by_date(db: &Db) -> Result<Vec<(String, NaiveDate, i64)>, BreakError> {
+    let rows: Vec<(String, NaiveDate, i64)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT job, business_date, COUNT(*) FROM recon_breaks \
+             WHERE state IN ('pending', 'open') GROUP BY job, business_date ORDER BY job, business_date",
+        )
+        .fetch_all(pool)
+        .await?
+    });
+    Ok(rows)
+}
+
+/// The distinct categories in the register (for the console's filter).
+pub async fn categories(db: &Db) -> Result<Vec<String>, BreakError> {
+    let rows: Vec<String> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT DISTINCT category FROM recon_breaks ORDER BY category")
+            .fetch_all(pool)
+            .await?
+    });
+    Ok(rows)
+}
+
 /// An attention line when `job` has unresolved breaks more than `days` days
 /// older than `as_of` (the run's business date, so reruns say the same).
 pub async fn aged_attention(
@@ -190,6 +235,7 @@ pub async fn aged_attention(
         unresolved: true,
         older_than_days: Some(days),
         today: Some(as_of),
+        ..BreakFilter::default()
     };
     let aged = list(db, &filter).await?;
     Ok((!aged.is_empty()).then(|| {

@@ -17,7 +17,9 @@ mod manual;
 mod register;
 
 pub use carry::{CarriedBreak, carried, set_carried_state};
-pub use manual::{BreakError, BreakFilter, aged_attention, get, list, resolve};
+pub use manual::{
+    BreakError, BreakFilter, aged_attention, categories, get, list, resolve, unresolved_by_date,
+};
 pub use register::record_date;
 
 use chrono::{DateTime, NaiveDate, Utc};

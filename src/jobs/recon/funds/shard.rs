@@ -35,6 +35,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     let (date, zone) = (ctx.business_date, ctx.job.time_zone);
     let paths = settings.statement_paths(&ctx.paths.data_dir, date);
     let deadline = settings.deadline_instant(date, zone);
+    let waiting_since = ctx.ledger.clock().now();
     for path in &paths {
         await_statement(
             path,
@@ -46,6 +47,16 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         .await
         .map_err(EngineError::from)?;
     }
+    // For the statement-wait metric (an event, so reports stay deterministic).
+    let waited = ctx.ledger.clock().now() - waiting_since;
+    ctx.ledger
+        .append_event(
+            &ctx.run_id,
+            Some(ctx.item),
+            crate::ledger::STATEMENT_WAIT_EVENT,
+            &format!("waited_ms={}", waited.num_milliseconds().max(0)),
+        )
+        .await?;
     let (item, items) = (ctx.item, ctx.total_items);
     let (format, read) = (settings.format.clone(), settings.read);
     let (statement, notes) =
