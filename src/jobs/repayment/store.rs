@@ -176,7 +176,7 @@ pub async fn original_schedules(
     let rows: Vec<ScheduleRow> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT loan_id, period, convention, due_date, installment, principal, interest, remaining_balance \
-             FROM repayment_schedules WHERE version = 0 ORDER BY period",
+             FROM repayment_schedules WHERE version = 0",
         )
         .fetch_all(pool)
         .await?
@@ -199,6 +199,11 @@ pub async fn original_schedules(
             interest: interest.0,
             remaining: remaining.0,
         });
+    }
+    // Sorted here, per loan: an ORDER BY made PostgreSQL sort every stored
+    // installment of the book in each shard.
+    for schedule in by_loan.values_mut() {
+        schedule.installments.sort_by_key(|i| i.period);
     }
     Ok(by_loan)
 }
