@@ -82,7 +82,7 @@ impl RowBatch {
                 self.table,
                 self.columns.join(", ")
             );
-            let mut copy = (&mut **conn).copy_in_raw(&statement).await?;
+            let mut copy = conn.copy_in_raw(&statement).await?;
             for chunk in text.chunks(COPY_CHUNK_BYTES) {
                 copy.send(chunk).await?;
             }

@@ -129,7 +129,8 @@ impl JobKind for Repayment {
         let (mut loans, mut rejects) =
             store::loans(ctx.db(), date, item, items, config.first_period).await?;
         let mut receipts = store::receipts(ctx.db(), date, item, items).await?;
-        let stored = store::original_schedules(ctx.db(), item, items).await?;
+        let loan_ids: Vec<String> = loans.iter().map(|l| l.loan_id.clone()).collect();
+        let stored = store::original_schedules(ctx.db(), &loan_ids, item, items).await?;
         let receipts_read: usize = receipts.values().map(Vec::len).sum();
 
         // A stored schedule is regenerated under its own convention.

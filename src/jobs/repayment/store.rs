@@ -168,19 +168,29 @@ pub struct StoredSchedule {
 type ScheduleRow = (String, i64, String, NaiveDate, Money, Money, Money, Money);
 
 /// The original (version 0) schedules of the loans of shard `item`.
+///
+/// On PostgreSQL only the rows of `loans` (the shard's) are read
+/// (`loan_id = ANY($1)`, by the primary key): the stored schedules are the
+/// largest input, twelve rows a loan. SQLite reads them all and keeps the shard's.
 pub async fn original_schedules(
     db: &Db,
+    loans: &[String],
     item: u32,
     items: u32,
 ) -> Result<BTreeMap<String, StoredSchedule>, sqlx::Error> {
-    let rows: Vec<ScheduleRow> = on_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT loan_id, period, convention, due_date, installment, principal, interest, remaining_balance \
-             FROM repayment_schedules WHERE version = 0 ORDER BY period",
-        )
-        .fetch_all(pool)
-        .await?
-    });
+    const COLUMNS: &str = "SELECT loan_id, period, convention, due_date, installment, principal, \
+        interest, remaining_balance FROM repayment_schedules WHERE version = 0";
+    let rows: Vec<ScheduleRow> = match db {
+        Db::Sqlite(pool) => sqlx::query_as(COLUMNS).fetch_all(pool).await?,
+        Db::Postgres(pool) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} AND loan_id = ANY($1)"
+            )))
+            .bind(loans)
+            .fetch_all(pool)
+            .await?
+        }
+    };
     let mut by_loan: BTreeMap<String, StoredSchedule> = BTreeMap::new();
     for (loan_id, period, convention, due_date, installment, principal, interest, remaining) in rows
     {
@@ -199,6 +209,11 @@ pub async fn original_schedules(
             interest: interest.0,
             remaining: remaining.0,
         });
+    }
+    // Sorted here, per loan: an ORDER BY made PostgreSQL sort every stored
+    // installment of the book in each shard.
+    for schedule in by_loan.values_mut() {
+        schedule.installments.sort_by_key(|i| i.period);
     }
     Ok(by_loan)
 }
