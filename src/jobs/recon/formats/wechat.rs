@@ -51,7 +51,8 @@ const FEE_TOTAL: &str = "手续费总金额";
 /// What the download answers for a day without trades (v2 XML `return_msg`).
 const NO_BILL: &str = "No Bill Exist";
 /// The note a `No Bill Exist` answer leaves in the statement.
-pub const NO_BILL_NOTE: &str = "WeChat answered `No Bill Exist`: no trades that day, empty statement";
+pub const NO_BILL_NOTE: &str =
+    "WeChat answered `No Bill Exist`: no trades that day, empty statement";
 /// Refund numbers that mean "none" (payment rows print `0`; importers also see `-`).
 const NO_REFUND_NO: [&str; 2] = ["0", "-"];
 
@@ -466,7 +467,10 @@ mod tests {
                 ""
             ]
         );
-        assert_eq!(split_fields("总交易单数,应结订单总金额"), ["总交易单数", "应结订单总金额"]);
+        assert_eq!(
+            split_fields("总交易单数,应结订单总金额"),
+            ["总交易单数", "应结订单总金额"]
+        );
         // The sandbox prints the count without its backtick.
         assert_eq!(split_fields("1269,`10.79"), ["1269", "10.79"]);
     }
