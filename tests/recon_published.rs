@@ -746,3 +746,72 @@ fn reports_neutralise_formula_cells_and_keep_negative_numbers() {
     let summary = report(&out, "summary.csv");
     assert!(!summary.contains('\''), "{summary}");
 }
+
+/// A statement written before the wait began is read at once, not after a
+/// full poll interval (the shipped job polls every minute).
+#[tokio::test]
+async fn a_settled_file_or_a_marker_needs_no_second_poll() {
+    use reckon::jobs::recon::formats::await_statement;
+    use reckon::schedule::SystemClock;
+    use std::time::{Duration, SystemTime};
+    use tokio_util::sync::CancellationToken;
+
+    let dir = tempfile::tempdir().unwrap();
+    let minute = Duration::from_secs(60);
+    let deadline = chrono::Utc::now() + chrono::Duration::hours(1);
+    // Modified two days ago: settled.
+    let old = dir.path().join("wechat-2024-07-09.csv");
+    std::fs::copy(fixture("wechat_all_20240709.csv"), &old).unwrap();
+    let file = std::fs::File::options().write(true).open(&old).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(2 * 86_400))
+        .unwrap();
+    drop(file);
+    let started = std::time::Instant::now();
+    let found = await_statement(
+        &old,
+        minute,
+        deadline,
+        CancellationToken::new(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found, old);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited a poll interval"
+    );
+    // Just written, but the bank's marker declares it complete.
+    for marker in ["bank-2026-11-21.csv.ok", "bank-2026-11-21.done"] {
+        let fresh = dir.path().join("bank-2026-11-21.csv");
+        std::fs::copy(fixture("bank_export_20261121.csv"), &fresh).unwrap();
+        std::fs::write(dir.path().join(marker), b"").unwrap();
+        let started = std::time::Instant::now();
+        let found = await_statement(
+            &fresh,
+            minute,
+            deadline,
+            CancellationToken::new(),
+            &SystemClock,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found, fresh);
+        assert!(started.elapsed() < Duration::from_secs(5), "{marker}");
+        std::fs::remove_file(dir.path().join(marker)).unwrap();
+    }
+    // Just written, no marker: one poll interval (short here) to see it unchanged.
+    let fresh = dir.path().join("late.csv");
+    std::fs::write(&fresh, b"x").unwrap();
+    let started = std::time::Instant::now();
+    await_statement(
+        &fresh,
+        Duration::from_millis(300),
+        deadline,
+        CancellationToken::new(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(290));
+}
