@@ -251,7 +251,7 @@ fn read_footer(
     path: &Path,
     footer: &[Line<'_>],
 ) -> Result<Result<StatedTotals, &'static str>, FormatError> {
-    let mut count = 0;
+    let mut count: u64 = 0;
     let mut amounts = Vec::new();
     let mut found = [false; 2];
     let mut last_line = 0;
