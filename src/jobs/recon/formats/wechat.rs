@@ -89,6 +89,9 @@ struct Columns {
 
 impl Columns {
     fn locate(header: &Header, path: &Path) -> Result<Columns, FormatError> {
+        let time = header.require("交易时间", path)?;
+        let order_no = header.require("商户订单号", path)?;
+        let status = header.require("交易状态", path)?;
         // Older merchants' bills say 总金额 for 应结订单金额 (WxJava's REFUND layout).
         let settled = header
             .find("应结订单金额")
@@ -128,9 +131,9 @@ impl Columns {
             Some(_) => BillType::All,
         };
         Ok(Columns {
-            time: header.require("交易时间", path)?,
-            order_no: header.require("商户订单号", path)?,
-            status: header.require("交易状态", path)?,
+            time,
+            order_no,
+            status,
             settled,
             fee: header.require("手续费", path)?,
             refund,
