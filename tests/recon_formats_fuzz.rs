@@ -77,10 +77,16 @@ fn check(bytes: Vec<u8>, format: &StatementFormat) -> Result<(), TestCaseError> 
     let inner_lines = opened.bytes.iter().filter(|b| **b == b'\n').count() as u64 + 1;
     let mut builder = SideBuilder::new(SideName::Statement);
     let mut records = 0u64;
-    let outcome = stream_opened(&path, &opened, format, ReadOptions::default(), &mut |record| {
-        records += 1;
-        builder.push_record(&record);
-    });
+    let outcome = stream_opened(
+        &path,
+        &opened,
+        format,
+        ReadOptions::default(),
+        &mut |record| {
+            records += 1;
+            builder.push_record(&record);
+        },
+    );
     match outcome {
         Ok(summary) => {
             let max_line = lines.max(inner_lines);
@@ -318,7 +324,10 @@ fn a_gzip_or_zip_bomb_is_refused_at_the_bound() {
     else {
         panic!("a member above the bound is refused");
     };
-    assert!(reason.contains("decompresses to more than 100 bytes"), "{reason}");
+    assert!(
+        reason.contains("decompresses to more than 100 bytes"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -327,6 +336,11 @@ fn parse_statement_on_every_fixture_prefix_never_panics() {
     let bytes = fixture("wechat_all_20240709.csv");
     let path = Path::new(NAME);
     for cut in 0..=bytes.len() {
-        let _ = parse_statement(path, &bytes[..cut], &StatementFormat::Wechat, ReadOptions::default());
+        let _ = parse_statement(
+            path,
+            &bytes[..cut],
+            &StatementFormat::Wechat,
+            ReadOptions::default(),
+        );
     }
 }

@@ -696,10 +696,8 @@ async fn breaks_command_lists_and_resolves(db: &TestDb) {
 
 /// A `recon-funds` job reading WeChat's own bill format.
 fn wechat_job_text(name: &str) -> String {
-    job_text(name, 2, "stmt/wechat-{date}.csv").replace(
-        "format = \"generic\"",
-        "format = \"wechat\"",
-    )
+    job_text(name, 2, "stmt/wechat-{date}.csv")
+        .replace("format = \"generic\"", "format = \"wechat\"")
 }
 
 fn copy_published(db: &TestDb, fixture: &str, day: &str) -> PathBuf {
@@ -723,11 +721,54 @@ fn copy_published(db: &TestDb, fixture: &str, day: &str) -> PathBuf {
 async fn published_wechat_bill_refund_exception_reaches_reports_and_register(db: &TestDb) {
     let day = "2024-07-09";
     let d = &db.db;
-    order(d, "P20240709000001", "wechat", "6.00", "0.04", "succeeded", "2024-07-09T09:12:01").await;
-    order(d, "P20240709000002", "wechat", "60.00", "0.32", "succeeded", "2024-07-09T10:20:33").await;
-    order(d, "P20240709000003", "wechat", "0.01", "0.00006", "succeeded", "2024-07-09T11:00:00").await;
-    refund(d, "R20240709000001", "P20240625000009", "50.00", "0.27", "2024-07-09T14:05:11").await;
-    refund(d, "R20240709000003", "P20240709000002", "5.00", "0.03", "2024-07-09T16:30:00").await;
+    order(
+        d,
+        "P20240709000001",
+        "wechat",
+        "6.00",
+        "0.04",
+        "succeeded",
+        "2024-07-09T09:12:01",
+    )
+    .await;
+    order(
+        d,
+        "P20240709000002",
+        "wechat",
+        "60.00",
+        "0.32",
+        "succeeded",
+        "2024-07-09T10:20:33",
+    )
+    .await;
+    order(
+        d,
+        "P20240709000003",
+        "wechat",
+        "0.01",
+        "0.00006",
+        "succeeded",
+        "2024-07-09T11:00:00",
+    )
+    .await;
+    refund(
+        d,
+        "R20240709000001",
+        "P20240625000009",
+        "50.00",
+        "0.27",
+        "2024-07-09T14:05:11",
+    )
+    .await;
+    refund(
+        d,
+        "R20240709000003",
+        "P20240709000002",
+        "5.00",
+        "0.03",
+        "2024-07-09T16:30:00",
+    )
+    .await;
     let statement = copy_published(db, "wechat_all_20240709.csv", day);
     let job = "recon-wechat-bill";
     let runner = runner(db, &[(job, wechat_job_text(job))]).await;
@@ -762,7 +803,12 @@ total_read,5,121.01,6,131.01
     );
     assert_eq!(
         register(&db.db, job).await,
-        vec![row("R20240709000003", "refund_exception", "refund_exception", "open")]
+        vec![row(
+            "R20240709000003",
+            "refund_exception",
+            "refund_exception",
+            "open"
+        )]
     );
 }
 
@@ -771,7 +817,16 @@ total_read,5,121.01,6,131.01
 /// run. Our one order of the day is then missing in the channel.
 async fn no_bill_exist_day_is_an_empty_statement_with_a_note(db: &TestDb) {
     let day = "2024-07-10";
-    order(&db.db, "P20240710000001", "wechat", "20.00", "0.12", "succeeded", "2024-07-10T10:00:00").await;
+    order(
+        &db.db,
+        "P20240710000001",
+        "wechat",
+        "20.00",
+        "0.12",
+        "succeeded",
+        "2024-07-10T10:00:00",
+    )
+    .await;
     copy_published(db, "wechat_nobill_20240710.csv", day);
     let job = "recon-wechat-nobill";
     let runner = runner(db, &[(job, wechat_job_text(job))]).await;
@@ -779,8 +834,19 @@ async fn no_bill_exist_day_is_an_empty_statement_with_a_note(db: &TestDb) {
     assert_succeeded(&summary);
     let summary_csv = report(db, &summary, "summary.csv");
     assert_conserved(&summary_csv);
-    assert!(summary_csv.contains("missing_in_channel,1,20.00,0,0.00"), "{summary_csv}");
-    assert!(summary_csv.contains("total_read,1,20.00,0,0.00"), "{summary_csv}");
-    let outcome = summary.run.outcome.as_ref().map(|o| o.to_string()).unwrap_or_default();
+    assert!(
+        summary_csv.contains("missing_in_channel,1,20.00,0,0.00"),
+        "{summary_csv}"
+    );
+    assert!(
+        summary_csv.contains("total_read,1,20.00,0,0.00"),
+        "{summary_csv}"
+    );
+    let outcome = summary
+        .run
+        .outcome
+        .as_ref()
+        .map(|o| o.to_string())
+        .unwrap_or_default();
     assert!(outcome.contains("No Bill Exist"), "{outcome}");
 }

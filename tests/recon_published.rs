@@ -92,12 +92,66 @@ use RecordKind::{Payment, Refund as RefundKind};
 /// fields with commas and JSON inside, 5-decimal fees down to 0.00006,
 /// REFUNDCLOSE and CHANGE refunds.
 const WECHAT_ALL: [Want<'static>; 6] = [
-    ("P20240709000001", "P20240709000001", Payment, "6.00", "0.04000", Success, "2024-07-09 09:12:01", 2),
-    ("P20240709000002", "P20240709000002", Payment, "60.00", "0.32000", Success, "2024-07-09 10:20:33", 3),
-    ("P20240709000003", "P20240709000003", Payment, "0.01", "0.00006", Success, "2024-07-09 11:00:00", 4),
-    ("R20240709000001", "P20240625000009", RefundKind, "50.00", "-0.27000", Refund, "2024-07-09 14:05:11", 5),
-    ("R20240709000002", "P20240709000002", RefundKind, "10.00", "0.00000", Closed, "2024-07-09 15:00:00", 6),
-    ("R20240709000003", "P20240709000002", RefundKind, "5.00", "-0.03000", RefundException, "2024-07-09 16:30:00", 7),
+    (
+        "P20240709000001",
+        "P20240709000001",
+        Payment,
+        "6.00",
+        "0.04000",
+        Success,
+        "2024-07-09 09:12:01",
+        2,
+    ),
+    (
+        "P20240709000002",
+        "P20240709000002",
+        Payment,
+        "60.00",
+        "0.32000",
+        Success,
+        "2024-07-09 10:20:33",
+        3,
+    ),
+    (
+        "P20240709000003",
+        "P20240709000003",
+        Payment,
+        "0.01",
+        "0.00006",
+        Success,
+        "2024-07-09 11:00:00",
+        4,
+    ),
+    (
+        "R20240709000001",
+        "P20240625000009",
+        RefundKind,
+        "50.00",
+        "-0.27000",
+        Refund,
+        "2024-07-09 14:05:11",
+        5,
+    ),
+    (
+        "R20240709000002",
+        "P20240709000002",
+        RefundKind,
+        "10.00",
+        "0.00000",
+        Closed,
+        "2024-07-09 15:00:00",
+        6,
+    ),
+    (
+        "R20240709000003",
+        "P20240709000002",
+        RefundKind,
+        "5.00",
+        "-0.03000",
+        RefundException,
+        "2024-07-09 16:30:00",
+        7,
+    ),
 ];
 
 #[test]
@@ -117,7 +171,10 @@ fn wechat_gzip_download_reads_the_same_bill() {
     let gz = read_ok("wechat_all_20240709.csv.gz", &StatementFormat::Wechat);
     assert_eq!(plain.records.len(), gz.records.len());
     for (a, b) in plain.records.iter().zip(&gz.records) {
-        assert_eq!((&a.key, a.amount, a.fee, a.status, a.line), (&b.key, b.amount, b.fee, b.status, b.line));
+        assert_eq!(
+            (&a.key, a.amount, a.fee, a.status, a.line),
+            (&b.key, b.amount, b.fee, b.status, b.line)
+        );
     }
 }
 
@@ -125,7 +182,11 @@ fn wechat_gzip_download_reads_the_same_bill() {
 fn wechat_success_bill_is_detected_from_its_20_columns() {
     let s = read_ok("wechat_success_20240709.csv", &StatementFormat::Wechat);
     check(&s.records, &WECHAT_ALL[..3]);
-    assert!(s.notes.iter().any(|n| n.contains("bill_type=SUCCESS")), "{:?}", s.notes);
+    assert!(
+        s.notes.iter().any(|n| n.contains("bill_type=SUCCESS")),
+        "{:?}",
+        s.notes
+    );
 }
 
 #[test]
@@ -139,14 +200,22 @@ fn wechat_refund_bill_uses_the_refund_success_time() {
     want[2].6 = "2024-07-09 16:30:41";
     want[2].7 = 4;
     check(&s.records, &want);
-    assert!(s.notes.iter().any(|n| n.contains("bill_type=REFUND")), "{:?}", s.notes);
+    assert!(
+        s.notes.iter().any(|n| n.contains("bill_type=REFUND")),
+        "{:?}",
+        s.notes
+    );
 }
 
 #[test]
 fn wechat_old_success_layout_with_roncoo_sample_rows() {
     // E5: 18 columns, 总金额 for 应结订单金额, summary 总交易额 (checked: 127.50).
     let s = read_ok("wechat_success_2016_roncoo.csv", &StatementFormat::Wechat);
-    let keys: Vec<_> = s.records.iter().map(|r| (r.key.as_str(), r.amount, r.fee)).collect();
+    let keys: Vec<_> = s
+        .records
+        .iter()
+        .map(|r| (r.key.as_str(), r.amount, r.fee))
+        .collect();
     assert_eq!(
         keys,
         [
@@ -155,10 +224,21 @@ fn wechat_old_success_layout_with_roncoo_sample_rows() {
         ]
     );
     let bytes = std::fs::read(fixture("wechat_success_2016_roncoo.csv")).unwrap();
-    let wrong = String::from_utf8(bytes).unwrap().replace("`127.50", "`127.40");
-    let err = parse_statement(Path::new("old.csv"), wrong.as_bytes(), &StatementFormat::Wechat, ReadOptions::default())
-        .unwrap_err();
-    assert!(err.to_string().contains("总交易额 = 127.40, its rows give 127.50"), "{err}");
+    let wrong = String::from_utf8(bytes)
+        .unwrap()
+        .replace("`127.50", "`127.40");
+    let err = parse_statement(
+        Path::new("old.csv"),
+        wrong.as_bytes(),
+        &StatementFormat::Wechat,
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("总交易额 = 127.40, its rows give 127.50"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -168,8 +248,13 @@ fn wechat_no_bill_exist_answer_is_an_empty_day_with_a_note() {
     assert_eq!(s.notes, [NO_BILL_NOTE.to_string()]);
     // Any other error answer is refused, naming WeChat's message.
     let other = "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[签名错误]]></return_msg></xml>";
-    let err = parse_statement(Path::new("x.csv"), other.as_bytes(), &StatementFormat::Wechat, ReadOptions::default())
-        .unwrap_err();
+    let err = parse_statement(
+        Path::new("x.csv"),
+        other.as_bytes(),
+        &StatementFormat::Wechat,
+        ReadOptions::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("签名错误"), "{err}");
 }
 
@@ -177,23 +262,82 @@ fn wechat_no_bill_exist_answer_is_an_empty_day_with_a_note() {
 fn wechat_summary_contradicting_the_rows_is_refused() {
     let text = std::fs::read_to_string(fixture("wechat_all_20240709.csv")).unwrap();
     let wrong = text.replace("`0.06006", "`0.06007");
-    let err = parse_statement(Path::new("w.csv"), wrong.as_bytes(), &StatementFormat::Wechat, ReadOptions::default())
-        .unwrap_err();
-    let FormatError::SelfCheck { figure, stated, read, .. } = &err else {
+    let err = parse_statement(
+        Path::new("w.csv"),
+        wrong.as_bytes(),
+        &StatementFormat::Wechat,
+        ReadOptions::default(),
+    )
+    .unwrap_err();
+    let FormatError::SelfCheck {
+        figure,
+        stated,
+        read,
+        ..
+    } = &err
+    else {
         panic!("want a self-check error, got {err}");
     };
-    assert_eq!((figure.as_str(), stated.as_str(), read.as_str()), ("手续费总金额", "0.06007", "0.06006"));
+    assert_eq!(
+        (figure.as_str(), stated.as_str(), read.as_str()),
+        ("手续费总金额", "0.06007", "0.06006")
+    );
 }
 
 /// Alipay detail (A1, A3, A6): 服务费 negated to charged-positive; refunds
 /// keyed by 退款批次号/请求号, which is the order number for the refund made
 /// without out_request_no; 完成时间.
 const ALIPAY: [Want<'static>; 5] = [
-    ("P20261121000011", "P20261121000011", Payment, "199.00", "1.19", Success, "2026-11-21 09:00:03", 6),
-    ("P20261121000012", "P20261121000012", Payment, "45.50", "0.27", Success, "2026-11-21 11:22:15", 7),
-    ("P20261121000013", "P20261121000013", Payment, "280.00", "1.68", Success, "2026-11-21 23:59:59", 8),
-    ("R20261121000011", "P20261121000011", RefundKind, "99.00", "-0.59", Refund, "2026-11-21 16:45:00", 9),
-    ("P20261121000012", "P20261121000012", RefundKind, "45.50", "-0.27", Refund, "2026-11-21 18:00:00", 10),
+    (
+        "P20261121000011",
+        "P20261121000011",
+        Payment,
+        "199.00",
+        "1.19",
+        Success,
+        "2026-11-21 09:00:03",
+        6,
+    ),
+    (
+        "P20261121000012",
+        "P20261121000012",
+        Payment,
+        "45.50",
+        "0.27",
+        Success,
+        "2026-11-21 11:22:15",
+        7,
+    ),
+    (
+        "P20261121000013",
+        "P20261121000013",
+        Payment,
+        "280.00",
+        "1.68",
+        Success,
+        "2026-11-21 23:59:59",
+        8,
+    ),
+    (
+        "R20261121000011",
+        "P20261121000011",
+        RefundKind,
+        "99.00",
+        "-0.59",
+        Refund,
+        "2026-11-21 16:45:00",
+        9,
+    ),
+    (
+        "P20261121000012",
+        "P20261121000012",
+        RefundKind,
+        "45.50",
+        "-0.27",
+        Refund,
+        "2026-11-21 18:00:00",
+        10,
+    ),
 ];
 
 #[test]
@@ -202,7 +346,11 @@ fn alipay_detail_fee_sign_and_real_footer() {
     check(&s.records, &ALIPAY);
     assert_eq!(s.read.fee_amount, dec("2.28"));
     let stated = s.stated.as_ref().expect("footer");
-    let amounts: Vec<_> = stated.amounts.iter().map(|a| (a.label.as_str(), a.amount)).collect();
+    let amounts: Vec<_> = stated
+        .amounts
+        .iter()
+        .map(|a| (a.label.as_str(), a.amount))
+        .collect();
     assert_eq!(
         amounts,
         [
@@ -219,16 +367,33 @@ fn alipay_detail_fee_sign_and_real_footer() {
 
 #[test]
 fn alipay_footer_amount_contradicting_the_rows_is_refused() {
-    let err = read("alipay_footer_mismatch_20261121.csv", &StatementFormat::Alipay).unwrap_err();
-    let FormatError::SelfCheck { figure, stated, read, .. } = &err else {
+    let err = read(
+        "alipay_footer_mismatch_20261121.csv",
+        &StatementFormat::Alipay,
+    )
+    .unwrap_err();
+    let FormatError::SelfCheck {
+        figure,
+        stated,
+        read,
+        ..
+    } = &err
+    else {
         panic!("want a self-check error, got {err}");
     };
-    assert_eq!((figure.as_str(), stated.as_str(), read.as_str()), ("交易合计：商家实收共", "524.60", "524.50"));
+    assert_eq!(
+        (figure.as_str(), stated.as_str(), read.as_str()),
+        ("交易合计：商家实收共", "524.60", "524.50")
+    );
 }
 
 #[test]
 fn alipay_footer_without_its_label_is_an_error_naming_the_line() {
-    let err = read("alipay_footer_label_missing_20261121.csv", &StatementFormat::Alipay).unwrap_err();
+    let err = read(
+        "alipay_footer_label_missing_20261121.csv",
+        &StatementFormat::Alipay,
+    )
+    .unwrap_err();
     let FormatError::Layout { line, reason, .. } = &err else {
         panic!("want a layout error, got {err}");
     };
@@ -242,7 +407,10 @@ fn alipay_verbatim_2019_bill_reads_and_checks() {
     let s = read_ok("alipay_qdingnet_20190916.csv", &StatementFormat::Alipay);
     assert!(s.rejects.is_empty());
     assert_eq!((s.read.payments, s.read.refunds), (6, 4));
-    assert_eq!((s.read.payment_amount, s.read.refund_amount), (dec("0.06"), dec("0.04")));
+    assert_eq!(
+        (s.read.payment_amount, s.read.refund_amount),
+        (dec("0.06"), dec("0.04"))
+    );
     let refund = &s.records[1];
     assert_eq!(
         (refund.key.as_str(), refund.order_no.as_str(), refund.kind),
@@ -253,19 +421,35 @@ fn alipay_verbatim_2019_bill_reads_and_checks() {
 
 #[test]
 fn alipay_zip_reads_the_detail_member_and_checks_the_summary_member() {
-    let zipped = read_ok("20889211234567890156_20261121.csv.zip", &StatementFormat::Alipay);
+    let zipped = read_ok(
+        "20889211234567890156_20261121.csv.zip",
+        &StatementFormat::Alipay,
+    );
     check(&zipped.records, &ALIPAY);
     assert!(
         zipped.notes.iter().any(|n| n.contains("业务明细(汇总)")),
         "{:?}",
         zipped.notes
     );
-    let err = read("20889211234567890156_20261121_bad_summary.csv.zip", &StatementFormat::Alipay).unwrap_err();
-    let FormatError::SelfCheck { figure, stated, read, .. } = &err else {
+    let err = read(
+        "20889211234567890156_20261121_bad_summary.csv.zip",
+        &StatementFormat::Alipay,
+    )
+    .unwrap_err();
+    let FormatError::SelfCheck {
+        figure,
+        stated,
+        read,
+        ..
+    } = &err
+    else {
         panic!("want a self-check error, got {err}");
     };
     assert!(figure.ends_with("商家实收（元）"), "{figure}");
-    assert_eq!((stated.as_str(), read.as_str()), ("380.5", "380 from the detail rows"));
+    assert_eq!(
+        (stated.as_str(), read.as_str()),
+        ("380.5", "380 from the detail rows")
+    );
 }
 
 #[test]
@@ -274,23 +458,67 @@ fn bank_export_with_date_and_time_columns_and_a_checked_total_row() {
     let got: Vec<_> = s
         .records
         .iter()
-        .map(|r| (r.key.as_str(), r.kind, r.amount.to_string(), r.time.to_string(), r.line))
+        .map(|r| {
+            (
+                r.key.as_str(),
+                r.kind,
+                r.amount.to_string(),
+                r.time.to_string(),
+                r.line,
+            )
+        })
         .collect();
     assert_eq!(
         got,
         [
-            ("P20261121000021", Payment, "12800.00".to_string(), "2026-11-21 09:30:12".to_string(), 5),
-            ("P20261121000022", Payment, "3500.50".to_string(), "2026-11-21 10:02:45".to_string(), 6),
-            ("P20261121000021", RefundKind, "1200.00".to_string(), "2026-11-21 14:45:00".to_string(), 7),
-            ("P20261121000023", Payment, "1000000.00".to_string(), "2026-11-21 16:00:09".to_string(), 8),
+            (
+                "P20261121000021",
+                Payment,
+                "12800.00".to_string(),
+                "2026-11-21 09:30:12".to_string(),
+                5
+            ),
+            (
+                "P20261121000022",
+                Payment,
+                "3500.50".to_string(),
+                "2026-11-21 10:02:45".to_string(),
+                6
+            ),
+            (
+                "P20261121000021",
+                RefundKind,
+                "1200.00".to_string(),
+                "2026-11-21 14:45:00".to_string(),
+                7
+            ),
+            (
+                "P20261121000023",
+                Payment,
+                "1000000.00".to_string(),
+                "2026-11-21 16:00:09".to_string(),
+                8
+            ),
         ]
     );
     let err = read("bank_export_bad_total_20261121.csv", &bank()).unwrap_err();
-    let FormatError::SelfCheck { figure, stated, read, .. } = &err else {
+    let FormatError::SelfCheck {
+        figure,
+        stated,
+        read,
+        ..
+    } = &err
+    else {
         panic!("want a self-check error, got {err}");
     };
-    assert!(figure.starts_with("贷方发生额 in the totals row (line 9)"), "{figure}");
-    assert_eq!((stated.as_str(), read.as_str()), ("1016300.00", "1016300.50"));
+    assert!(
+        figure.starts_with("贷方发生额 in the totals row (line 9)"),
+        "{figure}"
+    );
+    assert_eq!(
+        (stated.as_str(), read.as_str()),
+        ("1016300.00", "1016300.50")
+    );
 }
 
 fn cutoff() -> NaiveDateTime {
@@ -342,14 +570,37 @@ fn alipay_bill_matches_our_ledger_fee_signs_and_the_refund_without_request_numbe
     )
     .unwrap();
     let out = dir.path().join("out");
-    for statement in ["alipay_detail_20261121.csv", "20889211234567890156_20261121.csv.zip"] {
-        let outcome = run_adhoc(&adhoc(&ledger, fixture(statement), StatementFormat::Alipay, &out)).unwrap();
+    for statement in [
+        "alipay_detail_20261121.csv",
+        "20889211234567890156_20261121.csv.zip",
+    ] {
+        let outcome = run_adhoc(&adhoc(
+            &ledger,
+            fixture(statement),
+            StatementFormat::Alipay,
+            &out,
+        ))
+        .unwrap();
         // By hand: all five rows on both sides match; nothing in diff.csv.
-        assert_eq!(outcome.comparison.ledger.count(Category::Matched), 5, "{statement}");
-        assert_eq!(outcome.comparison.statement.count(Category::Matched), 5, "{statement}");
+        assert_eq!(
+            outcome.comparison.ledger.count(Category::Matched),
+            5,
+            "{statement}"
+        );
+        assert_eq!(
+            outcome.comparison.statement.count(Category::Matched),
+            5,
+            "{statement}"
+        );
         let summary = report(&out, "summary.csv");
-        assert_eq!(summary_line(&summary, "matched"), "matched,5,669.00,5,669.00");
-        assert_eq!(summary_line(&summary, "total_read"), "total_read,5,669.00,5,669.00");
+        assert_eq!(
+            summary_line(&summary, "matched"),
+            "matched,5,669.00,5,669.00"
+        );
+        assert_eq!(
+            summary_line(&summary, "total_read"),
+            "total_read,5,669.00,5,669.00"
+        );
         assert_eq!(report(&out, "diff.csv").lines().count(), 1, "{statement}");
     }
 }
@@ -371,20 +622,40 @@ fn wechat_change_refund_is_a_refund_exception_with_both_sides() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let mut request = adhoc(&ledger, fixture("wechat_all_20240709.csv"), StatementFormat::Wechat, &out);
+    let mut request = adhoc(
+        &ledger,
+        fixture("wechat_all_20240709.csv"),
+        StatementFormat::Wechat,
+        &out,
+    );
     request.compare.cutoff = None;
     let outcome = run_adhoc(&request).unwrap();
     let c = &outcome.comparison;
     // By hand: 4 matched ours; theirs 4 matched + the REFUNDCLOSE row (no
     // money moved, agrees with our silence); the CHANGE refund on both sides.
-    assert_eq!((c.ledger.count(Category::Matched), c.statement.count(Category::Matched)), (4, 5));
     assert_eq!(
-        (c.ledger.count(Category::RefundException), c.statement.count(Category::RefundException)),
+        (
+            c.ledger.count(Category::Matched),
+            c.statement.count(Category::Matched)
+        ),
+        (4, 5)
+    );
+    assert_eq!(
+        (
+            c.ledger.count(Category::RefundException),
+            c.statement.count(Category::RefundException)
+        ),
         (1, 1)
     );
     let summary = report(&out, "summary.csv");
-    assert_eq!(summary_line(&summary, "refund_exception"), "refund_exception,1,5.00,1,5.00");
-    assert_eq!(summary_line(&summary, "total_read"), "total_read,5,121.01,6,131.01");
+    assert_eq!(
+        summary_line(&summary, "refund_exception"),
+        "refund_exception,1,5.00,1,5.00"
+    );
+    assert_eq!(
+        summary_line(&summary, "total_read"),
+        "total_read,5,121.01,6,131.01"
+    );
     let diff = report(&out, "diff.csv");
     let s = fixture("wechat_all_20240709.csv");
     assert_eq!(
@@ -421,9 +692,15 @@ fn a_sub_cent_fee_never_stops_the_run() {
     let outcome = run_adhoc(&request).unwrap();
     assert_eq!(outcome.comparison.ledger.count(Category::FeeMismatch), 1);
     let diff = report(&out, "diff.csv");
-    assert!(diff.contains("fee_mismatch,P1,payment,0.01,0.01,0.00,0.00006,0.00007,0.00001,"), "{diff}");
+    assert!(
+        diff.contains("fee_mismatch,P1,payment,0.01,0.01,0.00,0.00006,0.00007,0.00001,"),
+        "{diff}"
+    );
     let rejects = report(&out, "rejects.csv");
-    assert!(rejects.contains(",3,bad_amount,") || rejects.contains(",3,out_of_range,"), "{rejects}");
+    assert!(
+        rejects.contains(",3,bad_amount,") || rejects.contains(",3,out_of_range,"),
+        "{rejects}"
+    );
 }
 
 #[test]
@@ -450,11 +727,91 @@ fn reports_neutralise_formula_cells_and_keep_negative_numbers() {
     request.statement_is_ledger_layout = true;
     run_adhoc(&request).unwrap();
     let diff = report(&out, "diff.csv");
-    assert!(diff.contains("missing_in_ledger,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",payment,,5.00,5.00,"), "{diff}");
+    assert!(
+        diff.contains(
+            "missing_in_ledger,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",payment,,5.00,5.00,"
+        ),
+        "{diff}"
+    );
     // A negative amount stays a number.
-    assert!(diff.contains("missing_in_channel,P1,payment,10.00,,-10.00,0.06,"), "{diff}");
+    assert!(
+        diff.contains("missing_in_channel,P1,payment,10.00,,-10.00,0.06,"),
+        "{diff}"
+    );
     let rejects = report(&out, "rejects.csv");
-    assert!(rejects.contains(",'@SUM(A1),abc,SUCCESS") || rejects.contains("\"'@SUM(A1),abc,SUCCESS"), "{rejects}");
+    assert!(
+        rejects.contains(",'@SUM(A1),abc,SUCCESS") || rejects.contains("\"'@SUM(A1),abc,SUCCESS"),
+        "{rejects}"
+    );
     let summary = report(&out, "summary.csv");
     assert!(!summary.contains('\''), "{summary}");
+}
+
+/// A statement written before the wait began is read at once, not after a
+/// full poll interval (the shipped job polls every minute).
+#[tokio::test]
+async fn a_settled_file_or_a_marker_needs_no_second_poll() {
+    use reckon::jobs::recon::formats::await_statement;
+    use reckon::schedule::SystemClock;
+    use std::time::{Duration, SystemTime};
+    use tokio_util::sync::CancellationToken;
+
+    let dir = tempfile::tempdir().unwrap();
+    let minute = Duration::from_secs(60);
+    let deadline = chrono::Utc::now() + chrono::Duration::hours(1);
+    // Modified two days ago: settled.
+    let old = dir.path().join("wechat-2024-07-09.csv");
+    std::fs::copy(fixture("wechat_all_20240709.csv"), &old).unwrap();
+    let file = std::fs::File::options().write(true).open(&old).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(2 * 86_400))
+        .unwrap();
+    drop(file);
+    let started = std::time::Instant::now();
+    let found = await_statement(
+        &old,
+        minute,
+        deadline,
+        CancellationToken::new(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert_eq!(found, old);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited a poll interval"
+    );
+    // Just written, but the bank's marker declares it complete.
+    for marker in ["bank-2026-11-21.csv.ok", "bank-2026-11-21.done"] {
+        let fresh = dir.path().join("bank-2026-11-21.csv");
+        std::fs::copy(fixture("bank_export_20261121.csv"), &fresh).unwrap();
+        std::fs::write(dir.path().join(marker), b"").unwrap();
+        let started = std::time::Instant::now();
+        let found = await_statement(
+            &fresh,
+            minute,
+            deadline,
+            CancellationToken::new(),
+            &SystemClock,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found, fresh);
+        assert!(started.elapsed() < Duration::from_secs(5), "{marker}");
+        std::fs::remove_file(dir.path().join(marker)).unwrap();
+    }
+    // Just written, no marker: one poll interval (short here) to see it unchanged.
+    let fresh = dir.path().join("late.csv");
+    std::fs::write(&fresh, b"x").unwrap();
+    let started = std::time::Instant::now();
+    await_statement(
+        &fresh,
+        Duration::from_millis(300),
+        deadline,
+        CancellationToken::new(),
+        &SystemClock,
+    )
+    .await
+    .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(290));
 }

@@ -88,7 +88,10 @@ pub fn neutralise(cell: &[u8]) -> Cow<'_, [u8]> {
 
 /// `[+-]digits[.digits]`: a number Excel reads as a number, not a formula.
 fn is_plain_number(cell: &[u8]) -> bool {
-    let body = cell.strip_prefix(b"-").or_else(|| cell.strip_prefix(b"+")).unwrap_or(cell);
+    let body = cell
+        .strip_prefix(b"-")
+        .or_else(|| cell.strip_prefix(b"+"))
+        .unwrap_or(cell);
     let (whole, fraction) = match body.iter().position(|&b| b == b'.') {
         Some(dot) => (&body[..dot], Some(&body[dot + 1..])),
         None => (body, None),
@@ -108,7 +111,10 @@ mod tests {
 
     #[test]
     fn formulas_become_text_and_numbers_stay_numbers() {
-        assert_eq!(cell("=HYPERLINK(\"http://x\",\"y\")"), "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(
+            cell("=HYPERLINK(\"http://x\",\"y\")"),
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
         assert_eq!(cell("+1+cmd|' /C calc'!A0"), "'+1+cmd|' /C calc'!A0");
         assert_eq!(cell("-2+3"), "'-2+3");
         assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
@@ -129,6 +135,9 @@ mod tests {
         report.row(["=1+1", "-3.00"]).unwrap();
         let (_, bytes, rows) = report.finish().unwrap();
         assert_eq!(rows, 1);
-        assert_eq!(String::from_utf8(bytes).unwrap(), "key,amount\n'=1+1,-3.00\n");
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "key,amount\n'=1+1,-3.00\n"
+        );
     }
 }

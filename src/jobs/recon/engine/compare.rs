@@ -563,7 +563,9 @@ fn pair_refunds_by_order(
         .rev()
     {
         if let Some(order) = ledger.refund_order(row) {
-            ours.entry((order, ledger.amount[row])).or_default().push(row);
+            ours.entry((order, ledger.amount[row]))
+                .or_default()
+                .push(row);
         }
     }
     let mut seen_keys: HashSet<&str> = HashSet::new();

@@ -36,7 +36,6 @@ use super::record::{
 use super::row::Row;
 use super::text::{Header, Line, RowSyntax, Table, TextEncoding, decode, lines};
 
-
 /// Date-time format of 创建时间 and 完成时间.
 pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 const TRADE_TOTAL: &str = "交易合计";
@@ -252,7 +251,7 @@ fn read_footer(
     path: &Path,
     footer: &[Line<'_>],
 ) -> Result<Result<StatedTotals, &'static str>, FormatError> {
-    let mut count = 0;
+    let mut count: u64 = 0;
     let mut amounts = Vec::new();
     let mut found = [false; 2];
     let mut last_line = 0;
@@ -355,11 +354,14 @@ pub(crate) fn check_summary_file(
         .ok_or_else(|| layout(1, "no header row".to_string()))?;
     let table = Table::new(text, header, text.len(), b',');
     let column = |name: &str| {
-        table.header.find(name).ok_or_else(|| FormatError::MissingColumn {
-            path: path.to_path_buf(),
-            line: table.header.line,
-            column: format!("{member}: {name}"),
-        })
+        table
+            .header
+            .find(name)
+            .ok_or_else(|| FormatError::MissingColumn {
+                path: path.to_path_buf(),
+                line: table.header.line,
+                column: format!("{member}: {name}"),
+            })
     };
     let positions = [
         column(SUMMARY_TRADES)?,
@@ -374,34 +376,39 @@ pub(crate) fn check_summary_file(
         delimiter: b',',
         comment: Some(b'#'),
     };
-    super::text::for_each_row(table.body, table.first_line, syntax, |line, fields, _raw| {
-        if error.is_some() {
-            return;
-        }
-        let Ok(fields) = fields else {
-            error = Some(layout(line, "the row cannot be read".to_string()));
-            return;
-        };
-        let mut values = [Decimal::ZERO; 4];
-        for (slot, &index) in values.iter_mut().zip(&positions) {
-            let text = fields.get(index).map(super::text::clean).unwrap_or("");
-            match crate::money::parse_amount(text) {
-                Ok(value) if value.abs() < super::row::AMOUNT_LIMIT => *slot = value,
-                _ => {
-                    error = Some(layout(line, format!("`{text}` is not a number")));
-                    return;
+    super::text::for_each_row(
+        table.body,
+        table.first_line,
+        syntax,
+        |line, fields, _raw| {
+            if error.is_some() {
+                return;
+            }
+            let Ok(fields) = fields else {
+                error = Some(layout(line, "the row cannot be read".to_string()));
+                return;
+            };
+            let mut values = [Decimal::ZERO; 4];
+            for (slot, &index) in values.iter_mut().zip(&positions) {
+                let text = fields.get(index).map(super::text::clean).unwrap_or("");
+                match crate::money::parse_amount(text) {
+                    Ok(value) if value.abs() < super::row::AMOUNT_LIMIT => *slot = value,
+                    _ => {
+                        error = Some(layout(line, format!("`{text}` is not a number")));
+                        return;
+                    }
                 }
             }
-        }
-        let first = fields.get(0).map(super::text::clean).unwrap_or("");
-        if first.starts_with("合计") {
-            total_row = Some(values);
-        } else {
-            for (sum, value) in sums.iter_mut().zip(values) {
-                *sum += value;
+            let first = fields.get(0).map(super::text::clean).unwrap_or("");
+            if first.starts_with("合计") {
+                total_row = Some(values);
+            } else {
+                for (sum, value) in sums.iter_mut().zip(values) {
+                    *sum += value;
+                }
             }
-        }
-    });
+        },
+    );
     if let Some(error) = error {
         return Err(error);
     }

@@ -97,7 +97,10 @@ fn read_bounded(
 fn member_name(raw: &[u8]) -> String {
     match std::str::from_utf8(raw) {
         Ok(name) => name.to_string(),
-        Err(_) => encoding_rs::GBK.decode_without_bom_handling(raw).0.into_owned(),
+        Err(_) => encoding_rs::GBK
+            .decode_without_bom_handling(raw)
+            .0
+            .into_owned(),
     }
 }
 

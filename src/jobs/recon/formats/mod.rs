@@ -130,9 +130,7 @@ pub fn stream_opened(
 ) -> Result<StatementSummary, FormatError> {
     let mut summary = stream_statement(path, &opened.bytes, format, options, sink)?;
     if let Some(member) = &opened.member {
-        summary
-            .notes
-            .push(format!("read zip member {member}"));
+        summary.notes.push(format!("read zip member {member}"));
     }
     if let (StatementFormat::Alipay, Some((member, bytes))) = (format, &opened.summary) {
         alipay::check_summary_file(path, member, bytes, &summary)?;

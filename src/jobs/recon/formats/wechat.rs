@@ -51,7 +51,8 @@ const FEE_TOTAL: &str = "手续费总金额";
 /// What the download answers for a day without trades (v2 XML `return_msg`).
 const NO_BILL: &str = "No Bill Exist";
 /// The note a `No Bill Exist` answer leaves in the statement.
-pub const NO_BILL_NOTE: &str = "WeChat answered `No Bill Exist`: no trades that day, empty statement";
+pub const NO_BILL_NOTE: &str =
+    "WeChat answered `No Bill Exist`: no trades that day, empty statement";
 /// Refund numbers that mean "none" (payment rows print `0`; importers also see `-`).
 const NO_REFUND_NO: [&str; 2] = ["0", "-"];
 
@@ -88,6 +89,9 @@ struct Columns {
 
 impl Columns {
     fn locate(header: &Header, path: &Path) -> Result<Columns, FormatError> {
+        let time = header.require("交易时间", path)?;
+        let order_no = header.require("商户订单号", path)?;
+        let status = header.require("交易状态", path)?;
         // Older merchants' bills say 总金额 for 应结订单金额 (WxJava's REFUND layout).
         let settled = header
             .find("应结订单金额")
@@ -127,9 +131,9 @@ impl Columns {
             Some(_) => BillType::All,
         };
         Ok(Columns {
-            time: header.require("交易时间", path)?,
-            order_no: header.require("商户订单号", path)?,
-            status: header.require("交易状态", path)?,
+            time,
+            order_no,
+            status,
             settled,
             fee: header.require("手续费", path)?,
             refund,
@@ -466,7 +470,10 @@ mod tests {
                 ""
             ]
         );
-        assert_eq!(split_fields("总交易单数,应结订单总金额"), ["总交易单数", "应结订单总金额"]);
+        assert_eq!(
+            split_fields("总交易单数,应结订单总金额"),
+            ["总交易单数", "应结订单总金额"]
+        );
         // The sandbox prints the count without its backtick.
         assert_eq!(split_fields("1269,`10.79"), ["1269", "10.79"]);
     }
