@@ -616,10 +616,9 @@ pub(super) async fn toggle(
     } else {
         crate::coord::zookeeper::status::Toggle::Instance
     };
-    let result =
-        crate::coord::zookeeper::status::set_disabled(registry, what, &form.name, disable)
-            .await
-            .map_err(|e| crate::error_chain::chain(&e));
+    let result = crate::coord::zookeeper::status::set_disabled(registry, what, &form.name, disable)
+        .await
+        .map_err(|e| crate::error_chain::chain(&e));
     match result {
         Ok(()) => {
             app.state.metrics.console_action("toggle", "ok");

@@ -1375,10 +1375,9 @@ pub(super) async fn cluster(
         Some(registry) => {
             let catalog_jobs: Vec<String> =
                 runner.catalog().jobs().map(|j| j.name.clone()).collect();
-            let status =
-                crate::coord::zookeeper::status::cluster_status(registry, &catalog_jobs)
-                    .await
-                    .map_err(|e| crate::error_chain::chain(&e));
+            let status = crate::coord::zookeeper::status::cluster_status(registry, &catalog_jobs)
+                .await
+                .map_err(|e| crate::error_chain::chain(&e));
             let status = match status {
                 Ok(s) => s,
                 Err(e) => {

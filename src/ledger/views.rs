@@ -142,18 +142,6 @@ impl Ledger {
         rows.into_iter().map(RunRecord::try_from).collect()
     }
 
-    /// Runs currently pending or running, oldest first.
-    pub async fn active_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
-        let rows: Vec<RunRow> = on_db!(&self.db, pool => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'running') ORDER BY created_at"
-            )))
-            .fetch_all(pool)
-            .await?
-        });
-        rows.into_iter().map(RunRecord::try_from).collect()
-    }
-
     /// Aggregates for `/metrics`.
     pub async fn stats(&self) -> Result<LedgerStats, LedgerError> {
         let runs: Vec<(String, String, i64)> = on_db!(&self.db, pool => {

@@ -29,7 +29,13 @@ impl Runner {
                     chain(&err)
                 );
                 self.ledger
-                    .finish_run_as(&ctx.run_id, RunStatus::Failed, Some(&reason), None, ctx.lead)
+                    .finish_run_as(
+                        &ctx.run_id,
+                        RunStatus::Failed,
+                        Some(&reason),
+                        None,
+                        ctx.lead,
+                    )
                     .await?;
                 return Ok(true);
             }

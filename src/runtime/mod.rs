@@ -2,19 +2,19 @@
 //! retries, timeouts, cancellation, fencing), waits at the barrier and
 //! finalizes. Knows scheduling, nothing of finance.
 
-mod coordinator;
 mod carry;
 mod cascade;
+mod coordinator;
 mod execute;
 mod kind;
 mod progress;
 mod registry;
 mod shard;
 
+pub use cascade::CascadeReport;
 pub use coordinator::{
     Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer, RunRequest,
 };
-pub use cascade::CascadeReport;
 pub use kind::{JobError, JobKind, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use registry::KindRegistry;

@@ -390,8 +390,8 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
     }
 }
 pub mod faults;
-pub mod node;
-pub mod ledger_rows;
-pub mod recon;
 pub mod http;
+pub mod ledger_rows;
+pub mod node;
+pub mod recon;
 pub mod zk;
