@@ -282,9 +282,7 @@ fn mutated_real_layouts_never_panic() {
         check(seed.clone(), format).unwrap();
         runner
             .run(&proptest::collection::vec(mutation(), 1..6), |mutations| {
-                let bytes = mutations
-                    .iter()
-                    .fold(seed.clone(), |bytes, m| apply(bytes, m));
+                let bytes = mutations.iter().fold(seed.clone(), apply);
                 check(bytes, format)
             })
             .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -300,9 +298,7 @@ fn mutated_decompressed_members_never_panic() {
     let mut runner = runner();
     runner
         .run(&proptest::collection::vec(mutation(), 1..4), |mutations| {
-            let text = mutations
-                .iter()
-                .fold(plain.clone(), |bytes, m| apply(bytes, m));
+            let text = mutations.iter().fold(plain.clone(), apply);
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             std::io::Write::write_all(&mut gz, &text).unwrap();
             check(gz.finish().unwrap(), wechat)

@@ -127,7 +127,7 @@ fn open_zip(path: &Path, bytes: &[u8], limit: u64) -> Result<Opened, FormatError
     let detail = csv_members
         .iter()
         .find(|(_, name)| name.contains("业务明细") && !is_summary_member(name))
-        .or_else(|| match csv_members.as_slice() {
+        .or(match csv_members.as_slice() {
             [only] => Some(only),
             _ => None,
         })
