@@ -815,3 +815,40 @@ async fn a_settled_file_or_a_marker_needs_no_second_poll() {
     .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(290));
 }
+
+/// Item 6 through the command line: `reckon recon` on a saved `No Bill Exist`
+/// answer compares against an empty statement (exit 0, reports written) and
+/// says so, instead of failing or staying silent.
+#[test]
+fn adhoc_recon_of_a_no_bill_exist_day_prints_the_note() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = dir.path().join("ledger.csv");
+    std::fs::write(
+        &ledger,
+        "order_no,amount,status,completed_at,fee,refund_no\n",
+    )
+    .expect("write ledger");
+    let out = dir.path().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_reckon"))
+        .arg("recon")
+        .arg("--ledger")
+        .arg(&ledger)
+        .arg("--statement")
+        .arg(fixture("wechat_nobill_20240710.csv"))
+        .args(["--format", "wechat", "--out"])
+        .arg(&out)
+        .output()
+        .expect("reckon runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("note: {NO_BILL_NOTE}")),
+        "the note is missing:\n{stdout}"
+    );
+    assert!(out.join("summary.csv").exists());
+}

@@ -64,6 +64,9 @@ pub(super) async fn recon(args: ReconArgs) -> Result<u8, Failure> {
         .map_err(Failure::run)?
         .map_err(|error: EngineError| Failure::run(error))?;
     let comparison = &outcome.comparison;
+    for note in &outcome.statement_notes {
+        println!("note: {note}");
+    }
     println!(
         "{:<24} {:>12} {:>16} {:>12} {:>16}",
         "category", "ledger", "amount", "statement", "amount"

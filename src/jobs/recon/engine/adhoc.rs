@@ -37,6 +37,8 @@ pub struct AdhocOutcome {
     pub written: Vec<PathBuf>,
     /// Whether each side took the fast (polars) reader: (ledger, statement).
     pub fast_path: (bool, bool),
+    /// The statement reader's notes (e.g. a `No Bill Exist` day read as empty).
+    pub statement_notes: Vec<String>,
 }
 
 /// Runs an ad-hoc reconciliation and publishes its reports into `request.out`.
@@ -80,6 +82,7 @@ pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
         comparison,
         written,
         fast_path: (ledger.fast_path, statement.fast_path),
+        statement_notes: statement.notes,
     })
 }
 

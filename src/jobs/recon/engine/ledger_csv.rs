@@ -49,6 +49,9 @@ pub struct LedgerRead {
     pub side: Side,
     /// True when the fast polars path read it; false for the row-by-row reader.
     pub fast_path: bool,
+    /// What the reader noted about the file (a saved `No Bill Exist` answer, the zip
+    /// member read, a 汇总 cross-check); empty for a ledger-layout file.
+    pub notes: Vec<String>,
 }
 
 /// Reads a ledger-layout file as `name`, fast path first.
@@ -61,6 +64,7 @@ pub fn read_ledger_layout(
         Some(side) => Ok(LedgerRead {
             side,
             fast_path: true,
+            notes: Vec::new(),
         }),
         None => {
             let statement = read_ledger_file(path, options)?;
@@ -72,6 +76,7 @@ pub fn read_ledger_layout(
             Ok(LedgerRead {
                 side: builder.finish(),
                 fast_path: false,
+                notes: Vec::new(),
             })
         }
     }
@@ -99,6 +104,7 @@ pub fn read_statement_side(
     Ok(LedgerRead {
         side: builder.finish(),
         fast_path: false,
+        notes: summary.notes,
     })
 }
 
