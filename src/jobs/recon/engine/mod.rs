@@ -33,7 +33,11 @@ pub use minor_units::{
     CentsOutOfRange, cents_to_decimal, cents_to_decimal_i128, decimal_to_cents,
     decimal_to_fee_units, fee_units_to_decimal,
 };
-pub use report::{ReconReports, build_reports, diff_report, summary_report};
+pub(crate) use minor_units::{format_cents, format_fee};
+pub use report::{
+    DIFF_HEADER, ReconReports, SUMMARY_HEADER, build_reports, diff_cells, diff_report, summary_report,
+    summary_rows,
+};
 pub use side::{Side, SideBuilder, SideName, SideTotals};
 
 use std::path::PathBuf;
