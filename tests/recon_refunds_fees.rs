@@ -154,7 +154,11 @@ fn assert_conserved(summary_csv: &str) {
             }
         }
         assert_eq!(count.to_string(), total[count_col], "{summary_csv}");
-        assert_eq!(amount, total[amount_col].parse::<Decimal>().unwrap(), "{summary_csv}");
+        assert_eq!(
+            amount,
+            total[amount_col].parse::<Decimal>().unwrap(),
+            "{summary_csv}"
+        );
     }
 }
 
@@ -177,7 +181,11 @@ fn cell<'a>(diff: &str, row: &'a [String], column: &str) -> &'a str {
 }
 
 /// Register rows of a category: (key, state, left, right, delta).
-async fn register(db: &Db, job: &str, category: &str) -> Vec<(String, String, String, String, String)> {
+async fn register(
+    db: &Db,
+    job: &str,
+    category: &str,
+) -> Vec<(String, String, String, String, String)> {
     let rows: Vec<(String, String, Option<Money>, Option<Money>, Money)> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT break_key, state, left_amount, right_amount, delta FROM recon_breaks \
@@ -191,7 +199,9 @@ async fn register(db: &Db, job: &str, category: &str) -> Vec<(String, String, St
     });
     let text = |m: Option<Money>| m.map(|m| m.0.normalize().to_string()).unwrap_or_default();
     rows.into_iter()
-        .map(|(key, state, left, right, delta)| (key, state, text(left), text(right), text(Some(delta))))
+        .map(|(key, state, left, right, delta)| {
+            (key, state, text(left), text(right), text(Some(delta)))
+        })
         .collect()
 }
 
@@ -284,9 +294,18 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
     let summary2 = report(db, &day2, "summary.csv");
     assert_conserved(&summary2);
     let rows2 = summary_rows(&summary2);
-    assert_eq!(rows2["orphan_refund"], ["orphan_refund", "0", "0.00", "1", "10.00"]);
-    assert_eq!(rows2["over_refund"], ["over_refund", "0", "0.00", "0", "0.00"]);
-    assert!(!rows2.contains_key("fee_contractual"), "no contract, no fee rows");
+    assert_eq!(
+        rows2["orphan_refund"],
+        ["orphan_refund", "0", "0.00", "1", "10.00"]
+    );
+    assert_eq!(
+        rows2["over_refund"],
+        ["over_refund", "0", "0.00", "0", "0.00"]
+    );
+    assert!(
+        !rows2.contains_key("fee_contractual"),
+        "no contract, no fee rows"
+    );
     assert_eq!(
         links(&db.db, job, D2).await,
         [
@@ -313,7 +332,10 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
     assert_eq!(r6[1], "R6");
     assert_eq!(cell(&diff3, r6, "paid_amount"), "50.00");
     assert_eq!(cell(&diff3, r6, "refunded_total"), "55.00");
-    assert!(diff_rows(&diff3, "orphan_refund").is_empty(), "R7 is linked to P7: {diff3}");
+    assert!(
+        diff_rows(&diff3, "orphan_refund").is_empty(),
+        "R7 is linked to P7: {diff3}"
+    );
     let summary3 = report(db, &day3, "summary.csv");
     assert_conserved(&summary3);
     assert_eq!(
@@ -335,16 +357,37 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
     assert_eq!(
         register(&db.db, job, "over_refund").await,
         [
-            ("R5".to_string(), "open".to_string(), "100".to_string(), "105".to_string(), "5".to_string()),
-            ("R6".into(), "open".into(), "50".into(), "55".into(), "5".into()),
+            (
+                "R5".to_string(),
+                "open".to_string(),
+                "100".to_string(),
+                "105".to_string(),
+                "5".to_string()
+            ),
+            (
+                "R6".into(),
+                "open".into(),
+                "50".into(),
+                "55".into(),
+                "5".into()
+            ),
         ]
     );
     assert_eq!(
         register(&db.db, job, "orphan_refund").await,
-        [("R9".to_string(), "open".to_string(), String::new(), "10".to_string(), "10".to_string())]
+        [(
+            "R9".to_string(),
+            "open".to_string(),
+            String::new(),
+            "10".to_string(),
+            "10".to_string()
+        )]
     );
     let attention = serde_json::to_string(&day3.run.outcome).unwrap_or_default();
-    assert!(attention.contains("2 refunds exceed what was paid"), "{attention}");
+    assert!(
+        attention.contains("2 refunds exceed what was paid"),
+        "{attention}"
+    );
 
     // Reruns: D2 then D3 write the same bytes and count each refund once.
     let day2b = rerun(&runner, &day2).await;
@@ -411,7 +454,10 @@ async fn fees_are_audited_against_the_contract(db: &TestDb) {
     let after = run(&runner, job, "2026-11-16").await;
 
     let diff = report(db, &before, "diff.csv");
-    assert!(diff_rows(&diff, "fee_mismatch").is_empty(), "ledger copied the fees: {diff}");
+    assert!(
+        diff_rows(&diff, "fee_mismatch").is_empty(),
+        "ledger copied the fees: {diff}"
+    );
     let over = diff_rows(&diff, "fee_overcharge");
     assert_eq!(over.len(), 1, "{diff}");
     assert_eq!(over[0][1], "F2");
@@ -421,9 +467,15 @@ async fn fees_are_audited_against_the_contract(db: &TestDb) {
     let summary = report(db, &before, "summary.csv");
     assert_conserved(&summary);
     let rows = summary_rows(&summary);
-    assert_eq!(rows["fee_contractual"], ["fee_contractual", "", "", "2", "1.80"]);
+    assert_eq!(
+        rows["fee_contractual"],
+        ["fee_contractual", "", "", "2", "1.80"]
+    );
     assert_eq!(rows["fee_charged"], ["fee_charged", "", "", "2", "1.90"]);
-    assert_eq!(rows["fee_overcharge"], ["fee_overcharge", "0", "0.00", "1", "0.10"]);
+    assert_eq!(
+        rows["fee_overcharge"],
+        ["fee_overcharge", "0", "0.00", "1", "0.10"]
+    );
 
     let diff = report(db, &after, "diff.csv");
     let over = diff_rows(&diff, "fee_overcharge");
@@ -444,23 +496,57 @@ async fn fees_are_audited_against_the_contract(db: &TestDb) {
     assert_conserved(&summary);
     let rows = summary_rows(&summary);
     // 0.38 × 3 − 0.30 = 0.84 contractual; 0.60 + 0.30 + 0.38 − 0.19 = 1.09 charged.
-    assert_eq!(rows["fee_contractual"], ["fee_contractual", "", "", "4", "0.84"]);
+    assert_eq!(
+        rows["fee_contractual"],
+        ["fee_contractual", "", "", "4", "0.84"]
+    );
     assert_eq!(rows["fee_charged"], ["fee_charged", "", "", "4", "1.09"]);
-    assert_eq!(rows["fee_overcharge"], ["fee_overcharge", "0", "0.00", "2", "0.33"]);
-    assert_eq!(rows["fee_undercharge"], ["fee_undercharge", "0", "0.00", "1", "-0.08"]);
+    // RF1 is on both sides (our ledger copied the channel's fee given back).
+    assert_eq!(
+        rows["fee_overcharge"],
+        ["fee_overcharge", "1", "0.11", "2", "0.33"]
+    );
+    assert_eq!(
+        rows["fee_undercharge"],
+        ["fee_undercharge", "0", "0.00", "1", "-0.08"]
+    );
 
     // The register: contractual fee on the left, the charged fee on the right.
     assert_eq!(
         register(d, job, "fee_overcharge").await,
         [
-            ("F2".to_string(), "open".to_string(), "1.2".to_string(), "1.3".to_string(), "0.1".to_string()),
-            ("F3".into(), "open".into(), "0.38".into(), "0.6".into(), "0.22".into()),
-            ("RF1".into(), "open".into(), "-0.3".into(), "-0.19".into(), "0.11".into()),
+            (
+                "F2".to_string(),
+                "open".to_string(),
+                "1.2".to_string(),
+                "1.3".to_string(),
+                "0.1".to_string()
+            ),
+            (
+                "F3".into(),
+                "open".into(),
+                "0.38".into(),
+                "0.6".into(),
+                "0.22".into()
+            ),
+            (
+                "RF1".into(),
+                "open".into(),
+                "-0.3".into(),
+                "-0.19".into(),
+                "0.11".into()
+            ),
         ]
     );
     assert_eq!(
         register(d, job, "fee_undercharge").await,
-        [("F4".to_string(), "open".to_string(), "0.38".to_string(), "0.3".to_string(), "-0.08".to_string())]
+        [(
+            "F4".to_string(),
+            "open".to_string(),
+            "0.38".to_string(),
+            "0.3".to_string(),
+            "-0.08".to_string()
+        )]
     );
 
     // A rerun writes the same bytes and the same register rows.

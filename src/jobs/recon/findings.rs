@@ -152,8 +152,12 @@ impl Finding {
                 self.key,
                 self.order_no,
                 cents_to_decimal(self.amount()),
-                expected.map(|d| d.normalize().to_string()).unwrap_or_default(),
-                charged.map(|d| d.normalize().to_string()).unwrap_or_default(),
+                expected
+                    .map(|d| d.normalize().to_string())
+                    .unwrap_or_default(),
+                charged
+                    .map(|d| d.normalize().to_string())
+                    .unwrap_or_default(),
                 if delta > rust_decimal::Decimal::ZERO {
                     "over by"
                 } else {
@@ -166,9 +170,8 @@ impl Finding {
             let paid = self.paid.map(cents_to_decimal);
             let total = cents_to_decimal(self.refunded_total.unwrap_or(0));
             let delta = total - paid.unwrap_or_default();
-            let on = |side: &Option<SideValues>, name: &str| {
-                side.as_ref().map(|_| name.to_string())
-            };
+            let on =
+                |side: &Option<SideValues>, name: &str| side.as_ref().map(|_| name.to_string());
             let seen: Vec<String> = [on(&self.ledger, "ledger"), on(&self.statement, "statement")]
                 .into_iter()
                 .flatten()
@@ -227,18 +230,29 @@ pub fn diff_report(
     findings: &[Finding],
     excel_bom: bool,
 ) -> Result<(String, Vec<u8>, u64), ReportError> {
-    let header: Vec<&str> = DIFF_HEADER.iter().chain(&FINDING_COLUMNS).copied().collect();
+    let header: Vec<&str> = DIFF_HEADER
+        .iter()
+        .chain(&FINDING_COLUMNS)
+        .copied()
+        .collect();
     let mut report = CsvReport::new("diff.csv", &header, excel_bom)?;
     for record in records {
         let cells = diff_cells(record);
-        report.row(cells.into_iter().chain(std::iter::repeat_n(String::new(), 6)))?;
+        report.row(
+            cells
+                .into_iter()
+                .chain(std::iter::repeat_n(String::new(), 6)),
+        )?;
     }
     for finding in findings {
         let mut cells = diff_cells(&finding.as_record());
         cells[0] = finding.category.as_str().to_string();
         let extra = [
             finding.order_no.clone(),
-            finding.payment_date.map(|d| d.to_string()).unwrap_or_default(),
+            finding
+                .payment_date
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             finding
                 .paid
                 .map(|c| format_cents(i128::from(c)))

@@ -35,8 +35,8 @@ pub use minor_units::{
 };
 pub(crate) use minor_units::{format_cents, format_fee};
 pub use report::{
-    DIFF_HEADER, ReconReports, SUMMARY_HEADER, build_reports, diff_cells, diff_report, summary_report,
-    summary_rows,
+    DIFF_HEADER, ReconReports, SUMMARY_HEADER, build_reports, diff_cells, diff_report,
+    summary_report, summary_rows,
 };
 pub use side::{Side, SideBuilder, SideName, SideTotals};
 

@@ -96,7 +96,10 @@ impl FeeContract {
         }
         let p = Params::new(table);
         let rate = parse_rate(table.get("rate"), &field("rate"))?.ok_or_else(|| {
-            ParamError::new(field("rate"), "is required: the rate as a string, e.g. \"0.006\" or \"0.6%\"")
+            ParamError::new(
+                field("rate"),
+                "is required: the rate as a string, e.g. \"0.006\" or \"0.6%\"",
+            )
         })?;
         let mut changes = Vec::new();
         match table.get("rates") {
@@ -125,7 +128,10 @@ impl FeeContract {
         }
         changes.sort_by_key(|c| c.from);
         if changes.windows(2).any(|w| w[0].from == w[1].from) {
-            return Err(ParamError::new(field("rates"), "two rates start on the same date"));
+            return Err(ParamError::new(
+                field("rates"),
+                "two rates start on the same date",
+            ));
         }
         let scale = p.u64_or("scale", 2).map_err(prefixed)?;
         let scale = u32::try_from(scale)
@@ -214,7 +220,12 @@ impl FeeContract {
         let share = |refunded: i64| -> Option<Decimal> {
             let refunded = Decimal::from(refunded.clamp(0, paid));
             let fee = Decimal::new(fee, SCALE_MAX);
-            Some(self.round(fee.checked_mul(refunded)?.checked_div(Decimal::from(paid))?))
+            Some(
+                self.round(
+                    fee.checked_mul(refunded)?
+                        .checked_div(Decimal::from(paid))?,
+                ),
+            )
         };
         let returned = share(after)?.checked_sub(share(before)?)?;
         decimal_to_fee_units(-returned)
@@ -341,9 +352,15 @@ mod tests {
         };
         assert_eq!(refuse("[fee]\nrate = 0.006\n"), "fee.rate");
         assert_eq!(refuse("[fee]\nscale = 2\n"), "fee.rate");
-        assert_eq!(refuse("[fee]\nrate = \"0.6%\"\nrounding = \"nearest\"\n"), "fee.rounding");
+        assert_eq!(
+            refuse("[fee]\nrate = \"0.6%\"\nrounding = \"nearest\"\n"),
+            "fee.rounding"
+        );
         assert_eq!(refuse("[fee]\nrate = \"0.6%\"\nscale = 6\n"), "fee.scale");
-        assert_eq!(refuse("[fee]\nrate = \"0.6%\"\nmin = \"2\"\nmax = \"1\"\n"), "fee.min");
+        assert_eq!(
+            refuse("[fee]\nrate = \"0.6%\"\nmin = \"2\"\nmax = \"1\"\n"),
+            "fee.min"
+        );
         assert_eq!(refuse("[fee]\nrate = \"0.6%\"\nrats = []\n"), "fee.rats");
         assert_eq!(
             refuse("[fee]\nrate = \"0.6%\"\n[[fee.rates]]\nrate = \"0.3%\"\n"),

@@ -166,8 +166,8 @@ impl JobKind for ReconFunds {
                 "{over} refunds exceed what was paid (over_refund), {orphan} refunds have no payment on either side (orphan_refund)"
             ));
         }
-        let fee_findings = day.count(FindingCategory::FeeOvercharge)
-            + day.count(FindingCategory::FeeUndercharge);
+        let fee_findings =
+            day.count(FindingCategory::FeeOvercharge) + day.count(FindingCategory::FeeUndercharge);
         if fee_findings > 0 {
             attention.push(format!(
                 "{fee_findings} fees differ from the channel contract (fee_overcharge / fee_undercharge in diff.csv)"

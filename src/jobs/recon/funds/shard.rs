@@ -16,9 +16,9 @@ use crate::sharding::partition_of;
 
 use super::ledger::read_ledger;
 use super::passes::ShardPasses;
-use crate::jobs::recon::findings::FeeTotals;
 use super::settings::FundsSettings;
 use super::{DIFF_ROWS, REJECT_ROWS};
+use crate::jobs::recon::findings::FeeTotals;
 
 /// Per-side counts a shard hands to finalize (in `ShardOutcome::summary`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

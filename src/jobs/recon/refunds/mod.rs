@@ -112,13 +112,20 @@ impl RefundEvent {
 /// number and place: the order in which they are counted.
 pub fn events(mut facts: Vec<RefundFact>) -> Vec<RefundEvent> {
     facts.sort_by(|a, b| {
-        (&a.order_no, a.values.time, &a.key, &a.values.file, a.values.line).cmp(&(
-            &b.order_no,
-            b.values.time,
-            &b.key,
-            &b.values.file,
-            b.values.line,
-        ))
+        (
+            &a.order_no,
+            a.values.time,
+            &a.key,
+            &a.values.file,
+            a.values.line,
+        )
+            .cmp(&(
+                &b.order_no,
+                b.values.time,
+                &b.key,
+                &b.values.file,
+                b.values.line,
+            ))
     });
     let mut by_order: HashMap<&str, (Vec<&RefundFact>, Vec<&RefundFact>)> = HashMap::new();
     for fact in &facts {
@@ -139,14 +146,13 @@ pub fn events(mut facts: Vec<RefundFact>) -> Vec<RefundEvent> {
             statement: Some((s.key.clone(), s.values.clone())),
         };
         for rule in [
-            (|l: &RefundFact, s: &RefundFact| l.key == s.key) as fn(&RefundFact, &RefundFact) -> bool,
+            (|l: &RefundFact, s: &RefundFact| l.key == s.key)
+                as fn(&RefundFact, &RefundFact) -> bool,
             |l, s| l.values.amount == s.values.amount,
         ] {
             for slot in statement.iter_mut() {
                 let Some(s) = *slot else { continue };
-                let partner = ledger
-                    .iter_mut()
-                    .find(|l| l.is_some_and(|l| rule(l, s)));
+                let partner = ledger.iter_mut().find(|l| l.is_some_and(|l| rule(l, s)));
                 if let Some(l_slot) = partner
                     && let Some(l) = l_slot.take()
                 {
@@ -390,7 +396,11 @@ mod tests {
             fact("P1", "P1", false, 2_000, "2026-11-21 11:00:02"),
         ]);
         assert_eq!(events.len(), 2);
-        assert!(events.iter().all(|e| e.ledger.is_some() && e.statement.is_some()));
+        assert!(
+            events
+                .iter()
+                .all(|e| e.ledger.is_some() && e.statement.is_some())
+        );
         let linkage = link(&events, &[], &paid(10_000), None);
         assert!(linkage.findings.is_empty());
         assert_eq!(linkage.links.last().unwrap().refunded_total, 5_000);

@@ -79,18 +79,20 @@ pub async fn prior_links(
     rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let key = |text: String| (!text.is_empty()).then_some(text);
     rows.into_iter()
-        .map(|(business_date, seq, order_no, ledger_key, statement_key, amount)| {
-            let amount = cents(amount, &format!("refund link {job} {business_date} #{seq}"))?;
-            Ok(PriorLink {
-                business_date,
-                identity: Identity {
-                    order_no,
-                    ledger_key: key(ledger_key),
-                    statement_key: key(statement_key),
-                    amount,
-                },
-            })
-        })
+        .map(
+            |(business_date, seq, order_no, ledger_key, statement_key, amount)| {
+                let amount = cents(amount, &format!("refund link {job} {business_date} #{seq}"))?;
+                Ok(PriorLink {
+                    business_date,
+                    identity: Identity {
+                        order_no,
+                        ledger_key: key(ledger_key),
+                        statement_key: key(statement_key),
+                        amount,
+                    },
+                })
+            },
+        )
         .collect()
 }
 
@@ -248,11 +250,7 @@ pub async fn replace_links(
             Value::Money(cents_to_decimal(identity.amount)),
             Value::Money(cents_to_decimal(link.refunded_total)),
             Value::OptionalMoney(link.payment.map(|p| cents_to_decimal(p.amount))),
-            Value::Text(
-                link.payment
-                    .map(|p| p.date.to_string())
-                    .unwrap_or_default(),
-            ),
+            Value::Text(link.payment.map(|p| p.date.to_string()).unwrap_or_default()),
             Value::Text(link.time.format("%Y-%m-%d %H:%M:%S").to_string()),
             Value::Text(link.category.to_string()),
             Value::Text(run_id.to_string()),
