@@ -401,6 +401,68 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
     assert_eq!(links(&db.db, job, D3).await.len(), 4);
     assert_eq!(register(&db.db, job, "over_refund").await.len(), 2);
     assert_eq!(register(&db.db, job, "orphan_refund").await.len(), 1);
+    let detail: (String,) = on_db!(&db.db, pool => {
+        sqlx::query_as("SELECT detail FROM recon_breaks WHERE job = $1 AND break_key = 'R5'")
+            .bind(job)
+            .fetch_one(pool)
+            .await
+            .expect("R5 detail")
+    });
+    assert!(
+        detail.0.contains("paid 100.00 on 2026-11-20")
+            && detail.0.contains("refunded 105.00 in total"),
+        "{}",
+        detail.0
+    );
+
+    // One shard or three: the same reports.
+    let single = "recon-wechat-single";
+    let one = common::builtin_runner(db, &[(single, funds_job(single, 1, STATEMENT))]);
+    let mut last = None;
+    for date in [D1, D2, D3] {
+        last = Some(run(&one, single, date).await);
+    }
+    let last = last.expect("D3 run");
+    for file in ["summary.csv", "diff.csv"] {
+        assert_eq!(report(db, &day3, file), report(db, &last, file), "{file}");
+    }
+
+    // A late refund of D2 (R8 5.00 of P1, both sides) changes what D2
+    // counted: D3 is stale, and its cascade rerun counts on top of it.
+    refund(&db.db, "R8", "P1", "5.00", "0.03", "2026-11-21T14:00:00").await;
+    write_statement(
+        db,
+        D2,
+        &[
+            "P1,30.00,REFUND,2026-11-21 10:00:00,-0.18,R1",
+            "P2,50.00,REFUND,2026-11-21 11:00:00,-0.30,R2",
+            "X9,10.00,REFUND,2026-11-21 12:00:00,-0.06,R9",
+            "P1,5.00,REFUND,2026-11-21 14:00:00,-0.03,R8",
+        ],
+    );
+    let late = rerun(&runner, &day2b).await;
+    let marks = runner
+        .ledger()
+        .active_stale_marks(Some(job))
+        .await
+        .expect("stale marks");
+    assert_eq!(
+        marks
+            .iter()
+            .map(|m| m.business_date.to_string())
+            .collect::<Vec<_>>(),
+        [D3],
+        "{:?}",
+        late.run.outcome
+    );
+    let cascade = runner
+        .rerun_cascade(&day3c.run.run_id, "late refund R8", "test", |_| {})
+        .await
+        .expect("cascade");
+    assert!(cascade.succeeded(), "{:?}", cascade.stopped);
+    let diff = report(db, &cascade.steps[0], "diff.csv");
+    let over = diff_rows(&diff, "over_refund");
+    assert_eq!(cell(&diff, &over[0], "refunded_total"), "110.00", "{diff}");
 }
 
 /// Contract: 0.60 % until 2026-11-15, 0.38 % from 2026-11-16, half-up to
