@@ -14,7 +14,7 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use common::TestDb;
-use common::recon::funds_job as job_text;
+use common::recon::{assert_conserved, funds_job as job_text};
 use reckon::db::Db;
 use reckon::jobs::recon::breaks::{self, BreakFilter, BreakState};
 use reckon::ledger::RunStatus;
@@ -61,38 +61,6 @@ fn assert_succeeded(summary: &RunSummary) {
         "{:?}",
         summary.run.error
     );
-}
-
-/// Conservation, read off `summary.csv`: per side the categories plus
-/// `rejected` hold the rows of `total_read`, and the categories its amount
-/// (the findings' rows after `total_read` are not part of it).
-fn assert_conserved(summary_csv: &str) {
-    let rows: Vec<Vec<&str>> = summary_csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
-    let end = rows
-        .iter()
-        .position(|r| r[0] == "total_read")
-        .expect("total_read row");
-    let total = &rows[end];
-    for (count_col, amount_col) in [(1, 2), (3, 4)] {
-        let mut count = 0u64;
-        let mut amount = Decimal::ZERO;
-        for row in &rows[..end] {
-            count += row[count_col].parse::<u64>().expect("count");
-            if row[0] != "rejected" {
-                amount += row[amount_col].parse::<Decimal>().expect("amount");
-            }
-        }
-        assert_eq!(count.to_string(), total[count_col], "{summary_csv}");
-        assert_eq!(
-            amount,
-            total[amount_col].parse::<Decimal>().expect("total"),
-            "{summary_csv}"
-        );
-    }
 }
 
 /// The run's attention lines, as JSON text.

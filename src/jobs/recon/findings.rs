@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use crate::jobs::recon::breaks::NewBreak;
 use crate::jobs::recon::engine::{
     Category, DIFF_HEADER, DiffRecord, SideSummary, SideValues, cents_to_decimal, diff_cells,
-    fee_units_to_decimal, format_cents, format_fee, summary_rows,
+    fee_units_to_decimal, format_cents, format_fee, side_place, summary_rows,
 };
 use crate::jobs::recon::formats::{Record, RecordKind};
 use crate::report::{CsvReport, ReportError};
@@ -123,14 +123,11 @@ impl Finding {
 
     /// The order of findings in `diff.csv`, after the engine's rows.
     pub fn report_order(&self) -> impl Ord + '_ {
-        fn place(side: &Option<SideValues>) -> Option<(&str, u64)> {
-            side.as_ref().map(|v| (v.file.as_str(), v.line))
-        }
         (
             self.category,
             self.key.as_str(),
-            place(&self.ledger),
-            place(&self.statement),
+            side_place(&self.ledger),
+            side_place(&self.statement),
         )
     }
 

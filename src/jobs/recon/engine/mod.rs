@@ -27,6 +27,7 @@ mod report;
 mod side;
 
 pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, compare};
+pub(crate) use diff_record::side_place;
 pub use diff_record::{DiffRecord, SideValues};
 pub use ledger_csv::{LedgerRead, read_ledger_layout, read_statement_side};
 pub use minor_units::{

@@ -76,7 +76,7 @@ pub async fn prior_links(
         });
         rows.extend(part);
     }
-    rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    rows.sort_by_key(|row| (row.0, row.1));
     let key = |text: String| (!text.is_empty()).then_some(text);
     rows.into_iter()
         .map(
@@ -109,7 +109,8 @@ fn business_date_of(local: NaiveDateTime, cut_off: NaiveTime) -> NaiveDate {
 /// `payment_orders` of `channel` that succeeded before `end` first; else the
 /// channel's payment among today's one-sided `records` (business date
 /// `date`); else a payment the channel reported on an earlier date and our
-/// ledger never had (the register's statement-only payment records).
+/// ledger does not hold as paid (the register's records of it: missing in
+/// our ledger, or closed on our side).
 #[allow(clippy::too_many_arguments)]
 pub async fn payments(
     db: &Db,
@@ -151,8 +152,14 @@ pub async fn payments(
     let wanted: std::collections::HashSet<&str> = orders.iter().map(String::as_str).collect();
     let channel_payment = |record: &DiffRecord| {
         let statement = record.statement.as_ref()?;
+        // A payment we hold as paid is in payment_orders; one we do not
+        // (missing, or closed on our side) is the channel's.
+        let ours_paid = record
+            .ledger
+            .as_ref()
+            .is_some_and(|l| l.status == LedgerStatus::Success);
         (record.kind == RecordKind::Payment
-            && record.ledger.is_none()
+            && !ours_paid
             && statement.status == LedgerStatus::Success)
             .then_some(statement.amount)
     };
