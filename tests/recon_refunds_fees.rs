@@ -154,7 +154,8 @@ async fn register(
     job: &str,
     category: &str,
 ) -> Vec<(String, String, String, String, String)> {
-    let rows: Vec<(String, String, Option<Money>, Option<Money>, Money)> = on_db!(db, pool => {
+    type Row = (String, String, Option<Money>, Option<Money>, Money);
+    let rows: Vec<Row> = on_db!(db, pool => {
         sqlx::query_as(
             "SELECT break_key, state, left_amount, right_amount, delta FROM recon_breaks \
              WHERE job = $1 AND found_as = $2 ORDER BY business_date, break_key",
