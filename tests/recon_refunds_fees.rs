@@ -199,11 +199,26 @@ async fn links(db: &Db, job: &str, date: &str) -> Vec<(String, String, String)> 
 /// 40.00 of P1 at 10:00 and R5 15.00 of P1 at 16:00 on both sides, listed
 /// in the opposite order (30 + 20 + 40 = 90, + 15 = 105 > 100: R5 is the
 /// over-refund); R6 5.00 of P2 channel only (55 > 50); R7 10.00 of P7,
-/// channel only, whose payment the register holds (linked, not an orphan).
+/// channel only, whose payment the register holds (linked, not an orphan);
+/// RC1 30.00 of C1, which we closed but the channel says was paid on D1.
 async fn refund_days(db: &TestDb) {
     let d = &db.db;
     order(d, "P1", "100.00", "0.60", "2026-11-20T09:00:00").await;
     order(d, "P2", "50.00", "0.30", "2026-11-20T09:30:00").await;
+    // C1: closed on our side, paid according to the channel (status_mismatch).
+    on_db!(d, pool => {
+        sqlx::query(
+            "INSERT INTO payment_orders (order_no, merchant_id, channel, channel_order_no, currency, \
+             amount, fee, status, created_at, completed_at) \
+             VALUES ('C1', 'M1', 'wechat', NULL, 'CNY', $1, $2, 'closed', $3, NULL)",
+        )
+        .bind(Money(dec("30.00")))
+        .bind(Money(dec("0.18")))
+        .bind(instant("2026-11-20T11:00:00"))
+        .execute(pool)
+        .await
+        .expect("insert closed order");
+    });
     write_statement(
         db,
         D1,
@@ -211,6 +226,7 @@ async fn refund_days(db: &TestDb) {
             "P1,100.00,SUCCESS,2026-11-20 09:00:00,0.60,",
             "P2,50.00,SUCCESS,2026-11-20 09:30:00,0.30,",
             "P7,20.00,SUCCESS,2026-11-20 10:00:00,0.12,",
+            "C1,30.00,SUCCESS,2026-11-20 11:00:00,0.18,",
         ],
     );
     refund(d, "R1", "P1", "30.00", "0.18", "2026-11-21T10:00:00").await;
@@ -236,6 +252,7 @@ async fn refund_days(db: &TestDb) {
             "P1,40.00,REFUND,2026-11-22 10:00:00,-0.24,R4",
             "P2,5.00,REFUND,2026-11-22 12:00:00,-0.03,R6",
             "P7,10.00,REFUND,2026-11-22 13:00:00,-0.06,R7",
+            "C1,30.00,REFUND,2026-11-22 14:00:00,-0.18,RC1",
         ],
     );
 }
@@ -317,9 +334,10 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
             ("P1".to_string(), "R4/R4".to_string(), "90".to_string()),
             ("P2".into(), "/R6".into(), "55".into()),
             ("P7".into(), "/R7".into(), "10".into()),
+            ("C1".into(), "/RC1".into(), "30".into()),
             ("P1".into(), "R5/R5".into(), "105".into()),
         ],
-        "R3 is counted once, on D2"
+        "R3 is counted once, on D2; RC1 finds the channel's payment of C1"
     );
 
     // The register: paid on the left, the refunded total on the right, the excess as delta.
@@ -367,7 +385,7 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
         assert_eq!(report(db, &day3, file), report(db, &day3b, file), "{file}");
         assert_eq!(report(db, &day3, file), report(db, &day3c, file), "{file}");
     }
-    assert_eq!(links(&db.db, job, D3).await.len(), 4);
+    assert_eq!(links(&db.db, job, D3).await.len(), 5);
     assert_eq!(register(&db.db, job, "over_refund").await.len(), 2);
     assert_eq!(register(&db.db, job, "orphan_refund").await.len(), 1);
     let detail: (String,) = on_db!(&db.db, pool => {
