@@ -44,41 +44,12 @@ fn dec(text: &str) -> Decimal {
 
 /// A succeeded WeChat payment order completed at `at` (Shanghai time).
 async fn order(db: &Db, no: &str, amount: &str, fee: &str, at: &str) {
-    let at = instant(at);
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO payment_orders (order_no, merchant_id, channel, channel_order_no, currency, \
-             amount, fee, status, created_at, completed_at) \
-             VALUES ($1, 'M1', 'wechat', NULL, 'CNY', $2, $3, 'succeeded', $4, $4)",
-        )
-        .bind(no)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(at)
-        .execute(pool)
-        .await
-        .expect("insert order");
-    });
+    common::ledger_rows::insert_order(db, no, "M1", amount, fee, &format!("{at}+08:00")).await;
 }
 
 /// A succeeded refund of `order_no`; `fee` is the fee given back (positive).
 async fn refund(db: &Db, no: &str, order_no: &str, amount: &str, fee: &str, at: &str) {
-    let at = instant(at);
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO refunds (refund_no, order_no, merchant_id, channel, channel_refund_no, \
-             currency, amount, fee, status, created_at, completed_at) \
-             VALUES ($1, $2, 'M1', 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
-        )
-        .bind(no)
-        .bind(order_no)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(at)
-        .execute(pool)
-        .await
-        .expect("insert refund");
-    });
+    common::ledger_rows::insert_refund(db, no, order_no, amount, fee, &format!("{at}+08:00")).await;
 }
 
 fn write_statement(db: &TestDb, day: &str, rows: &[&str]) {
