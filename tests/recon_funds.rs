@@ -14,7 +14,7 @@ use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use common::TestDb;
-use common::recon::funds_job as job_text;
+use common::recon::{assert_conserved, funds_job as job_text};
 use reckon::db::Db;
 use reckon::jobs::recon::breaks::{self, BreakFilter, BreakState};
 use reckon::ledger::RunStatus;
@@ -63,34 +63,6 @@ fn assert_succeeded(summary: &RunSummary) {
     );
 }
 
-/// Conservation, read off `summary.csv`: per side the categories plus
-/// `rejected` hold the rows of `total_read`, and the categories its amount.
-fn assert_conserved(summary_csv: &str) {
-    let rows: Vec<Vec<&str>> = summary_csv
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').collect())
-        .collect();
-    let total = rows.last().expect("total_read row");
-    assert_eq!(total[0], "total_read");
-    for (count_col, amount_col) in [(1, 2), (3, 4)] {
-        let mut count = 0u64;
-        let mut amount = Decimal::ZERO;
-        for row in &rows[..rows.len() - 1] {
-            count += row[count_col].parse::<u64>().expect("count");
-            if row[0] != "rejected" {
-                amount += row[amount_col].parse::<Decimal>().expect("amount");
-            }
-        }
-        assert_eq!(count.to_string(), total[count_col], "{summary_csv}");
-        assert_eq!(
-            amount,
-            total[amount_col].parse::<Decimal>().expect("total"),
-            "{summary_csv}"
-        );
-    }
-}
-
 /// The run's attention lines, as JSON text.
 fn attention(summary: &RunSummary) -> String {
     summary
@@ -136,22 +108,7 @@ async fn order(db: &Db, no: &str, channel: &str, amount: &str, fee: &str, status
 }
 
 async fn refund(db: &Db, no: &str, order_no: &str, amount: &str, fee: &str, at: &str) {
-    let at = instant(&format!("{at}+08:00"));
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO refunds (refund_no, order_no, merchant_id, channel, channel_refund_no, \
-             currency, amount, fee, status, created_at, completed_at) \
-             VALUES ($1, $2, 'M1', 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
-        )
-        .bind(no)
-        .bind(order_no)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(at)
-        .execute(pool)
-        .await
-        .expect("insert refund");
-    });
+    common::ledger_rows::insert_refund(db, no, order_no, amount, fee, &format!("{at}+08:00")).await;
 }
 
 async fn execute(db: &Db, sql: &str) {
@@ -297,6 +254,8 @@ duplicate_in_statement,0,0.00,1,100.00
 pending,1,70.00,1,15.00
 rejected,0,,1,
 total_read,7,320.00,9,384.90
+over_refund,0,0.00,0,0.00
+orphan_refund,0,0.00,0,0.00
 ";
 
 async fn register(db: &Db, job: &str) -> Vec<(String, String, String, String)> {
@@ -330,14 +289,14 @@ async fn every_category_and_the_register(db: &TestDb) {
     let s = statement.display();
     let diff = report(db, &summary, "diff.csv");
     let expected = [
-        format!("amount_mismatch,W2,payment,50.00,49.90,-0.10,0.30,0.30,0.00,SUCCESS,SUCCESS,2026-11-21 10:10:00,2026-11-21 10:10:00,payment_orders,,{s},3"),
-        format!("status_mismatch,W3,payment,20.00,20.00,0.00,0.12,0.12,0.00,CLOSED,SUCCESS,2026-11-21 11:00:00,2026-11-21 11:00:00,payment_orders,,{s},4"),
-        format!("fee_mismatch,W4,payment,30.00,30.00,0.00,0.18,0.20,0.02,SUCCESS,SUCCESS,2026-11-21 11:30:00,2026-11-21 11:30:00,payment_orders,,{s},5"),
-        "missing_in_channel,W5,payment,40.00,,-40.00,0.24,,,SUCCESS,,2026-11-21 12:00:00,,payment_orders,,,".to_string(),
-        format!("missing_in_ledger,W6,payment,,60.00,60.00,,0.36,,,SUCCESS,,2026-11-21 13:00:00,,,{s},6"),
-        format!("duplicate_in_statement,W1,payment,,100.00,100.00,,0.60,,,SUCCESS,,2026-11-21 10:00:05,,,{s},7"),
-        "pending,W7,payment,70.00,,-70.00,0.42,,,SUCCESS,,2026-11-21 23:50:00,,payment_orders,,,".to_string(),
-        format!("pending,W9,payment,,15.00,15.00,,0.09,,,SUCCESS,,2026-11-21 23:55:00,,,{s},9"),
+        format!("amount_mismatch,W2,payment,50.00,49.90,-0.10,0.30,0.30,0.00,SUCCESS,SUCCESS,2026-11-21 10:10:00,2026-11-21 10:10:00,payment_orders,,{s},3,,,,,,"),
+        format!("status_mismatch,W3,payment,20.00,20.00,0.00,0.12,0.12,0.00,CLOSED,SUCCESS,2026-11-21 11:00:00,2026-11-21 11:00:00,payment_orders,,{s},4,,,,,,"),
+        format!("fee_mismatch,W4,payment,30.00,30.00,0.00,0.18,0.20,0.02,SUCCESS,SUCCESS,2026-11-21 11:30:00,2026-11-21 11:30:00,payment_orders,,{s},5,,,,,,"),
+        "missing_in_channel,W5,payment,40.00,,-40.00,0.24,,,SUCCESS,,2026-11-21 12:00:00,,payment_orders,,,,,,,,,".to_string(),
+        format!("missing_in_ledger,W6,payment,,60.00,60.00,,0.36,,,SUCCESS,,2026-11-21 13:00:00,,,{s},6,,,,,,"),
+        format!("duplicate_in_statement,W1,payment,,100.00,100.00,,0.60,,,SUCCESS,,2026-11-21 10:00:05,,,{s},7,,,,,,"),
+        "pending,W7,payment,70.00,,-70.00,0.42,,,SUCCESS,,2026-11-21 23:50:00,,payment_orders,,,,,,,,,".to_string(),
+        format!("pending,W9,payment,,15.00,15.00,,0.09,,,SUCCESS,,2026-11-21 23:55:00,,,{s},9,,,,,,"),
     ];
     let lines: Vec<&str> = diff.lines().skip(1).collect();
     assert_eq!(
@@ -503,7 +462,7 @@ async fn cross_day_pending_is_resolved_or_becomes_a_break(db: &TestDb) {
         "category,ledger_count,ledger_amount,statement_count,statement_amount\nmatched,1,25.00,2,95.00\n"
     ), "{summary}");
     assert!(
-        summary.ends_with("total_read,1,25.00,2,95.00\n"),
+        summary.contains("total_read,1,25.00,2,95.00\n"),
         "{summary}"
     );
     assert_conserved(&summary);
@@ -751,6 +710,17 @@ async fn published_wechat_bill_refund_exception_reaches_reports_and_register(db:
         "2024-07-09T11:00:00",
     )
     .await;
+    // The refunded order was paid on an earlier day; our ledger holds it.
+    order(
+        d,
+        "P20240625000009",
+        "wechat",
+        "50.00",
+        "0.27",
+        "succeeded",
+        "2024-06-25T10:00:00",
+    )
+    .await;
     refund(
         d,
         "R20240709000001",
@@ -791,13 +761,15 @@ duplicate_in_statement,0,0.00,0,0.00
 pending,0,0.00,0,0.00
 rejected,0,,0,
 total_read,5,121.01,6,131.01
+over_refund,0,0.00,0,0.00
+orphan_refund,0,0.00,0,0.00
 "
     );
     let diff = report(db, &summary, "diff.csv");
     assert_eq!(
         diff.lines().skip(1).collect::<Vec<_>>(),
         [format!(
-            "refund_exception,R20240709000003,refund,5.00,5.00,0.00,-0.03,-0.03,0.00,REFUND,REFUND_EXCEPTION,2024-07-09 16:30:00,2024-07-09 16:30:00,refunds,,{},7",
+            "refund_exception,R20240709000003,refund,5.00,5.00,0.00,-0.03,-0.03,0.00,REFUND,REFUND_EXCEPTION,2024-07-09 16:30:00,2024-07-09 16:30:00,refunds,,{},7,,,,,,",
             statement.display()
         )]
     );

@@ -23,3 +23,37 @@ pending_days = 1
 "#
     )
 }
+
+/// Conservation, read off a `recon-funds` `summary.csv`: per side the
+/// engine's categories plus `rejected` hold the rows of `total_read`, and the
+/// categories its amount (the findings' rows after `total_read` are not part
+/// of it).
+pub fn assert_conserved(summary_csv: &str) {
+    use rust_decimal::Decimal;
+    let rows: Vec<Vec<&str>> = summary_csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let end = rows
+        .iter()
+        .position(|r| r[0] == "total_read")
+        .expect("total_read row");
+    let total = &rows[end];
+    for (count_col, amount_col) in [(1, 2), (3, 4)] {
+        let mut count = 0u64;
+        let mut amount = Decimal::ZERO;
+        for row in &rows[..end] {
+            count += row[count_col].parse::<u64>().expect("count");
+            if row[0] != "rejected" {
+                amount += row[amount_col].parse::<Decimal>().expect("amount");
+            }
+        }
+        assert_eq!(count.to_string(), total[count_col], "{summary_csv}");
+        assert_eq!(
+            amount,
+            total[amount_col].parse::<Decimal>().expect("total"),
+            "{summary_csv}"
+        );
+    }
+}

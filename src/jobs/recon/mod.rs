@@ -4,9 +4,12 @@
 
 pub mod breaks;
 pub mod engine;
+pub mod fees;
+pub mod findings;
 pub mod formats;
 pub mod funds;
 pub mod internal;
+pub mod refunds;
 pub mod shard_rows;
 
 use crate::runtime::JobError;

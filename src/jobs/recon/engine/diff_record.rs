@@ -112,16 +112,18 @@ impl DiffRecord {
 
     /// The order of `diff.csv`: category, key, then where each side's row is.
     pub fn report_order(&self) -> impl Ord + '_ {
-        fn place(side: &Option<SideValues>) -> Option<(&str, u64)> {
-            side.as_ref().map(|v| (v.file.as_str(), v.line))
-        }
         (
             self.category,
             self.key.as_str(),
-            place(&self.ledger),
-            place(&self.statement),
+            side_place(&self.ledger),
+            side_place(&self.statement),
         )
     }
+}
+
+/// Where a side's row is (file, line), for report orders.
+pub(crate) fn side_place(side: &Option<SideValues>) -> Option<(&str, u64)> {
+    side.as_ref().map(|v| (v.file.as_str(), v.line))
 }
 
 impl Comparison {

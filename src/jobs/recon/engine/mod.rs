@@ -27,13 +27,18 @@ mod report;
 mod side;
 
 pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, compare};
+pub(crate) use diff_record::side_place;
 pub use diff_record::{DiffRecord, SideValues};
 pub use ledger_csv::{LedgerRead, read_ledger_layout, read_statement_side};
 pub use minor_units::{
     CentsOutOfRange, cents_to_decimal, cents_to_decimal_i128, decimal_to_cents,
     decimal_to_fee_units, fee_units_to_decimal,
 };
-pub use report::{ReconReports, build_reports, diff_report, summary_report};
+pub(crate) use minor_units::{format_cents, format_fee};
+pub use report::{
+    DIFF_HEADER, ReconReports, SUMMARY_HEADER, build_reports, diff_cells, diff_report,
+    summary_report, summary_rows,
+};
 pub use side::{Side, SideBuilder, SideName, SideTotals};
 
 use std::path::PathBuf;

@@ -70,30 +70,41 @@ pub fn summary_report(
     excel_bom: bool,
 ) -> Result<(String, Vec<u8>, u64), ReportError> {
     let mut report = CsvReport::new("summary.csv", &SUMMARY_HEADER, excel_bom)?;
-    for category in Category::ALL {
-        report.row([
-            category.as_str().to_string(),
-            ledger.count(category).to_string(),
-            format_cents(ledger.sum_cents(category)),
-            statement.count(category).to_string(),
-            format_cents(statement.sum_cents(category)),
-        ])?;
+    for row in summary_rows(ledger, statement) {
+        report.row(row)?;
     }
-    report.row([
+    report.finish()
+}
+
+/// The rows of `summary.csv` (for a kind that appends rows of its own).
+pub fn summary_rows(ledger: &SideSummary, statement: &SideSummary) -> Vec<[String; 5]> {
+    let mut rows: Vec<[String; 5]> = Category::ALL
+        .iter()
+        .map(|&category| {
+            [
+                category.as_str().to_string(),
+                ledger.count(category).to_string(),
+                format_cents(ledger.sum_cents(category)),
+                statement.count(category).to_string(),
+                format_cents(statement.sum_cents(category)),
+            ]
+        })
+        .collect();
+    rows.push([
         "rejected".to_string(),
         ledger.read.rejects.to_string(),
         String::new(),
         statement.read.rejects.to_string(),
         String::new(),
-    ])?;
-    report.row([
+    ]);
+    rows.push([
         "total_read".to_string(),
         (ledger.read.records + ledger.read.rejects).to_string(),
         format_cents(ledger.read.amount_cents),
         (statement.read.records + statement.read.rejects).to_string(),
         format_cents(statement.read.amount_cents),
-    ])?;
-    report.finish()
+    ]);
+    rows
 }
 
 /// `diff.csv` from records already in report order.
@@ -103,42 +114,47 @@ pub fn diff_report(
 ) -> Result<(String, Vec<u8>, u64), ReportError> {
     let mut report = CsvReport::new("diff.csv", &DIFF_HEADER, excel_bom)?;
     for record in records {
-        let (l, s) = (&record.ledger, &record.statement);
-        let fee_delta = match (
-            l.as_ref().and_then(|v| v.fee),
-            s.as_ref().and_then(|v| v.fee),
-        ) {
-            (Some(a), Some(b)) => format_fee(i128::from(b) - i128::from(a)),
-            _ => String::new(),
-        };
-        let field = |side: &Option<SideValues>, pick: fn(&SideValues) -> String| {
-            side.as_ref().map(pick).unwrap_or_default()
-        };
-        report.row([
-            record.category.as_str().to_string(),
-            record.key.clone(),
-            record.kind.as_str().to_string(),
-            field(l, |v| format_cents(i128::from(v.amount))),
-            field(s, |v| format_cents(i128::from(v.amount))),
-            format_cents(record.delta_cents()),
-            field(l, |v| {
-                v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
-            }),
-            field(s, |v| {
-                v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
-            }),
-            fee_delta,
-            field(l, |v| v.status.to_string()),
-            field(s, |v| v.status.to_string()),
-            field(l, |v| v.time.format("%Y-%m-%d %H:%M:%S").to_string()),
-            field(s, |v| v.time.format("%Y-%m-%d %H:%M:%S").to_string()),
-            field(l, |v| v.file.clone()),
-            field(l, line_text),
-            field(s, |v| v.file.clone()),
-            field(s, line_text),
-        ])?;
+        report.row(diff_cells(record))?;
     }
     report.finish()
+}
+
+/// One `diff.csv` row, in [`DIFF_HEADER`] order.
+pub fn diff_cells(record: &DiffRecord) -> [String; 17] {
+    let (l, s) = (&record.ledger, &record.statement);
+    let fee_delta = match (
+        l.as_ref().and_then(|v| v.fee),
+        s.as_ref().and_then(|v| v.fee),
+    ) {
+        (Some(a), Some(b)) => format_fee(i128::from(b) - i128::from(a)),
+        _ => String::new(),
+    };
+    let field = |side: &Option<SideValues>, pick: fn(&SideValues) -> String| {
+        side.as_ref().map(pick).unwrap_or_default()
+    };
+    [
+        record.category.as_str().to_string(),
+        record.key.clone(),
+        record.kind.as_str().to_string(),
+        field(l, |v| format_cents(i128::from(v.amount))),
+        field(s, |v| format_cents(i128::from(v.amount))),
+        format_cents(record.delta_cents()),
+        field(l, |v| {
+            v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
+        }),
+        field(s, |v| {
+            v.fee.map(|f| format_fee(i128::from(f))).unwrap_or_default()
+        }),
+        fee_delta,
+        field(l, |v| v.status.to_string()),
+        field(s, |v| v.status.to_string()),
+        field(l, |v| v.time.format("%Y-%m-%d %H:%M:%S").to_string()),
+        field(s, |v| v.time.format("%Y-%m-%d %H:%M:%S").to_string()),
+        field(l, |v| v.file.clone()),
+        field(l, line_text),
+        field(s, |v| v.file.clone()),
+        field(s, line_text),
+    ]
 }
 
 /// The line number, blank for a database row (line 0).

@@ -10,8 +10,9 @@ use crate::jobs::recon::engine::{DiffRecord, SideValues};
 use super::carry::{Decision, ONE_SIDED};
 
 /// The carry digest of a date's diff records and carried-record decisions
-/// (both in report order).
-pub fn digest(records: &[DiffRecord], decisions: &[Decision]) -> String {
+/// (both in report order), and of the passes' rows that later dates build on
+/// (`extra`: the refunds the date counted).
+pub fn digest(records: &[DiffRecord], decisions: &[Decision], extra: &[Vec<String>]) -> String {
     let side = |values: &Option<SideValues>| match values {
         Some(v) => format!("{} {}", v.amount, v.time),
         None => String::new(),
@@ -37,6 +38,9 @@ pub fn digest(records: &[DiffRecord], decisions: &[Decision]) -> String {
             decision.state.as_str().to_string(),
             decision.category.clone(),
         ]);
+    }
+    for row in extra {
+        digest.row(row);
     }
     digest.finish()
 }

@@ -13,14 +13,16 @@
 pub mod carried_state;
 pub mod carry;
 pub mod ledger;
+pub mod passes;
 pub mod settings;
 pub mod shard;
 
 use crate::jobs::recon::breaks::{self, NewBreak};
 use crate::jobs::recon::engine::{
     Category, DiffRecord, SideName, SideSummary, SideValues, cents_to_decimal,
-    cents_to_decimal_i128, diff_report, summary_report,
+    cents_to_decimal_i128,
 };
+use crate::jobs::recon::findings::{self, FeeTotals, FindingCategory};
 use crate::jobs::recon::formats::{RejectRow, reject_rows_report};
 use crate::jobs::recon::shard_rows;
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
@@ -78,12 +80,14 @@ impl JobKind for ReconFunds {
         let mut ledger = SideSummary::empty(SideName::Ledger);
         let mut statement = SideSummary::empty(SideName::Statement);
         let mut notes = Vec::new();
+        let mut fees = FeeTotals::default();
         for shard in shards {
             let summary: ShardSummary = serde_json::from_value(shard.summary.clone())
                 .map_err(|e| JobError::Failed(format!("shard {} summary: {e}", shard.item)))?;
             ledger.merge(&summary.ledger);
             statement.merge(&summary.statement);
             notes.extend(summary.notes);
+            fees.merge(&summary.fees);
         }
         let mut records: Vec<DiffRecord> =
             shard_rows::read(db, job, date, items, DIFF_ROWS).await?;
@@ -103,17 +107,19 @@ impl JobKind for ReconFunds {
         records.sort_by(|a, b| a.report_order().cmp(&b.report_order()));
         ledger.check_conservation()?;
         statement.check_conservation()?;
+        let day = passes::day_findings(ctx, &settings, &fees, &records).await?;
 
         let bom = ctx.paths.excel_bom;
         let files = vec![
-            summary_report(&ledger, &statement, bom)?,
-            diff_report(&records, bom)?,
+            findings::summary_report(&ledger, &statement, &day.findings, day.fees.as_ref(), bom)?,
+            findings::diff_report(&records, &day.findings, bom)?,
             reject_rows_report(rejects.clone(), bom)?.finish()?,
             carry::report(&decisions, bom)?,
         ];
         let reports = ctx.publish(files)?;
 
-        let found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
+        let mut found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
+        found.extend(day.findings.iter().map(findings::Finding::new_break));
         let mut tx = db.begin_write().await?;
         let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
@@ -128,10 +134,12 @@ impl JobKind for ReconFunds {
             )
             .await?;
         }
+        passes::record(&mut tx, job, date, &ctx.run_id, &day).await?;
         tx.commit().await?;
 
-        let breaks_found = records.iter().filter(|r| r.category.is_break()).count();
-        let pending = records.len() - breaks_found;
+        let engine_breaks = records.iter().filter(|r| r.category.is_break()).count();
+        let pending = records.len() - engine_breaks;
+        let breaks_found = engine_breaks + day.findings.len();
         let expired = decisions
             .iter()
             .filter(|d| d.outcome.starts_with("became_"))
@@ -147,6 +155,22 @@ impl JobKind for ReconFunds {
         if expired > 0 {
             attention.push(format!(
                 "{expired} pending records of earlier dates were not matched in time and are now breaks (carried.csv)"
+            ));
+        }
+        let (over, orphan) = (
+            day.count(FindingCategory::OverRefund),
+            day.count(FindingCategory::OrphanRefund),
+        );
+        if over + orphan > 0 {
+            attention.push(format!(
+                "{over} refunds exceed what was paid (over_refund), {orphan} refunds have no payment on either side (orphan_refund)"
+            ));
+        }
+        let fee_findings =
+            day.count(FindingCategory::FeeOvercharge) + day.count(FindingCategory::FeeUndercharge);
+        if fee_findings > 0 {
+            attention.push(format!(
+                "{fee_findings} fees differ from the channel contract (fee_overcharge / fee_undercharge in diff.csv)"
             ));
         }
         if let Some(line) =
@@ -180,7 +204,16 @@ impl JobKind for ReconFunds {
                 "pending_expired": expired,
                 "statement_notes": notes,
                 "register": recorded,
-                "carry_digest": carried_state::digest(&records, &decisions),
+                "refunds_counted": day.links.len(),
+                "refunds_already_counted": day.already_counted,
+                "findings": FindingCategory::ALL
+                    .iter()
+                    .map(|&c| (c.as_str().to_string(), serde_json::json!(day.count(c))))
+                    .collect::<serde_json::Map<_, _>>(),
+                "fees_contractual_charged": day.fees.map(|f| {
+                    serde_json::json!([f.audited, f.contractual.to_string(), f.charged.to_string()])
+                }),
+                "carry_digest": carried_state::digest(&records, &decisions, &day.digest_rows()),
             }),
             attention,
             failure: None,

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 
 use crate::jobs::business::window::{Window, local_instant};
 use crate::jobs::params::{ParamError, Params};
+use crate::jobs::recon::fees::FeeContract;
 use crate::jobs::recon::formats::{FormatName, GenericMapping, ReadOptions, StatementFormat};
 
 /// Everything a `recon-funds` job is configured with.
@@ -31,6 +32,8 @@ pub struct FundsSettings {
     /// Unresolved breaks older than this many days are named in the run's attention.
     pub escalate_after_days: u32,
     pub read: ReadOptions,
+    /// The channel's fee contract (`[params.fee]`), for the fee audit.
+    pub fee: Option<FeeContract>,
 }
 
 impl FundsSettings {
@@ -96,6 +99,7 @@ impl FundsSettings {
             read: ReadOptions {
                 reject_limit_percent: reject_limit_percent as u32,
             },
+            fee: FeeContract::from_params(params)?,
         })
     }
 

@@ -15,8 +15,10 @@ use crate::runtime::{JobError, ShardCtx, ShardOutcome};
 use crate::sharding::partition_of;
 
 use super::ledger::read_ledger;
+use super::passes::ShardPasses;
 use super::settings::FundsSettings;
 use super::{DIFF_ROWS, REJECT_ROWS};
+use crate::jobs::recon::findings::FeeTotals;
 
 /// Per-side counts a shard hands to finalize (in `ShardOutcome::summary`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -27,6 +29,9 @@ pub struct ShardSummary {
     /// Exist` read as an empty day.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The fee audit of the shard's statement payments (with a contract).
+    #[serde(default)]
+    pub fees: FeeTotals,
 }
 
 /// Runs one shard; rejects (which have no trustworthy key) belong to item 0.
@@ -59,10 +64,12 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         .await?;
     let (item, items) = (ctx.item, ctx.total_items);
     let (format, read) = (settings.format.clone(), settings.read);
-    let (statement, notes) =
-        tokio::task::spawn_blocking(move || read_statements(&paths, &format, read, item, items))
-            .await
-            .map_err(|e| JobError::Failed(format!("statement reader stopped: {e}")))??;
+    let passes = ShardPasses::new(settings.fee.clone());
+    let (statement, notes, mut passes) = tokio::task::spawn_blocking(move || {
+        read_statements(&paths, &format, read, item, items, passes)
+    })
+    .await
+    .map_err(|e| JobError::Failed(format!("statement reader stopped: {e}")))??;
 
     let window = settings.window(date, zone);
     let (records, rejects) = read_ledger(ctx.db(), &settings.channel, &window, zone).await?;
@@ -72,6 +79,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         .filter(|r| partition_of(&r.key, items) == item)
     {
         ledger.push_record(record);
+        passes.ledger(record);
     }
     if item == 0 {
         ledger.push_rejects(rejects);
@@ -102,6 +110,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         ledger: comparison.ledger.clone(),
         statement: comparison.statement.clone(),
         notes,
+        fees: passes.fees.totals,
     };
     let outcome = ShardOutcome {
         item,
@@ -121,19 +130,21 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     let mut tx = ctx.begin_outputs().await?;
     shard_rows::replace(tx.tx(), key, DIFF_ROWS, &diff).await?;
     shard_rows::replace(tx.tx(), key, REJECT_ROWS, &reject_rows).await?;
+    passes.store(tx.tx(), key).await?;
     ctx.commit_outputs(tx, &outcome).await?;
     Ok(outcome)
 }
 
-/// The statement side of partition `item` of `items`, from every file, and
-/// the files' notes (item 0 only).
+/// The statement side of partition `item` of `items`, from every file, the
+/// files' notes (item 0 only), and the passes with the side's records seen.
 fn read_statements(
     paths: &[PathBuf],
     format: &StatementFormat,
     read: ReadOptions,
     item: u32,
     items: u32,
-) -> Result<(Side, Vec<String>), EngineError> {
+    mut passes: ShardPasses,
+) -> Result<(Side, Vec<String>, ShardPasses), EngineError> {
     let mut builder = SideBuilder::new(SideName::Statement);
     let mut notes = Vec::new();
     for path in paths {
@@ -153,10 +164,11 @@ fn read_statements(
         }
         for record in &mine {
             builder.push_record(record);
+            passes.statement(record);
         }
         if item == 0 {
             builder.push_rejects(summary.rejects);
         }
     }
-    Ok((builder.finish(), notes))
+    Ok((builder.finish(), notes, passes))
 }
