@@ -59,6 +59,14 @@ impl Drop for Driver {
 
 impl Driver {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(failure) => panic!("{method} {path}: {failure}"),
+        }
+    }
+
+    /// One WebDriver command; `Err` carries the status and the driver's answer.
+    async fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let request = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -75,8 +83,11 @@ impl Driver {
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {value}");
-        value["value"].clone()
+        if status.is_success() {
+            Ok(value["value"].clone())
+        } else {
+            Err(format!("{status} {value}"))
+        }
     }
 
     async fn start(chromedriver: &Path, chromium: &Path) -> Driver {
@@ -171,6 +182,35 @@ impl Driver {
             Some(json!({})),
         )
         .await;
+    }
+
+    /// Clicks a form's submit button and waits until the browser has left the
+    /// page it was on (the old document's root goes stale), so the next lookup
+    /// reads the page the form answered with, never the one it came from.
+    async fn submit(&self, css: &str) {
+        let old_root = self.element("html").await;
+        self.click(css).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let probe = self
+                .try_call(
+                    "GET",
+                    &format!("/session/{}/element/{old_root}/name", self.session),
+                    None,
+                )
+                .await;
+            match probe {
+                Err(answer) if answer.contains("stale element") => break,
+                Err(answer) => panic!("waiting for {css} to submit: {answer}"),
+                Ok(_) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "{css} did not leave the page within 15 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
     }
 
     async fn text(&self, css: &str) -> String {
@@ -314,7 +354,7 @@ async fn browser_sees_demo_grid_and_resolves_a_break() {
         .await;
     driver.type_into("#name", "alice").await;
     driver.type_into("#password", PASSWORD).await;
-    driver.click("#signin").await;
+    driver.submit("#signin").await;
     let page = driver.source().await;
     assert!(page.contains("signed in as <b>alice</b>"), "{page}");
     assert!(
@@ -330,7 +370,7 @@ async fn browser_sees_demo_grid_and_resolves_a_break() {
     driver
         .type_into("#note", "matched by hand against the bank's advice")
         .await;
-    driver.click("#resolve").await;
+    driver.submit("#resolve").await;
     assert_eq!(driver.text("#break-state").await, "resolved");
     assert_eq!(
         driver.text("#break-note").await,
