@@ -66,7 +66,12 @@ impl Driver {
     }
 
     /// One WebDriver command; `Err` carries the status and the driver's answer.
-    async fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+    async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let request = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -314,7 +319,7 @@ async fn browser_sees_demo_grid_and_resolves_a_break() {
             ..ConsoleSettings::default()
         },
         metrics: reckon::metrics::Metrics::default(),
-        registry: None,
+        cluster: None,
         execute_here: true,
     };
     let shutdown = CancellationToken::new();
