@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use common::{TestDb, date, probe_job};
 use reckon::ledger::Trigger;
-use reckon::schedule::ManualClock;
+use reckon::schedule::{Clock, ManualClock};
 use reckon::scheduler::Scheduler;
 
 on_both_backends! {
