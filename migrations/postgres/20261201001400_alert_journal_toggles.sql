@@ -51,3 +51,11 @@ CREATE TABLE toggle_journal (
     scope   TEXT NOT NULL CHECK (scope IN ('node', 'cluster')),
     at      TIMESTAMPTZ NOT NULL
 );
+
+-- The console's run list (newest first, LIMIT 200): an index in that order
+-- instead of sorting the whole ledger per request (`reckon bench console`).
+-- Its partial twin keeps the node loop's active/stale run reads (status IN
+-- pending, running ORDER BY created_at) on the few active rows: without it
+-- SQLite's planner would walk runs_by_created over the whole ledger.
+CREATE INDEX runs_by_created ON runs (created_at, run_id);
+CREATE INDEX runs_active_by_created ON runs (created_at, run_id) WHERE status IN ('pending', 'running');

@@ -38,9 +38,9 @@ struct ConsoleBenchArgs {
     runs: usize,
     /// Jobs the runs are spread over
     #[arg(long, default_value_t = 10)]
-    jobs: usize,
-    /// Requests per page
-    #[arg(long, default_value_t = 20)]
+    job_count: usize,
+    /// Requests per page (after one untimed warm-up)
+    #[arg(long, default_value_t = 50)]
     requests: usize,
     /// Scratch directory (its console-bench.db and jobs/ are replaced)
     #[arg(long, value_name = "DIR", default_value = "reckon-bench-console")]
@@ -143,7 +143,7 @@ async fn bench_console(config: &Config, args: ConsoleBenchArgs) -> Result<u8, Fa
         let _ = std::fs::remove_file(format!("{}{stale}", db_path.display()));
     }
     std::fs::create_dir_all(&jobs_dir).map_err(Failure::run)?;
-    let files = crate::console::bench::job_files(args.jobs.max(1));
+    let files = crate::console::bench::job_files(args.job_count.max(1));
     for (name, text) in &files {
         std::fs::write(jobs_dir.join(format!("{name}.toml")), text).map_err(Failure::run)?;
     }
