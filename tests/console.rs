@@ -674,31 +674,15 @@ async fn pages_actions_and_refusals(db: &TestDb) {
         )
         .await;
     assert!(r.location().contains(&enc("there is no job `nope`")));
-    let journal: Vec<(String, String, String, String, String)> =
-        reckon::toggles::journal(&db.db, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .rev()
-            .map(|e| (e.what, e.name, e.action, e.actor, e.scope))
-            .collect();
-    let row = |what: &str, name: &str, action: &str| {
-        (
-            what.to_string(),
-            name.to_string(),
-            action.to_string(),
-            "console:alice".to_string(),
-            "node".to_string(),
-        )
-    };
     assert_eq!(
-        journal,
-        vec![
-            row("job", "settle", "disable"),
-            row("instance", "test-node", "disable"),
-            row("job", "settle", "enable"),
-            row("instance", "test-node", "enable"),
+        common::toggle_journal(&db.db).await,
+        [
+            "job settle disable",
+            "instance test-node disable",
+            "job settle enable",
+            "instance test-node enable",
         ]
+        .map(|c| format!("{c} by console:alice (node): statement late"))
     );
     assert!(
         reckon::toggles::node_switches(&db.db)

@@ -223,39 +223,16 @@ async fn console_on_cluster_nodes() {
     toggle(&mut on_n1, &csrf1, "job", "eod", "enable").await;
     assert!(zk_client.check_stat(&disabled_job).await.unwrap().is_none());
     assert!(zk_client.check_stat(&disabled_n2).await.unwrap().is_none());
-    let journal = reckon::toggles::journal(&db.db, 10).await.unwrap();
-    let rows: Vec<(String, String, String, String, String)> = journal
-        .iter()
-        .rev()
-        .map(|e| {
-            (
-                e.what.clone(),
-                e.name.clone(),
-                e.action.clone(),
-                e.actor.clone(),
-                e.scope.clone(),
-            )
-        })
-        .collect();
-    let row = |what: &str, name: &str, action: &str| {
-        (
-            what.to_string(),
-            name.to_string(),
-            action.to_string(),
-            "console:alice".to_string(),
-            "cluster".to_string(),
-        )
-    };
     assert_eq!(
-        rows,
-        vec![
-            row("job", "eod", "disable"),
-            row("instance", "n2", "disable"),
-            row("instance", "n2", "enable"),
-            row("job", "eod", "enable"),
+        common::toggle_journal(&db.db).await,
+        [
+            "job eod disable",
+            "instance n2 disable",
+            "instance n2 enable",
+            "job eod enable",
         ]
+        .map(|c| format!("{c} by console:alice (cluster): statement late"))
     );
-    assert!(journal.iter().all(|e| e.reason == "statement late"));
 
     // Leadership: n1 was elected first (leader epoch 1) and alerted once.
     wait_for("leadership_changed for n1", LIMIT, || {

@@ -364,13 +364,28 @@ impl Alerts {
                 }
                 for p in pending {
                     self.remember(&p.event.event_id());
-                    if let Some(index) = self
+                    match self
                         .inner
                         .targets
                         .iter()
                         .position(|t| t.settings.name == p.target)
                     {
-                        self.deliver(index, p.event.clone());
+                        Some(index) => self.deliver(index, p.event.clone()),
+                        // A target removed from [alerts] since: closed, not carried forever.
+                        None => {
+                            if let Err(err) = journal
+                                .settle(
+                                    &p.event.event_id(),
+                                    &p.target,
+                                    false,
+                                    0,
+                                    Some("target no longer configured"),
+                                )
+                                .await
+                            {
+                                tracing::warn!(error = %crate::error_chain::chain(&err), "alerts: cannot close a delivery");
+                            }
+                        }
                     }
                 }
             }

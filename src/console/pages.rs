@@ -1443,7 +1443,7 @@ pub(super) async fn cluster(
                     job.shards
                 );
             }
-            body.push_str("</tbody></table><p class=\"muted\">A disabled job does not fire; a disabled instance fires nothing (the switch lives in this node's database, <code>reckon disable|enable</code>). <code>enabled = false</code> in a job file turns a job off for good.</p>");
+            body.push_str("</tbody></table><p class=\"muted\">A disabled job does not fire; a disabled instance fires nothing (the switch lives in this node's database; <code>reckon cluster disable|enable NAME --reason …</code> does the same). <code>enabled = false</code> in a job file turns a job off for good.</p>");
         }
         Some(cluster) => {
             let catalog_jobs: Vec<String> =
