@@ -22,3 +22,4 @@ pub mod runtime;
 pub mod schedule;
 pub mod scheduler;
 pub mod sharding;
+pub mod toggles;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -115,36 +117,42 @@ impl Metrics {
     /// The text exposition of the live counters and `snapshot`.
     pub fn render(&self, snapshot: &Snapshot) -> String {
         let mut registry = Registry::with_prefix("reckon");
+        let registry = &mut registry;
         let live = &self.inner;
-        registry.register(
+        register(
+            registry,
             "alerts_raised",
             "Alert events raised (each event once)",
             live.alerts_raised.clone(),
         );
-        registry.register(
+        register(
+            registry,
             "alerts_sent",
             "Alerts a webhook target accepted",
             live.alerts_sent.clone(),
         );
-        registry.register(
+        register(
+            registry,
             "alert_delivery_failures",
             "Failed alert delivery tries (each retry counts)",
             live.alerts_failed.clone(),
         );
-        registry.register(
+        register(
+            registry,
             "alerts_given_up",
             "Alerts not delivered after every retry",
             live.alerts_given_up.clone(),
         );
-        registry.register(
+        register(
+            registry,
             "console_actions",
             "Operator actions through the console by action and outcome",
             live.console_actions.clone(),
         );
-        snapshot.register(&mut registry);
+        snapshot.register(registry);
         let mut text = String::new();
         // Writing into a String cannot fail.
-        let _ = encode(&mut text, &registry);
+        let _ = encode(&mut text, registry);
         text
     }
 }
@@ -169,6 +177,31 @@ pub struct Snapshot {
     pub today: NaiveDate,
 }
 
+/// A metric exposed with its HELP and TYPE even before its first sample
+/// (the client leaves empty families out; dashboards and alert rules want
+/// every name present from the first scrape).
+#[derive(Debug)]
+struct Always<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Always<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+fn register<M>(registry: &mut Registry, name: &str, help: &str, metric: M)
+where
+    M: EncodeMetric + std::fmt::Debug + Send + Sync + 'static,
+{
+    registry.register(name, help, Always(metric));
+}
+
 fn seconds(row: &TimedRow) -> Option<f64> {
     row.seconds.map(|s| s.max(0.0))
 }
@@ -184,7 +217,12 @@ impl Snapshot {
             runs.get_or_create(&labels(&[("job", job), ("status", status)]))
                 .set(*count);
         }
-        registry.register("runs", "Runs in the ledger by job and status", runs);
+        register(
+            registry,
+            "runs",
+            "Runs in the ledger by job and status",
+            runs,
+        );
 
         let run_seconds =
             Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(RUN_BUCKETS));
@@ -195,7 +233,8 @@ impl Snapshot {
                     .observe(s);
             }
         }
-        registry.register(
+        register(
+            registry,
             "run_duration_seconds",
             "Run durations, start to finish, by job and final status",
             run_seconds,
@@ -215,17 +254,20 @@ impl Snapshot {
                 shard_seconds.get_or_create(&job).observe(s);
             }
         }
-        registry.register(
+        register(
+            registry,
             "shard_duration_seconds",
             "Shard durations (all attempts of one shard), by job",
             shard_seconds,
         );
-        registry.register(
+        register(
+            registry,
             "shard_attempts",
             "Shard attempts by job (retries included)",
             shard_attempts,
         );
-        registry.register(
+        register(
+            registry,
             "shard_failures",
             "Shards that ended failed, by job",
             shard_failures,
@@ -243,12 +285,14 @@ impl Snapshot {
                 last_time.get_or_create(&job).set(unix(*at));
             }
         }
-        registry.register(
+        register(
+            registry,
             "last_success_business_date_timestamp_seconds",
             "Latest business date with a succeeded run (midnight UTC of that date, Unix seconds)",
             last_date,
         );
-        registry.register(
+        register(
+            registry,
             "last_success_timestamp_seconds",
             "When the latest succeeded run of the job finished (Unix seconds)",
             last_time,
@@ -261,7 +305,8 @@ impl Snapshot {
                 .get_or_create(&labels(&[("job", job), ("age", age_bucket(age))]))
                 .inc_by(*count);
         }
-        registry.register(
+        register(
+            registry,
             "open_breaks",
             "Unresolved breaks (pending or open) by job and age bucket",
             breaks,
@@ -273,11 +318,17 @@ impl Snapshot {
                 .get_or_create(&labels(&[("state", state)]))
                 .set(*count);
         }
-        registry.register("txn_messages", "Transactional messages by state", messages);
+        register(
+            registry,
+            "txn_messages",
+            "Transactional messages by state",
+            messages,
+        );
 
         let members = Gauge::<i64>::default();
         members.set(self.members);
-        registry.register(
+        register(
+            registry,
             "cluster_members",
             "Live cluster members this node sees",
             members,
@@ -286,14 +337,15 @@ impl Snapshot {
         leader
             .get_or_create(&labels(&[("instance", &self.instance)]))
             .set(i64::from(self.leader));
-        registry.register("leader", "1 when this node is the leader", leader);
+        register(registry, "leader", "1 when this node is the leader", leader);
 
         let waits =
             Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(WAIT_BUCKETS));
         for (job, s) in &self.statement_waits {
             waits.get_or_create(&labels(&[("job", job)])).observe(*s);
         }
-        registry.register(
+        register(
+            registry,
             "statement_wait_seconds",
             "How long recon shards waited for their channel statement to arrive",
             waits,
@@ -304,6 +356,40 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every family is announced (HELP and TYPE) on an empty book.
+    #[test]
+    fn every_family_has_help_and_type_before_samples() {
+        let text = Metrics::default().render(&Snapshot::default());
+        for (name, kind) in [
+            ("alerts_raised", "counter"),
+            ("alerts_sent", "counter"),
+            ("alert_delivery_failures", "counter"),
+            ("alerts_given_up", "counter"),
+            ("console_actions", "counter"),
+            ("runs", "gauge"),
+            ("run_duration_seconds", "histogram"),
+            ("shard_duration_seconds", "histogram"),
+            ("shard_attempts", "gauge"),
+            ("shard_failures", "gauge"),
+            ("last_success_business_date_timestamp_seconds", "gauge"),
+            ("last_success_timestamp_seconds", "gauge"),
+            ("open_breaks", "gauge"),
+            ("txn_messages", "gauge"),
+            ("cluster_members", "gauge"),
+            ("leader", "gauge"),
+            ("statement_wait_seconds", "histogram"),
+        ] {
+            assert!(
+                text.contains(&format!("# HELP reckon_{name} ")),
+                "{name}: {text}"
+            );
+            assert!(
+                text.contains(&format!("# TYPE reckon_{name} {kind}\n")),
+                "{name}: {text}"
+            );
+        }
+    }
 
     #[test]
     fn age_buckets_cover_every_age() {

@@ -64,6 +64,19 @@ impl Scheduler {
     ) -> Result<Vec<RunRecord>, RunError> {
         let now = self.clock.now();
         let mut created = Vec::new();
+        // A single node's run-time switches (`reckon disable`, the console):
+        // a disabled instance fires nothing, a disabled job is left out.
+        let mut paused = paused.clone();
+        let coord = self.runner.coordinator();
+        if !coord.distributed() {
+            let here = crate::toggles::node_switches(self.runner.ledger().db())
+                .await
+                .map_err(crate::ledger::LedgerError::from)?;
+            if here.instances.contains(coord.instance_id()) {
+                return Ok(created);
+            }
+            paused.extend(here.jobs);
+        }
         let jobs: Vec<JobDef> = self
             .runner
             .catalog()

@@ -16,7 +16,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use reckon::alerts::{AlertKind, AlertSettings, Alerts, Watcher, WebhookFormat, WebhookSettings};
+use reckon::alerts::{
+    AlertKind, AlertSettings, Alerts, Journal, Watcher, WebhookFormat, WebhookSettings,
+};
 use reckon::metrics::{Metrics, Snapshot};
 use reckon::schedule::{Clock, ManualClock};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +44,11 @@ impl Recorder {
 }
 
 async fn record(recorder: Arc<Recorder>) -> SocketAddr {
+    record_on(recorder, None).await
+}
+
+/// The recorder behind TLS when `tls` is given (an HTTPS robot stand-in).
+async fn record_on(recorder: Arc<Recorder>, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -50,45 +57,89 @@ async fn record(recorder: Arc<Recorder>) -> SocketAddr {
                 return;
             };
             let recorder = recorder.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let recorder = recorder.clone();
-                    async move {
-                        let uri = req.uri().to_string();
-                        let body = req.into_body().collect().await.unwrap().to_bytes();
-                        let json: serde_json::Value =
-                            serde_json::from_slice(&body).unwrap_or_default();
-                        let fail = {
-                            let mut left = recorder.fail_first.lock().unwrap();
-                            let fail = *left > 0 && uri.starts_with("/flaky");
-                            if fail {
-                                *left -= 1;
-                            }
-                            fail
-                        };
-                        recorder.seen.lock().unwrap().push((uri.clone(), json));
-                        let (status, answer) = if fail {
-                            (500, "{}")
-                        } else if uri.starts_with("/refuses") {
-                            (200, r#"{"errcode":310000,"errmsg":"sign not match"}"#)
-                        } else {
-                            (200, r#"{"errcode":0,"errmsg":"ok"}"#)
-                        };
-                        Ok::<_, Infallible>(
-                            Response::builder()
-                                .status(status)
-                                .body(Full::new(Bytes::from(answer)))
-                                .unwrap(),
-                        )
+                match tls {
+                    Some(acceptor) => {
+                        // A client that does not trust the certificate fails here.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            answer(stream, recorder).await;
+                        }
                     }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                    None => answer(stream, recorder).await,
+                }
             });
         }
     });
     addr
+}
+
+async fn answer<S>(stream: S, recorder: Arc<Recorder>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let recorder = recorder.clone();
+        async move {
+            let uri = req.uri().to_string();
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let fail = {
+                let mut left = recorder.fail_first.lock().unwrap();
+                let fail = *left > 0 && uri.starts_with("/flaky");
+                if fail {
+                    *left -= 1;
+                }
+                fail
+            };
+            recorder.seen.lock().unwrap().push((uri.clone(), json));
+            let (status, answer) = if fail {
+                (500, "{}")
+            } else if uri.starts_with("/refuses") {
+                (200, r#"{"errcode":310000,"errmsg":"sign not match"}"#)
+            } else {
+                (200, r#"{"errcode":0,"errmsg":"ok"}"#)
+            };
+            Ok::<_, Infallible>(
+                Response::builder()
+                    .status(status)
+                    .body(Full::new(Bytes::from(answer)))
+                    .unwrap(),
+            )
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
+
+/// A private CA made for this test (rcgen) and a server certificate it
+/// signed for 127.0.0.1: the TLS acceptor and the CA's PEM.
+fn private_ca() -> (tokio_rustls::TlsAcceptor, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "reckon test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![server.der().clone()],
+        rustls_pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into()),
+    )
+    .unwrap();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), ca.pem())
 }
 
 fn hook(name: &str, format: WebhookFormat, url: String, secret: Option<&str>) -> WebhookSettings {
@@ -97,6 +148,7 @@ fn hook(name: &str, format: WebhookFormat, url: String, secret: Option<&str>) ->
         format,
         url,
         secret: secret.map(str::to_string),
+        ca_file: None,
         events: vec![],
     }
 }
@@ -174,7 +226,8 @@ async fn every_event_in_every_format(db: &TestDb) {
     };
     let metrics = Metrics::default();
     let shutdown = CancellationToken::new();
-    let alerts = Alerts::start(&settings, metrics.clone(), shutdown.clone()).unwrap();
+    let journal = Journal::new(db.db.clone());
+    let alerts = Alerts::start(&settings, metrics.clone(), Some(journal.clone())).unwrap();
 
     // 2026-11-22 09:00 in Shanghai: past settle's 08:00 deadline for 2026-11-21.
     let clock = Arc::new(ManualClock::new(
@@ -199,19 +252,19 @@ async fn every_event_in_every_format(db: &TestDb) {
         ),
     ];
     let h = harness(db, &jobs, clock.clone()).await;
-    let watcher = Watcher {
-        runner: h.runner.clone(),
-        alerts: alerts.clone(),
-        registry: None,
-        poll: Duration::from_millis(50),
-    };
-    let mut since = clock.now() - chrono::Duration::seconds(1);
+    let watcher = Watcher::new(
+        h.runner.clone(),
+        alerts.clone(),
+        None,
+        Some(journal.clone()),
+        Duration::from_millis(50),
+    );
 
     // A failed run → run_failed, once however often it is seen.
     h.control.fail(0, true);
     let failed = run_job(&h.runner, "settle", "2026-11-21").await;
-    watcher.look(&mut since).await.unwrap();
-    watcher.look(&mut since).await.unwrap();
+    watcher.look().await.unwrap();
+    watcher.look().await.unwrap();
     alerts.run_finished(&failed.run);
     wait_for(&recorder, "/generic", 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -301,9 +354,9 @@ async fn every_event_in_every_format(db: &TestDb) {
         serde_json::json!({"attention": ["3 new breaks of settle", "2 rejected rows in wechat.csv"]}),
     );
     alerts.run_finished(&attention);
-    alerts.node_left("node-b", "s1");
-    alerts.leadership_changed("node-a", true, 1);
-    alerts.leadership_changed("node-a", true, 1);
+    alerts.node_left("node-b", 1);
+    alerts.leadership_changed("node-a", 1, None);
+    alerts.leadership_changed("node-a", 1, None);
     let generic = wait_for(&recorder, "/generic", 5).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
@@ -384,9 +437,9 @@ async fn retries_with_backoff_and_counts_failures() {
     };
     let metrics = Metrics::default();
     let shutdown = CancellationToken::new();
-    let alerts = Alerts::start(&settings, metrics.clone(), shutdown.clone()).unwrap();
+    let alerts = Alerts::start(&settings, metrics.clone(), None).unwrap();
     let started = std::time::Instant::now();
-    alerts.node_left("node-c", "s9");
+    alerts.node_left("node-c", 9);
     assert!(
         started.elapsed() < Duration::from_millis(50),
         "raising never blocks"
@@ -421,16 +474,38 @@ async fn retries_with_backoff_and_counts_failures() {
 
 #[test]
 fn bad_alert_settings_are_refused() {
-    let https = AlertSettings {
-        webhooks: vec![hook(
-            "x",
-            WebhookFormat::Wecom,
-            "https://qyapi.example/send".into(),
-            None,
-        )],
+    let one = |url: &str, ca_file: Option<&str>| AlertSettings {
+        webhooks: vec![WebhookSettings {
+            ca_file: ca_file.map(Into::into),
+            ..hook("x", WebhookFormat::Wecom, url.into(), None)
+        }],
         ..AlertSettings::default()
     };
-    assert!(https.validate().unwrap_err().contains("http://"));
+    one(
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K",
+        None,
+    )
+    .validate()
+    .unwrap();
+    assert!(
+        one("ftp://robot.example/send", None)
+            .validate()
+            .unwrap_err()
+            .contains("https:// or http://")
+    );
+    assert!(
+        one(
+            "http://10.0.0.9/hook",
+            Some("/etc/ssl/certs/ca-certificates.crt")
+        )
+        .validate()
+        .unwrap_err()
+        .contains("ca_file")
+    );
+    let missing = one("https://10.0.0.9/hook", Some("/nonexistent/ca.pem"))
+        .validate()
+        .unwrap_err();
+    assert!(missing.contains("/nonexistent/ca.pem"), "{missing}");
     let secret = AlertSettings {
         webhooks: vec![hook(
             "x",
@@ -449,4 +524,216 @@ fn bad_alert_settings_are_refused() {
         .unwrap()
         .format
     );
+}
+
+/// WeCom and DingTalk robots are https-only: alerts reach an HTTPS receiver
+/// whose certificate a private CA signed when the target names that CA in
+/// `ca_file`; a target without it refuses the unknown issuer (the failure is
+/// counted, nothing is sent in clear).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_trust_the_system_roots_and_their_ca_file() {
+    let recorder = Arc::new(Recorder::default());
+    let (acceptor, ca_pem) = private_ca();
+    let addr = record_on(recorder.clone(), Some(acceptor)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("private-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let with_ca = |name: &str, format, path: &str, secret| WebhookSettings {
+        ca_file: Some(ca_file.clone()),
+        ..hook(name, format, format!("https://{addr}{path}"), secret)
+    };
+    let settings = AlertSettings {
+        webhooks: vec![
+            with_ca("wecom", WebhookFormat::Wecom, "/wecom?key=K", None),
+            with_ca(
+                "dingtalk",
+                WebhookFormat::Dingtalk,
+                "/dingtalk?access_token=T",
+                Some(SECRET),
+            ),
+            hook(
+                "untrusted",
+                WebhookFormat::Generic,
+                format!("https://{addr}/untrusted"),
+                None,
+            ),
+        ],
+        retries: Some(1),
+        backoff: Some("20ms".into()),
+        console_url: None,
+    };
+    settings.validate().unwrap();
+    let metrics = Metrics::default();
+    let alerts = Alerts::start(&settings, metrics.clone(), None).unwrap();
+    alerts.node_left("node-t", 7);
+    let (path, wecom) = wait_for(&recorder, "/wecom", 1).await.remove(0);
+    assert_eq!(path, "/wecom?key=K");
+    let content = wecom["markdown"]["content"].as_str().unwrap();
+    assert!(content.contains("node-t"), "{content}");
+    assert!(content.contains("event: node_left:node-t@7"), "{content}");
+    let (path, _) = wait_for(&recorder, "/dingtalk", 1).await.remove(0);
+    assert!(
+        path.contains("&timestamp=") && path.contains("&sign="),
+        "{path}"
+    );
+    for _ in 0..200 {
+        if metrics
+            .render(&Snapshot::default())
+            .contains("reckon_alerts_given_up_total{target=\"untrusted\",event=\"node_left\"} 1")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let text = metrics.render(&Snapshot::default());
+    assert!(
+        text.contains(
+            "reckon_alert_delivery_failures_total{target=\"untrusted\",event=\"node_left\"} 2"
+        ),
+        "{text}"
+    );
+    assert!(
+        recorder.on("/untrusted").is_empty(),
+        "no request without trust"
+    );
+    assert!(text.contains("reckon_alerts_sent_total{target=\"wecom\",event=\"node_left\"} 1"));
+}
+
+on_both_backends! {
+    one_alert_per_event_across_restarts => one_alert_per_event_across_restarts;
+}
+
+/// The journal across process lifetimes (each `Alerts::start` + `Watcher`
+/// is one process): an event alerted before a restart is not alerted again;
+/// a run that failed while the node was down is alerted after it (the
+/// cursor is in the database); a delivery whose "sent" was never recorded
+/// (crash after the receiver answered) is sent again once with the same
+/// `event_id`; an event recorded but never sent (crash before sending) is
+/// sent by the next start.
+async fn one_alert_per_event_across_restarts(db: &TestDb) {
+    let recorder = Arc::new(Recorder::default());
+    let addr = record(recorder.clone()).await;
+    let settings = AlertSettings {
+        webhooks: vec![hook(
+            "ops",
+            WebhookFormat::Generic,
+            format!("http://{addr}/ops"),
+            None,
+        )],
+        retries: Some(1),
+        backoff: Some("20ms".into()),
+        console_url: None,
+    };
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap(),
+    ));
+    let jobs = [("settle", probe_job("settle", 1, ""))];
+    let h = harness(db, &jobs, clock.clone()).await;
+    let journal = Journal::new(db.db.clone());
+    let process = |journal: Journal| {
+        let alerts = Alerts::start(&settings, Metrics::default(), Some(journal.clone())).unwrap();
+        let watcher = Watcher::new(
+            h.runner.clone(),
+            alerts.clone(),
+            None,
+            Some(journal),
+            Duration::from_millis(50),
+        );
+        (alerts, watcher)
+    };
+
+    // Process 1: the first look starts the cursor; a failed run is alerted.
+    let (_alerts, watcher) = process(journal.clone());
+    watcher.look().await.unwrap();
+    h.control.fail(0, true);
+    clock.set(clock.now() + chrono::Duration::seconds(10));
+    let first = run_job(&h.runner, "settle", "2026-11-20").await;
+    clock.set(clock.now() + chrono::Duration::seconds(10));
+    watcher.look().await.unwrap();
+    let seen = wait_for(&recorder, "/ops", 1).await;
+    assert_eq!(
+        seen[0].1["event_id"],
+        format!("run_failed:{}", first.run.run_id)
+    );
+    let id = format!("run_failed:{}", first.run.run_id);
+    for _ in 0..100 {
+        if journal.deliveries(&id).await.unwrap()[0].1 == "sent" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        journal.deliveries(&id).await.unwrap(),
+        vec![("ops".to_string(), "sent".to_string(), 1)]
+    );
+
+    // Down: another run fails while no watcher looks.
+    clock.set(clock.now() + chrono::Duration::minutes(30));
+    let second = run_job(&h.runner, "settle", "2026-11-21").await;
+    clock.set(clock.now() + chrono::Duration::minutes(30));
+
+    // Process 2: the old failure is not alerted again, the new one is.
+    let (alerts, watcher) = process(journal.clone());
+    watcher.look().await.unwrap();
+    alerts.run_finished(&first.run);
+    let seen = wait_for(&recorder, "/ops", 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ids: Vec<String> = recorder
+        .on("/ops")
+        .iter()
+        .map(|(_, v)| v["event_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![id.clone(), format!("run_failed:{}", second.run.run_id)],
+        "{seen:?}"
+    );
+
+    // A crash after the receiver accepted and before "sent" was written:
+    // the delivery is still pending; the next start sends it once more,
+    // with the same event_id, and marks it sent.
+    sqlx_pending(db, &id).await;
+    let (_alerts, _watcher) = process(journal.clone());
+    let seen = wait_for(&recorder, "/ops", 3).await;
+    assert_eq!(seen[2].1["event_id"], id, "the repeat carries the same id");
+    for _ in 0..100 {
+        if journal.pending().await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        journal.pending().await.unwrap().is_empty(),
+        "sent, recorded"
+    );
+    // A crash right after recording, before any request: sent by the next start.
+    let lost = Alerts::node_left_event("node-z", 42);
+    assert!(journal.record(&lost, &["ops"]).await.unwrap());
+    let (_alerts, _watcher) = process(journal.clone());
+    let seen = wait_for(&recorder, "/ops", 4).await;
+    assert_eq!(seen[3].1["event_id"], "node_left:node-z@42");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(recorder.on("/ops").len(), 4, "nothing else is repeated");
+    assert!(journal.pending().await.unwrap().is_empty());
+}
+
+/// Puts one event's delivery back to pending, as a crash before the "sent"
+/// write leaves it.
+async fn sqlx_pending(db: &TestDb, event_id: &str) {
+    match &db.db {
+        reckon::db::Db::Sqlite(pool) => {
+            sqlx::query("UPDATE alert_deliveries SET state = 'pending' WHERE event_id = $1")
+                .bind(event_id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        reckon::db::Db::Postgres(pool) => {
+            sqlx::query("UPDATE alert_deliveries SET state = 'pending' WHERE event_id = $1")
+                .bind(event_id)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
 }

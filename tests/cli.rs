@@ -35,6 +35,47 @@ fn write_job(dir: &Path, name: &str, body: &str) {
 on_both_backends! {
     concurrent_cli_runs_one_wins => concurrent_cli_runs_one_wins;
     failed_shard_rerun_from_cli => failed_shard_rerun_from_cli;
+    disable_enable_on_a_single_node => disable_enable_on_a_single_node;
+}
+
+/// `reckon cluster disable|enable` without a registry: the single node's
+/// switch in its database, journaled as `cli:USER` with the reason; a
+/// manual run of the disabled job is refused.
+async fn disable_enable_on_a_single_node(db: &TestDb) {
+    let jobs = db.dir.path().join("jobs");
+    write_job(&jobs, "eod", "shards = 1\n[params]\nprogram = \"true\"\n");
+    let out = reckon(db, &jobs, &["cluster", "disable", "eod"]);
+    assert_eq!(out.status.code(), Some(2), "--reason is required");
+    let out = reckon(
+        db,
+        &jobs,
+        &["cluster", "disable", "eod", "--reason", "statement late"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("job eod disabled on this node"));
+    let refused = reckon(db, &jobs, &["run", "eod", "--date", "2026-11-21"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("job `eod` is disabled on this node"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let out = reckon(
+        db,
+        &jobs,
+        &["cluster", "enable", "eod", "--reason", "arrived"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ran = reckon(db, &jobs, &["run", "eod", "--date", "2026-11-21"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    let journal = reckon::toggles::journal(&db.db, 10).await.unwrap();
+    assert_eq!(journal.len(), 2);
+    assert_eq!(
+        (journal[0].action.as_str(), journal[0].reason.as_str()),
+        ("enable", "arrived")
+    );
+    assert!(journal[1].actor.starts_with("cli:"), "{:?}", journal[1]);
+    assert_eq!(journal[1].scope, "node");
 }
 
 async fn concurrent_cli_runs_one_wins(db: &TestDb) {

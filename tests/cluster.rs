@@ -660,7 +660,8 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
 
     // A disabled job is refused by the leader, with the reason.
     assert_ok(
-        &c.setup.run_cli(true, &["cluster", "disable", "eod"]),
+        &c.setup
+            .run_cli(true, &["cluster", "disable", "eod", "--reason", "test"]),
         "disable job",
     );
     let refused = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
@@ -669,13 +670,15 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
     assert!(err.contains("disabled"), "{err}");
     assert!(c.runs("eod").await.is_empty(), "no run was created");
     assert_ok(
-        &c.setup.run_cli(true, &["cluster", "enable", "eod"]),
+        &c.setup
+            .run_cli(true, &["cluster", "enable", "eod", "--reason", "test"]),
         "enable job",
     );
 
     // A disabled instance gets no new work.
     assert_ok(
-        &c.setup.run_cli(true, &["cluster", "disable", "n2"]),
+        &c.setup
+            .run_cli(true, &["cluster", "disable", "n2", "--reason", "test"]),
         "disable instance",
     );
     let out = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
@@ -689,7 +692,8 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
     let text = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(text.contains("disabled"), "{text}");
     assert_ok(
-        &c.setup.run_cli(true, &["cluster", "enable", "n2"]),
+        &c.setup
+            .run_cli(true, &["cluster", "enable", "n2", "--reason", "test"]),
         "enable instance",
     );
 

@@ -51,7 +51,7 @@ pub async fn start_console(
         runner,
         settings,
         metrics: Metrics::default(),
-        registry: None,
+        cluster: None,
         execute_here: true,
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -582,24 +582,117 @@ async fn pages_actions_and_refusals(db: &TestDb) {
     let page = alice.get("/messages/T2").await;
     assert!(page.body.contains("order cancelled") && page.body.contains("console:alice"));
 
-    // Cluster page in single-node mode; disable/enable needs a cluster.
+    // Cluster page in single-node mode; disable/enable works here too: kept
+    // in the database, journaled, honoured by manual runs and the scheduler.
     let page = alice.get("/cluster").await;
     assert!(
         page.status == 200 && page.body.contains("test-node") && page.body.contains(">leader<")
+    );
+    let toggle = |what: &'static str, name: &'static str, action: &'static str| {
+        [
+            ("name", name),
+            ("what", what),
+            ("action", action),
+            ("reason", "statement late"),
+        ]
+    };
+    let r = alice
+        .post(
+            "/cluster/toggle",
+            &[
+                &[("csrf", csrf.as_str())][..],
+                &toggle("job", "settle", "disable"),
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(r.location().starts_with("/cluster?ok="), "{}", r.location());
+    assert!(
+        reckon::toggles::node_switches(&db.db)
+            .await
+            .unwrap()
+            .jobs
+            .contains("settle")
+    );
+    let r = alice
+        .post(
+            "/actions/run",
+            &[
+                ("csrf", &csrf),
+                ("job", "settle"),
+                ("date", "2026-11-19"),
+                ("reason", "x"),
+            ],
+        )
+        .await;
+    assert!(
+        r.location().contains(&enc("is disabled on this node")),
+        "{}",
+        r.location()
+    );
+    assert!(
+        alice
+            .get("/?end=2026-11-21")
+            .await
+            .body
+            .contains(">disabled<")
     );
     let r = alice
         .post(
             "/cluster/toggle",
             &[
-                ("csrf", &csrf),
-                ("name", "settle"),
+                &[("csrf", csrf.as_str())][..],
+                &toggle("instance", "test-node", "disable"),
+            ]
+            .concat(),
+        )
+        .await;
+    assert!(r.location().starts_with("/cluster?ok="), "{}", r.location());
+    for (what, name) in [("job", "settle"), ("instance", "test-node")] {
+        let r = alice
+            .post(
+                "/cluster/toggle",
+                &[
+                    &[("csrf", csrf.as_str())][..],
+                    &toggle(what, name, "enable"),
+                ]
+                .concat(),
+            )
+            .await;
+        assert!(r.location().starts_with("/cluster?ok="), "{}", r.location());
+    }
+    let r = alice
+        .post(
+            "/cluster/toggle",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "nope"),
                 ("what", "job"),
                 ("action", "disable"),
                 ("reason", "x"),
             ],
         )
         .await;
-    assert!(r.location().contains(&enc("needs cluster mode")));
+    assert!(r.location().contains(&enc("there is no job `nope`")));
+    assert_eq!(
+        common::toggle_journal(&db.db).await,
+        [
+            "job settle disable",
+            "instance test-node disable",
+            "job settle enable",
+            "instance test-node enable",
+        ]
+        .map(|c| format!("{c} by console:alice (node): statement late"))
+    );
+    assert!(
+        reckon::toggles::node_switches(&db.db)
+            .await
+            .unwrap()
+            .jobs
+            .is_empty()
+    );
+    let page = alice.get("/cluster").await.body;
+    assert!(page.contains("toggle-journal") && page.contains("statement late"));
 
     // A bearer token acts without a cookie or CSRF token (scripts), as its operator.
     let mut bot = Browser::new(&base);

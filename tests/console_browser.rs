@@ -319,7 +319,7 @@ async fn browser_sees_demo_grid_and_resolves_a_break() {
             ..ConsoleSettings::default()
         },
         metrics: reckon::metrics::Metrics::default(),
-        registry: None,
+        cluster: None,
         execute_here: true,
     };
     let shutdown = CancellationToken::new();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use common::{TestDb, date, probe_job};
 use reckon::ledger::Trigger;
-use reckon::schedule::ManualClock;
+use reckon::schedule::{Clock, ManualClock};
 use reckon::scheduler::Scheduler;
 
 on_both_backends! {
@@ -78,5 +78,112 @@ async fn misfire_policies_after_downtime(db: &TestDb) {
             ("fo", Trigger::Cron, date("2026-11-23")),
             ("sk", Trigger::Cron, date("2026-11-23"))
         ]
+    );
+}
+
+on_both_backends! {
+    single_node_switches => single_node_switches;
+}
+
+/// `reckon cluster disable` on a single node (the console shares the code):
+/// a disabled job does not fire; a disabled instance fires nothing; enabled
+/// again, the missed fire follows the misfire policy. Every change journaled.
+async fn single_node_switches(db: &TestDb) {
+    use reckon::coord::zookeeper::status::Toggle;
+    use reckon::toggles::{Change, Place, apply, journal};
+    let cron = "cron = \"0 0 2 * * *\"\ntime_zone = \"Asia/Shanghai\"";
+    let jobs = [
+        ("a", probe_job("a", 1, cron)),
+        ("b", probe_job("b", 1, cron)),
+    ];
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+    ));
+    let h = common::harness(db, &jobs, clock.clone()).await;
+    let scheduler = Scheduler::new(h.runner.clone(), clock.clone(), "scheduler@test");
+    assert!(scheduler.tick().await.unwrap().is_empty());
+    let switch = |what, name: &'static str, disable| Change {
+        what,
+        name,
+        disable,
+        actor: "cli:ops",
+        reason: "statement late",
+    };
+    let now = clock.now();
+    apply(&db.db, Place::Node, &switch(Toggle::Job, "a", true), now)
+        .await
+        .unwrap();
+    // 02:00 Shanghai on the 20th: only b fires.
+    clock.set(Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 30).unwrap());
+    let fired: Vec<String> = scheduler
+        .tick()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.job)
+        .collect();
+    assert_eq!(fired, ["b"]);
+    // The node's own instance disabled: nothing fires.
+    let me = h.runner.coordinator().instance_id().to_string();
+    let me: &'static str = Box::leak(me.into_boxed_str());
+    apply(
+        &db.db,
+        Place::Node,
+        &switch(Toggle::Instance, me, true),
+        now,
+    )
+    .await
+    .unwrap();
+    clock.set(Utc.with_ymd_and_hms(2026, 11, 21, 18, 0, 30).unwrap());
+    assert!(scheduler.tick().await.unwrap().is_empty());
+    // Both enabled again: a fires its missed date once (fire_once), b its due fire.
+    apply(
+        &db.db,
+        Place::Node,
+        &switch(Toggle::Instance, me, false),
+        now,
+    )
+    .await
+    .unwrap();
+    apply(&db.db, Place::Node, &switch(Toggle::Job, "a", false), now)
+        .await
+        .unwrap();
+    let mut fired: Vec<(String, chrono::NaiveDate)> = scheduler
+        .tick()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.job, r.business_date))
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        [
+            ("a".to_string(), date("2026-11-21")),
+            ("b".to_string(), date("2026-11-21"))
+        ]
+    );
+    let rows: Vec<(String, String)> = journal(&db.db, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|e| (format!("{} {}", e.what, e.name), e.action))
+        .collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0], ("job a".to_string(), "disable".to_string()));
+    assert!(
+        apply(
+            &db.db,
+            Place::Node,
+            &Change {
+                reason: " ",
+                ..switch(Toggle::Job, "a", true)
+            },
+            now
+        )
+        .await
+        .is_err(),
+        "a reason is required"
     );
 }

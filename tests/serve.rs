@@ -110,3 +110,65 @@ fn tick_runs() -> RunFilter {
         ..RunFilter::default()
     }
 }
+
+/// The README's demo line: `reckon serve --http … --read-only-open` shows the
+/// book's runs without a sign-in; without the flag (and no
+/// `read_only_open`) every page sends the visitor to /login, even on
+/// loopback with no operator configured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_sign_in_unless_read_only_open() {
+    let db = TestDb::sqlite().await;
+    let jobs = db.dir.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("eod.toml"),
+        "name = \"eod\"\nkind = \"command\"\nshards = 1\n[params]\nprogram = \"true\"\n",
+    )
+    .unwrap();
+    let reckon = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reckon"));
+        command
+            .args(["--database", &db.url, "--jobs", jobs.to_str().unwrap()])
+            .args(args)
+            .env("RECKON_REPORTS_DIR", db.reports_dir())
+            .env_remove("RECKON_DATABASE_URL")
+            .env_remove("RECKON_HTTP_ADDR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    let ran = reckon(&["run", "eod", "--date", "2026-11-21"])
+        .status()
+        .unwrap();
+    assert!(ran.success());
+    for open in [false, true] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut args = vec!["serve", "--http", addr.as_str()];
+        if open {
+            args.push("--read-only-open");
+        }
+        let mut serve = reckon(&args).spawn().unwrap();
+        let base = format!("http://{addr}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&addr).await.is_err() {
+            assert!(Instant::now() < deadline, "console did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let grid = common::http::Browser::new(&base).get("/").await;
+        if open {
+            assert_eq!(grid.status, 200);
+            assert!(grid.body.contains("eod") && grid.body.contains("succeeded"));
+        } else {
+            assert_eq!(grid.status, 303);
+            assert!(grid.location().starts_with("/login"), "{}", grid.location());
+        }
+        let _ = serve.kill();
+        let _ = serve.wait();
+    }
+    db.cleanup().await;
+}

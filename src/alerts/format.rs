@@ -34,6 +34,8 @@ pub fn payload(
                 value["link"] = json!(format!("{}/runs/{run}", base.trim_end_matches('/')));
             }
             value["source"] = json!("reckon");
+            // Stable across retries and restarts: a receiver drops repeats by it.
+            value["event_id"] = json!(event.event_id());
             value
         }
         WebhookFormat::Wecom => json!({
@@ -73,6 +75,7 @@ fn markdown(event: &AlertEvent, console_url: Option<&str>, wecom_colour: bool) -
         facts.push(format!("run: {run}"));
     }
     facts.push(format!("at: {} UTC", event.at.format("%Y-%m-%d %H:%M:%S")));
+    facts.push(format!("event: {}", event.event_id()));
     for fact in facts {
         text.push_str(&format!("- {}\n", escape_md(&fact)));
     }

@@ -1,25 +1,29 @@
 //! Alerts: webhook targets in three formats (generic JSON, WeCom group robot,
-//! DingTalk robot with its signature) for the events an on-call operator must
-//! hear about. [`Alerts::raise`] never blocks and never fails: each event is
-//! queued once (an event key already raised is dropped, so retries of a run or
-//! repeated checks cause no storm), sent by a background task with retries and
-//! backoff, and every failure is logged and counted in the metrics.
+//! DingTalk robot with its signature), over HTTPS (rustls; system roots plus
+//! an optional `ca_file` per target) or plain HTTP, for the events an on-call
+//! operator must hear about. [`Alerts::raise`] never blocks and never fails:
+//! each event is recorded once in the journal under its stable id
+//! (`kind:key`; an id already recorded — by this process, an earlier one or
+//! another node — is dropped, so retries, restarts and repeated checks cause
+//! no storm), sent by background tasks with retries and backoff, and every
+//! failure is logged and counted in the metrics. The journal's crash
+//! semantics are in [`journal`].
 //!
 //! Payload formats: docs/console.md#alerts cites the robots' documentation.
 
 mod format;
+pub mod journal;
 mod watch;
 
 pub use format::{dingtalk_sign, payload};
-pub use watch::{Watcher, expected_business_date, sla_missed};
+pub use journal::{Journal, JournalError};
+pub use watch::{WatchError, Watcher, expected_business_date, sla_missed};
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
@@ -54,10 +58,11 @@ impl AlertKind {
 }
 
 /// One event to tell people about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
     pub kind: AlertKind,
-    /// Identity of the event: the same key is sent once per process.
+    /// Identity of the event within its kind: the same key is alerted once
+    /// (across restarts too, through the journal).
     pub key: String,
     /// One-line summary.
     pub title: String,
@@ -69,6 +74,13 @@ pub struct AlertEvent {
     pub instance: Option<String>,
     /// When it happened (UTC, RFC 3339).
     pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl AlertEvent {
+    /// `kind:key`: the stable id sent in every payload (receivers dedupe by it).
+    pub fn event_id(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.key)
+    }
 }
 
 /// Payload format of a webhook target.
@@ -90,8 +102,12 @@ pub struct WebhookSettings {
     /// Shown in logs and metrics.
     pub name: String,
     pub format: WebhookFormat,
-    /// `http://…` (the WeCom/DingTalk robot URL with its key or access token).
+    /// `https://…` (the WeCom/DingTalk robot URL with its key or access
+    /// token) or `http://…` (a receiver on the local network).
     pub url: String,
+    /// PEM file of CA certificates trusted for this target besides the
+    /// system's roots (a private CA, a TLS-inspecting egress proxy).
+    pub ca_file: Option<std::path::PathBuf>,
     /// DingTalk "加签" secret (`SEC…`): the request is signed with it.
     pub secret: Option<String>,
     /// Only these events (default: all).
@@ -144,13 +160,24 @@ impl AlertSettings {
                 .url
                 .parse()
                 .map_err(|e| format!("alerts webhook `{}`: url `{}`: {e}", hook.name, hook.url))?;
-            if uri.scheme_str() != Some("http") {
-                // The hyper client here speaks plain HTTP; a TLS-terminating
-                // egress proxy in front of the robots is the usual setup.
-                return Err(format!(
-                    "alerts webhook `{}`: url `{}` must be http:// (put an egress proxy in front of https robots)",
-                    hook.name, hook.url
-                ));
+            match uri.scheme_str() {
+                Some("https") => {}
+                Some("http") if hook.ca_file.is_none() => {}
+                Some("http") => {
+                    return Err(format!(
+                        "alerts webhook `{}`: `ca_file` is for https:// urls; url `{}` is http://",
+                        hook.name, hook.url
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "alerts webhook `{}`: url `{}` must be https:// or http://",
+                        hook.name, hook.url
+                    ));
+                }
+            }
+            if let Some(path) = &hook.ca_file {
+                extra_roots(path).map_err(|e| format!("alerts webhook `{}`: {e}", hook.name))?;
             }
             if hook.secret.is_some() && hook.format != WebhookFormat::Dingtalk {
                 return Err(format!(
@@ -170,80 +197,284 @@ pub struct Alerts {
 }
 
 struct Inner {
-    sender: Option<mpsc::UnboundedSender<AlertEvent>>,
-    raised: Mutex<HashSet<(AlertKind, String)>>,
+    targets: Vec<Target>,
+    /// Where events and deliveries are recorded (`None`: this process only).
+    journal: Option<Journal>,
+    /// Event ids this process raised (a cheap first filter before the journal).
+    raised: Mutex<HashSet<String>>,
+    delivery: Delivery,
+    console_url: Option<String>,
     metrics: Metrics,
 }
 
-/// Upper bound on remembered event keys (older keys are forgotten in bulk).
+/// A webhook target with the HTTP(S) client that trusts its roots.
+struct Target {
+    settings: WebhookSettings,
+    client: HttpClient,
+}
+
+/// Upper bound on remembered event ids (older ids are forgotten in bulk; the
+/// journal still knows them).
 const RAISED_KEYS_MAX: usize = 100_000;
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<hyper::body::Bytes>,
+>;
+
+/// The certificates of a PEM file (at least one).
+fn extra_roots(
+    path: &std::path::Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "ca_file {}: no PEM certificate in it",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+/// The system's trusted roots (rustls-native-certs: the OS store, or the
+/// files named by SSL_CERT_FILE / SSL_CERT_DIR).
+fn system_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for err in &found.errors {
+        tracing::warn!(error = %err, "alerts: a system root certificate could not be read");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        tracing::warn!(
+            ignored,
+            "alerts: no system root certificates; https targets need `ca_file`"
+        );
+    }
+    roots
+}
+
+/// A client for `hook`: plain HTTP, or TLS 1.2/1.3 (rustls, ring) trusting
+/// the system's roots plus the target's `ca_file`.
+fn client_for(
+    hook: &WebhookSettings,
+    system: &rustls::RootCertStore,
+) -> Result<HttpClient, String> {
+    let mut roots = system.clone();
+    if let Some(path) = &hook.ca_file {
+        for cert in extra_roots(path)? {
+            roots
+                .add(cert)
+                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
+}
 
 impl Alerts {
     /// A sink with no targets: events are counted and dropped.
     pub fn disabled(metrics: Metrics) -> Alerts {
         Alerts {
             inner: Arc::new(Inner {
-                sender: None,
+                targets: Vec::new(),
+                journal: None,
                 raised: Mutex::new(HashSet::new()),
+                delivery: Delivery {
+                    retries: 0,
+                    backoff: Duration::ZERO,
+                    timeout: Duration::ZERO,
+                },
+                console_url: None,
                 metrics,
             }),
         }
     }
 
-    /// Starts the delivery task for `settings` (stops with `shutdown`).
+    /// The sink for `settings`. With a `journal`, every event is recorded
+    /// once across processes and deliveries left pending by an earlier
+    /// process (a crash, a restart) are sent again now.
     pub fn start(
         settings: &AlertSettings,
         metrics: Metrics,
-        shutdown: CancellationToken,
+        journal: Option<Journal>,
     ) -> Result<Alerts, String> {
         settings.validate()?;
         if settings.webhooks.is_empty() {
             return Ok(Alerts::disabled(metrics));
         }
-        let delivery = settings.delivery()?;
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let targets = Arc::new(settings.webhooks.clone());
-        let console_url = settings.console_url.clone();
-        tokio::spawn(deliver_all(
-            receiver,
-            targets,
-            delivery,
-            console_url,
-            metrics.clone(),
-            shutdown,
-        ));
-        Ok(Alerts {
+        let system = system_roots();
+        let targets = settings
+            .webhooks
+            .iter()
+            .map(|hook| {
+                Ok(Target {
+                    client: client_for(hook, &system)
+                        .map_err(|e| format!("alerts webhook `{}`: {e}", hook.name))?,
+                    settings: hook.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let alerts = Alerts {
             inner: Arc::new(Inner {
-                sender: Some(sender),
+                targets,
+                journal,
                 raised: Mutex::new(HashSet::new()),
+                delivery: settings.delivery()?,
+                console_url: settings.console_url.clone(),
                 metrics,
             }),
-        })
+        };
+        if alerts.inner.journal.is_some() {
+            let resume = alerts.clone();
+            tokio::spawn(async move { resume.resume().await });
+        }
+        Ok(alerts)
     }
 
-    /// Raises an event once: a key already raised is dropped. Never blocks.
-    pub fn raise(&self, event: AlertEvent) {
-        {
-            let mut raised = match self.inner.raised.lock() {
-                Ok(raised) => raised,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if raised.len() >= RAISED_KEYS_MAX {
-                raised.clear();
+    /// Sends again what an earlier process left pending.
+    async fn resume(&self) {
+        let Some(journal) = &self.inner.journal else {
+            return;
+        };
+        match journal.pending().await {
+            Ok(pending) => {
+                if !pending.is_empty() {
+                    tracing::info!(
+                        deliveries = pending.len(),
+                        "alerts: resending deliveries an earlier process left pending"
+                    );
+                }
+                for p in pending {
+                    self.remember(&p.event.event_id());
+                    match self
+                        .inner
+                        .targets
+                        .iter()
+                        .position(|t| t.settings.name == p.target)
+                    {
+                        Some(index) => self.deliver(index, p.event.clone()),
+                        // A target removed from [alerts] since: closed, not carried forever.
+                        None => {
+                            if let Err(err) = journal
+                                .settle(
+                                    &p.event.event_id(),
+                                    &p.target,
+                                    false,
+                                    0,
+                                    Some("target no longer configured"),
+                                )
+                                .await
+                            {
+                                tracing::warn!(error = %crate::error_chain::chain(&err), "alerts: cannot close a delivery");
+                            }
+                        }
+                    }
+                }
             }
-            if !raised.insert((event.kind, event.key.clone())) {
-                return;
+            Err(err) => {
+                tracing::warn!(error = %crate::error_chain::chain(&err), "alerts: cannot read pending deliveries")
+            }
+        }
+    }
+
+    /// True when this process had not raised `event_id` yet (and now has).
+    fn remember(&self, event_id: &str) -> bool {
+        let mut raised = match self.inner.raised.lock() {
+            Ok(raised) => raised,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if raised.len() >= RAISED_KEYS_MAX {
+            raised.clear();
+        }
+        raised.insert(event_id.to_string())
+    }
+
+    fn forget(&self, event_id: &str) {
+        if let Ok(mut raised) = self.inner.raised.lock() {
+            raised.remove(event_id);
+        }
+    }
+
+    /// Raises an event once; never blocks and never fails (the journal write
+    /// and the deliveries happen in the background; failures are logged).
+    pub fn raise(&self, event: AlertEvent) {
+        let alerts = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = alerts.raise_recorded(event).await {
+                tracing::error!(error = %crate::error_chain::chain(&err), "alert not recorded");
+            }
+        });
+    }
+
+    /// Raises an event once and returns when it is recorded in the journal
+    /// (the watcher moves its cursor only after this). True when the event
+    /// is new; an event id raised before, by this process or — through the
+    /// journal — any other, is dropped.
+    pub async fn raise_recorded(&self, event: AlertEvent) -> Result<bool, JournalError> {
+        let id = event.event_id();
+        if !self.remember(&id) {
+            return Ok(false);
+        }
+        let wanted: Vec<usize> = self
+            .inner
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| {
+                t.settings.events.is_empty() || t.settings.events.contains(&event.kind)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(journal) = &self.inner.journal {
+            let names: Vec<&str> = wanted
+                .iter()
+                .map(|&i| self.inner.targets[i].settings.name.as_str())
+                .collect();
+            match journal.record(&event, &names).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(err) => {
+                    self.forget(&id);
+                    return Err(err);
+                }
             }
         }
         self.inner.metrics.alert_raised(event.kind);
-        tracing::warn!(kind = event.kind.as_str(), key = %event.key, "alert: {}", event.title);
-        if let Some(sender) = &self.inner.sender {
-            let _ = sender.send(event);
+        tracing::warn!(kind = event.kind.as_str(), event_id = %id, "alert: {}", event.title);
+        for index in wanted {
+            self.deliver(index, event.clone());
         }
+        Ok(true)
     }
 
-    /// A finished run: failed → `run_failed`; attention lines → `run_attention`.
-    pub fn run_finished(&self, run: &crate::ledger::RunRecord) {
+    /// Delivers to one target in the background; each target retries on its
+    /// own, so a slow robot delays no other.
+    fn deliver(&self, index: usize, event: AlertEvent) {
+        let alerts = self.clone();
+        tokio::spawn(async move { alerts.deliver_one(index, &event).await });
+    }
+
+    /// A finished run's events: failed → `run_failed`; attention lines →
+    /// `run_attention` (both keyed by the run id).
+    pub fn run_events(run: &crate::ledger::RunRecord) -> Vec<AlertEvent> {
         use crate::ledger::RunStatus;
         let base = |kind: AlertKind, title: String, lines: Vec<String>| AlertEvent {
             kind,
@@ -256,8 +487,9 @@ impl Alerts {
             instance: run.owner.clone(),
             at: run.finished_at.unwrap_or_else(chrono::Utc::now),
         };
+        let mut events = Vec::new();
         if matches!(run.status, RunStatus::Failed | RunStatus::Cancelled) {
-            self.raise(base(
+            events.push(base(
                 AlertKind::RunFailed,
                 format!(
                     "{} for {} {} (attempt {})",
@@ -278,7 +510,7 @@ impl Alerts {
             })
             .unwrap_or_default();
         if !attention.is_empty() {
-            self.raise(base(
+            events.push(base(
                 AlertKind::RunAttention,
                 format!(
                     "{} for {} needs attention ({} findings)",
@@ -289,13 +521,22 @@ impl Alerts {
                 attention,
             ));
         }
+        events
     }
 
-    /// A node left the cluster (raised by the leader that saw it go).
-    pub fn node_left(&self, instance: &str, session_epoch: &str) {
-        self.raise(AlertEvent {
+    /// Raises a finished run's events ([`Alerts::run_events`]).
+    pub fn run_finished(&self, run: &crate::ledger::RunRecord) {
+        for event in Alerts::run_events(run) {
+            self.raise(event);
+        }
+    }
+
+    /// A node left the cluster: `registered` is the zxid of the registration
+    /// that ended, so one departure is one event whichever leader sees it.
+    pub fn node_left_event(instance: &str, registered: i64) -> AlertEvent {
+        AlertEvent {
             kind: AlertKind::NodeLeft,
-            key: format!("{instance}@{session_epoch}"),
+            key: format!("{instance}@{registered}"),
             title: format!("node {instance} left the cluster"),
             lines: vec![],
             job: None,
@@ -303,121 +544,107 @@ impl Alerts {
             run_id: None,
             instance: Some(instance.to_string()),
             at: chrono::Utc::now(),
-        });
+        }
     }
 
-    /// This node became leader (`leads`) or stopped leading.
-    pub fn leadership_changed(&self, instance: &str, leads: bool, change: u64) {
-        let title = if leads {
-            format!("{instance} is now the leader")
-        } else {
-            format!("{instance} is no longer the leader")
-        };
-        self.raise(AlertEvent {
+    /// Raises [`Alerts::node_left_event`].
+    pub fn node_left(&self, instance: &str, registered: i64) {
+        self.raise(Alerts::node_left_event(instance, registered));
+    }
+
+    /// The cluster has a new leader: `holder` was elected with leader epoch
+    /// `epoch` (keyed by the epoch: one event per election); `previous` is
+    /// the leader alerted before, when known.
+    pub fn leadership_event(holder: &str, epoch: i64, previous: Option<&str>) -> AlertEvent {
+        AlertEvent {
             kind: AlertKind::LeadershipChanged,
-            key: format!("{instance}#{change}"),
-            title,
-            lines: vec![],
+            key: format!("epoch-{epoch}"),
+            title: format!("{holder} is now the leader (leader epoch {epoch})"),
+            lines: previous
+                .map(|p| vec![format!("previous leader: {p}")])
+                .unwrap_or_default(),
             job: None,
             business_date: None,
             run_id: None,
-            instance: Some(instance.to_string()),
+            instance: Some(holder.to_string()),
             at: chrono::Utc::now(),
-        });
+        }
+    }
+
+    /// Raises [`Alerts::leadership_event`].
+    pub fn leadership_changed(&self, holder: &str, epoch: i64, previous: Option<&str>) {
+        self.raise(Alerts::leadership_event(holder, epoch, previous));
     }
 }
 
-async fn deliver_all(
-    mut receiver: mpsc::UnboundedReceiver<AlertEvent>,
-    targets: Arc<Vec<WebhookSettings>>,
-    delivery: Delivery,
-    console_url: Option<String>,
-    metrics: Metrics,
-    shutdown: CancellationToken,
-) {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<hyper::body::Bytes>>();
-    loop {
-        let event = tokio::select! {
-            event = receiver.recv() => match event { Some(e) => e, None => return },
-            _ = shutdown.cancelled() => return,
-        };
-        for target in targets.iter() {
-            if !target.events.is_empty() && !target.events.contains(&event.kind) {
-                continue;
+impl Alerts {
+    async fn deliver_one(&self, index: usize, event: &AlertEvent) {
+        let target = &self.inner.targets[index];
+        let hook = &target.settings;
+        let delivery = self.inner.delivery;
+        let metrics = &self.inner.metrics;
+        let body = payload(hook.format, event, self.inner.console_url.as_deref()).to_string();
+        let mut wait = delivery.backoff;
+        let mut last_error = String::new();
+        for attempt in 0..=delivery.retries {
+            let url = match (&hook.secret, hook.format) {
+                (Some(secret), WebhookFormat::Dingtalk) => {
+                    let now_ms = chrono::Utc::now().timestamp_millis();
+                    let sign = dingtalk_sign(secret, now_ms);
+                    let sep = if hook.url.contains('?') { '&' } else { '?' };
+                    format!("{}{sep}timestamp={now_ms}&sign={sign}", hook.url)
+                }
+                _ => hook.url.clone(),
+            };
+            match send(&target.client, &url, &body, delivery.timeout).await {
+                Ok(()) => {
+                    metrics.alert_sent(&hook.name, event.kind);
+                    self.settle(event, hook, true, attempt + 1, None).await;
+                    return;
+                }
+                Err(reason) => {
+                    metrics.alert_failed(&hook.name, event.kind);
+                    tracing::warn!(
+                        target = %hook.name,
+                        kind = event.kind.as_str(),
+                        key = %event.key,
+                        attempt = attempt + 1,
+                        "alert not delivered: {reason}"
+                    );
+                    last_error = reason;
+                }
             }
-            // Each target retries on its own, so a slow robot delays no other.
-            let (client, target, event, metrics, console_url) = (
-                client.clone(),
-                target.clone(),
-                event.clone(),
-                metrics.clone(),
-                console_url.clone(),
-            );
-            tokio::spawn(async move {
-                deliver_one(
-                    &client,
-                    &target,
-                    &event,
-                    delivery,
-                    console_url.as_deref(),
-                    &metrics,
-                )
+            if attempt < delivery.retries {
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2).min(Duration::from_secs(300));
+            }
+        }
+        metrics.alert_given_up(&hook.name, event.kind);
+        tracing::error!(target = %hook.name, kind = event.kind.as_str(), key = %event.key,
+            "alert given up after {} tries", delivery.retries + 1);
+        self.settle(event, hook, false, delivery.retries + 1, Some(&last_error))
+            .await;
+    }
+
+    /// Writes a delivery's end to the journal; a failed write leaves it
+    /// pending (sent again by the next start: a repeat, never a loss).
+    async fn settle(
+        &self,
+        event: &AlertEvent,
+        hook: &WebhookSettings,
+        sent: bool,
+        tries: u32,
+        last_error: Option<&str>,
+    ) {
+        if let Some(journal) = &self.inner.journal
+            && let Err(err) = journal
+                .settle(&event.event_id(), &hook.name, sent, tries, last_error)
                 .await
-            });
+        {
+            tracing::warn!(target = %hook.name, event_id = %event.event_id(),
+                error = %crate::error_chain::chain(&err), "alert delivery not recorded; it will be sent again on restart");
         }
     }
-}
-
-type HttpClient = hyper_util::client::legacy::Client<
-    hyper_util::client::legacy::connect::HttpConnector,
-    http_body_util::Full<hyper::body::Bytes>,
->;
-
-async fn deliver_one(
-    client: &HttpClient,
-    target: &WebhookSettings,
-    event: &AlertEvent,
-    delivery: Delivery,
-    console_url: Option<&str>,
-    metrics: &Metrics,
-) {
-    let body = payload(target.format, event, console_url).to_string();
-    let mut wait = delivery.backoff;
-    for attempt in 0..=delivery.retries {
-        let url = match (&target.secret, target.format) {
-            (Some(secret), WebhookFormat::Dingtalk) => {
-                let now_ms = chrono::Utc::now().timestamp_millis();
-                let sign = dingtalk_sign(secret, now_ms);
-                let sep = if target.url.contains('?') { '&' } else { '?' };
-                format!("{}{sep}timestamp={now_ms}&sign={sign}", target.url)
-            }
-            _ => target.url.clone(),
-        };
-        match send(client, &url, &body, delivery.timeout).await {
-            Ok(()) => {
-                metrics.alert_sent(&target.name, event.kind);
-                return;
-            }
-            Err(reason) => {
-                metrics.alert_failed(&target.name, event.kind);
-                tracing::warn!(
-                    target = %target.name,
-                    kind = event.kind.as_str(),
-                    key = %event.key,
-                    attempt = attempt + 1,
-                    "alert not delivered: {reason}"
-                );
-            }
-        }
-        if attempt < delivery.retries {
-            tokio::time::sleep(wait).await;
-            wait = wait.saturating_mul(2).min(Duration::from_secs(300));
-        }
-    }
-    metrics.alert_given_up(&target.name, event.kind);
-    tracing::error!(target = %target.name, kind = event.kind.as_str(), key = %event.key,
-        "alert given up after {} tries", delivery.retries + 1);
 }
 
 /// One POST; a non-2xx status or a robot's `errcode` ≠ 0 is a failure.

@@ -1,17 +1,20 @@
 //! The alert watcher: what this node raises without the node loop's help.
 //! On the leader only (one alert per cluster): runs that finished since the
 //! last look (failed → `run_failed`, attention → `run_attention`), SLA
-//! deadlines passed without a succeeded run, and members that left; on every
-//! node: its own leadership changes.
+//! deadlines passed without a succeeded run, members that left, and each new
+//! leader epoch (`leadership_changed`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{AlertEvent, AlertKind, Alerts};
+use super::journal::Journal;
+use super::{AlertEvent, AlertKind, Alerts, JournalError};
 use crate::catalog::JobDef;
+use crate::coord::zookeeper::ZkCoordinator;
 use crate::ledger::{Ledger, LedgerError};
 use crate::runtime::Runner;
 
@@ -52,44 +55,92 @@ pub async fn sla_missed(
     })
 }
 
-/// Polls the ledger, the coordinator and (in a cluster) the registry.
+/// Errors of one look.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// How far before its cursor the watcher reads finished runs again: a run
+/// whose transaction committed after a later-stamped one was read is still
+/// seen (the journal drops what was alerted already).
+const OVERLAP: chrono::Duration = chrono::Duration::minutes(2);
+
+/// Cursor names in the journal.
+const FINISHED_CURSOR: &str = "finished_runs";
+const MEMBERS_CURSOR: &str = "members";
+const LEADER_CURSOR: &str = "leader";
+
+/// Polls the ledger, the coordinator and (in a cluster) the registry through
+/// this node's session. Its cursors live in the journal (shared by every
+/// node), so a restart or a new leader goes on where the last look ended.
 pub struct Watcher {
     pub runner: Runner,
     pub alerts: Alerts,
-    pub registry: Option<crate::coord::zookeeper::Registry>,
+    /// Cluster mode: this node's coordinator (its one ZooKeeper session).
+    pub cluster: Option<Arc<ZkCoordinator>>,
+    /// Where cursors are kept; `None` keeps them in memory (tests).
+    pub journal: Option<Journal>,
     pub poll: Duration,
+    /// Cursors when there is no journal.
+    pub memory: Mutex<BTreeMap<String, String>>,
 }
 
 impl Watcher {
-    /// Watches until `shutdown`.
+    /// A watcher for this node.
+    pub fn new(
+        runner: Runner,
+        alerts: Alerts,
+        cluster: Option<Arc<ZkCoordinator>>,
+        journal: Option<Journal>,
+        poll: Duration,
+    ) -> Watcher {
+        Watcher {
+            runner,
+            alerts,
+            cluster,
+            journal,
+            poll,
+            memory: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<String>, JournalError> {
+        match &self.journal {
+            Some(journal) => journal.cursor(name).await,
+            None => Ok(self.memory.lock().ok().and_then(|m| m.get(name).cloned())),
+        }
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), JournalError> {
+        match &self.journal {
+            Some(journal) => journal.set_cursor(name, value).await,
+            None => {
+                if let Ok(mut m) = self.memory.lock() {
+                    m.insert(name.to_string(), value.to_string());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Watches until `shutdown`: only while this node leads (one alert per
+    /// cluster), each look at runs and deadlines, members and leadership.
     pub async fn run(self, shutdown: CancellationToken) {
         let coord = self.runner.coordinator().clone();
-        let instance = coord.instance_id().to_string();
-        let mut since = self.runner.ledger().clock().now();
-        let mut was_leader: Option<bool> = None;
-        let mut changes = 0u64;
-        let mut members: Option<BTreeSet<String>> = None;
         loop {
-            let leader = coord.is_leader().await;
-            if let Some(before) = was_leader
-                && before != leader
-            {
-                changes += 1;
-                self.alerts.leadership_changed(&instance, leader, changes);
-            }
-            was_leader = Some(leader);
-            if leader {
-                if let Err(err) = self.look(&mut since).await {
-                    tracing::warn!(error = %crate::error_chain::chain(&err), "alert watcher could not read the ledger");
+            if coord.is_leader().await {
+                if let Err(err) = self.look().await {
+                    tracing::warn!(error = %crate::error_chain::chain(&err), "alert watcher: look at runs failed");
                 }
-                if let Some(registry) = &self.registry {
-                    self.members(registry, &mut members).await;
+                if self.cluster.is_some()
+                    && let Err(err) = self.cluster_look().await
+                {
+                    tracing::warn!(error = %crate::error_chain::chain(&err), "alert watcher: look at the cluster failed");
                 }
-            } else {
-                // A follower keeps its cursor current so it does not replay
-                // old runs when it becomes leader.
-                since = self.runner.ledger().clock().now();
-                members = None;
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.poll) => {}
@@ -98,67 +149,125 @@ impl Watcher {
         }
     }
 
-    /// One look at finished runs and SLA deadlines.
-    pub async fn look(&self, since: &mut DateTime<Utc>) -> Result<(), LedgerError> {
+    /// One look at finished runs (since the cursor, less [`OVERLAP`]) and
+    /// SLA deadlines; the cursor moves only after their events are recorded.
+    /// The first look ever starts now (no alerts about older history).
+    pub async fn look(&self) -> Result<(), WatchError> {
         let ledger = self.runner.ledger();
+        let now = ledger.clock().now();
+        let cursor = match self.cursor(FINISHED_CURSOR).await? {
+            Some(text) => DateTime::parse_from_rfc3339(&text)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or(now),
+            None => {
+                self.set_cursor(FINISHED_CURSOR, &now.to_rfc3339()).await?;
+                now
+            }
+        };
+        let mut after = cursor - OVERLAP;
+        let mut newest = cursor;
         loop {
-            let finished = ledger.finished_since(*since, BATCH).await?;
+            let finished = ledger.finished_since(after, BATCH).await?;
             for run in &finished {
-                self.alerts.run_finished(run);
+                for event in Alerts::run_events(run) {
+                    self.alerts.raise_recorded(event).await?;
+                }
                 if let Some(at) = run.finished_at {
-                    *since = (*since).max(at);
+                    after = after.max(at);
+                    newest = newest.max(at);
                 }
             }
             if (finished.len() as i64) < BATCH {
                 break;
             }
         }
-        let now = ledger.clock().now();
+        if newest > cursor {
+            self.set_cursor(FINISHED_CURSOR, &newest.to_rfc3339())
+                .await?;
+        }
         for job in self.runner.catalog().jobs() {
             if let Some(date) = sla_missed(ledger, job, now).await? {
                 let deadline = job
                     .deadline
                     .map(|d| d.format("%H:%M").to_string())
                     .unwrap_or_default();
-                self.alerts.raise(AlertEvent {
-                    kind: AlertKind::SlaMiss,
-                    key: format!("{}@{date}", job.name),
-                    title: format!(
-                        "{} has no succeeded run for {date} by its deadline {deadline} ({})",
-                        job.name,
-                        job.time_zone.name()
-                    ),
-                    lines: vec![],
-                    job: Some(job.name.clone()),
-                    business_date: Some(date),
-                    run_id: None,
-                    instance: None,
-                    at: now,
-                });
+                self.alerts
+                    .raise_recorded(AlertEvent {
+                        kind: AlertKind::SlaMiss,
+                        key: format!("{}@{date}", job.name),
+                        title: format!(
+                            "{} has no succeeded run for {date} by its deadline {deadline} ({})",
+                            job.name,
+                            job.time_zone.name()
+                        ),
+                        lines: vec![],
+                        job: Some(job.name.clone()),
+                        business_date: Some(date),
+                        run_id: None,
+                        instance: None,
+                        at: now,
+                    })
+                    .await?;
             }
         }
         Ok(())
     }
 
-    async fn members(
-        &self,
-        registry: &crate::coord::zookeeper::Registry,
-        known: &mut Option<BTreeSet<String>>,
-    ) {
-        match crate::coord::zookeeper::status::cluster_status(registry, &[]).await {
+    /// Cluster mode: registrations gone since the last look (by any leader)
+    /// → `node_left`; a leader epoch not alerted yet → `leadership_changed`.
+    pub async fn cluster_look(&self) -> Result<(), WatchError> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        match cluster.status(&[]).await {
             Ok(status) => {
-                let now: BTreeSet<String> = status.instances.into_iter().map(|m| m.id).collect();
-                if let Some(before) = known.as_ref() {
-                    for gone in before.difference(&now) {
-                        let at = Utc::now().timestamp_millis().to_string();
-                        self.alerts.node_left(gone, &at);
+                let now: BTreeMap<String, i64> = status
+                    .instances
+                    .iter()
+                    .map(|m| (format!("{}@{}", m.id, m.registered), m.registered))
+                    .collect();
+                let before: Option<Vec<(String, i64)>> = self
+                    .cursor(MEMBERS_CURSOR)
+                    .await?
+                    .and_then(|text| serde_json::from_str(&text).ok());
+                for (id, registered) in before.unwrap_or_default() {
+                    if !now.contains_key(&format!("{id}@{registered}")) {
+                        self.alerts
+                            .raise_recorded(Alerts::node_left_event(&id, registered))
+                            .await?;
                     }
                 }
-                *known = Some(now);
+                let members: Vec<(String, i64)> = status
+                    .instances
+                    .iter()
+                    .map(|m| (m.id.clone(), m.registered))
+                    .collect();
+                let text = serde_json::to_string(&members).unwrap_or_else(|_| "[]".into());
+                self.set_cursor(MEMBERS_CURSOR, &text).await?;
             }
             Err(err) => {
                 tracing::warn!(error = %crate::error_chain::chain(&err), "alert watcher could not read the registry");
             }
         }
+        if let Some(lead) = self.runner.ledger().leader().await? {
+            let last = self.cursor(LEADER_CURSOR).await?;
+            let (last_epoch, last_holder) = last
+                .as_deref()
+                .and_then(|t| t.split_once(' '))
+                .map(|(e, h)| (e.parse::<i64>().unwrap_or(0), Some(h.to_string())))
+                .unwrap_or((0, None));
+            if lead.epoch.0 > last_epoch {
+                self.alerts
+                    .raise_recorded(Alerts::leadership_event(
+                        &lead.holder,
+                        lead.epoch.0,
+                        last_holder.as_deref(),
+                    ))
+                    .await?;
+                self.set_cursor(LEADER_CURSOR, &format!("{} {}", lead.epoch.0, lead.holder))
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }

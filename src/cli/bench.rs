@@ -26,6 +26,25 @@ enum Bench {
     Compensation(CompensationArgs),
     /// Time `reckon recon` against DuckDB and PostgreSQL on generated files
     Recon(ReconBenchArgs),
+    /// The console's grid, runs, run and cluster pages on a generated book
+    /// of runs (SQLite), beside the database reads each page makes
+    Console(ConsoleBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConsoleBenchArgs {
+    /// Runs in the generated book
+    #[arg(long, default_value_t = 10_000)]
+    runs: usize,
+    /// Jobs the runs are spread over
+    #[arg(long, default_value_t = 10)]
+    job_count: usize,
+    /// Requests per page (after one untimed warm-up)
+    #[arg(long, default_value_t = 50)]
+    requests: usize,
+    /// Scratch directory (its console-bench.db and jobs/ are replaced)
+    #[arg(long, value_name = "DIR", default_value = "reckon-bench-console")]
+    dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +131,31 @@ pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failur
         Bench::Repayment(args) => bench_repayment(args).await,
         Bench::Compensation(args) => bench_compensation(config, args).await,
         Bench::Recon(args) => bench_recon(args).await,
+        Bench::Console(args) => bench_console(config, args).await,
     }
+}
+
+async fn bench_console(config: &Config, args: ConsoleBenchArgs) -> Result<u8, Failure> {
+    let jobs_dir = args.dir.join("jobs");
+    let db_path = args.dir.join("console-bench.db");
+    let _ = std::fs::remove_dir_all(&jobs_dir);
+    for stale in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", db_path.display()));
+    }
+    std::fs::create_dir_all(&jobs_dir).map_err(Failure::run)?;
+    let files = crate::console::bench::job_files(args.job_count.max(1));
+    for (name, text) in &files {
+        std::fs::write(jobs_dir.join(format!("{name}.toml")), text).map_err(Failure::run)?;
+    }
+    let mut config = config.clone();
+    config.database_url = format!("sqlite://{}", db_path.display());
+    config.jobs_dir = jobs_dir;
+    let runner = super::context::runner(&config).await?;
+    let names: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
+    crate::console::bench::run(runner, &names, args.runs, args.requests)
+        .await
+        .map_err(Failure::run)?;
+    Ok(EXIT_OK)
 }
 
 async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {

@@ -10,7 +10,7 @@ use super::progress::print_summary;
 use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
 use crate::coord::zookeeper::Registry;
-use crate::coord::zookeeper::status::{Toggle, cluster_status, set_disabled};
+use crate::coord::zookeeper::status::{Toggle, cluster_status};
 use crate::coord::zookeeper::triggers::{TriggerRequest, submit};
 use crate::ledger::RunStatus;
 use crate::runtime::RunSummary;
@@ -22,7 +22,8 @@ const ANSWER_WAIT: Duration = Duration::from_secs(30);
 pub(super) enum ClusterCommand {
     /// Instances, leader, each job's assignment, running shards
     Status,
-    /// Stop firing a job (by name) or stop giving work to an instance (by id)
+    /// Stop firing a job (by name) or stop giving work to an instance (by id);
+    /// without a registry, on this single node (kept in its database)
     Disable(Target),
     /// Undo `disable`
     Enable(Target),
@@ -35,16 +36,22 @@ pub(super) struct Target {
     /// Treat NAME as an instance id even if a job has that name
     #[arg(long)]
     instance: bool,
+    /// Why (journaled with who did it)
+    #[arg(long)]
+    reason: String,
 }
 
 pub(super) async fn cluster(config: &Config, command: ClusterCommand) -> Result<u8, Failure> {
-    let registry = registry(config)?.ok_or_else(|| {
-        Failure::usage("`reckon cluster` needs --registry zk://host:port/namespace (or `registry` in reckon.toml)")
-    })?;
+    let registry = registry(config)?;
     match command {
-        ClusterCommand::Status => status(config, &registry).await,
-        ClusterCommand::Disable(target) => toggle(config, &registry, target, true).await,
-        ClusterCommand::Enable(target) => toggle(config, &registry, target, false).await,
+        ClusterCommand::Status => {
+            let registry = registry.ok_or_else(|| {
+                Failure::usage("`reckon cluster status` needs --registry zk://host:port/namespace (or `registry` in reckon.toml); a single node's state is on the console's Cluster page")
+            })?;
+            status(config, &registry).await
+        }
+        ClusterCommand::Disable(target) => toggle(config, registry.as_ref(), target, true).await,
+        ClusterCommand::Enable(target) => toggle(config, registry.as_ref(), target, false).await,
     }
 }
 
@@ -119,7 +126,7 @@ async fn status(config: &Config, registry: &Registry) -> Result<u8, Failure> {
 
 async fn toggle(
     config: &Config,
-    registry: &Registry,
+    registry: Option<&Registry>,
     target: Target,
     disable: bool,
 ) -> Result<u8, Failure> {
@@ -132,11 +139,29 @@ async fn toggle(
     } else {
         (Toggle::Instance, "instance")
     };
-    set_disabled(registry, what, &target.name, disable)
+    let db = super::context::open_db(config).await?;
+    let place = match registry {
+        Some(registry) => crate::toggles::Place::Registry(registry),
+        None => crate::toggles::Place::Node,
+    };
+    let actor = format!("cli:{}", super::context::requested_by());
+    let change = crate::toggles::Change {
+        what,
+        name: &target.name,
+        disable,
+        actor: &actor,
+        reason: &target.reason,
+    };
+    crate::toggles::apply(&db, place, &change, chrono::Utc::now())
         .await
         .map_err(Failure::run)?;
     let done = if disable { "disabled" } else { "enabled" };
-    println!("{noun} {} {done}", target.name);
+    let scope = if registry.is_some() {
+        "in the cluster"
+    } else {
+        "on this node"
+    };
+    println!("{noun} {} {done} {scope}", target.name);
     Ok(EXIT_OK)
 }
 

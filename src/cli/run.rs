@@ -61,6 +61,9 @@ pub(super) async fn run(config: &Config, args: RunArgs) -> Result<u8, Failure> {
         .get(&args.job)
         .map_err(Failure::usage)?
         .clone();
+    crate::toggles::refuse_disabled_here(runner.ledger().db(), &job.name)
+        .await
+        .map_err(Failure::run)?;
     let range = args.from.zip(args.to);
     let (dates, trigger) = crate::ops::run_dates(&job, args.date, range).map_err(Failure::usage)?;
     let mut code = EXIT_OK;

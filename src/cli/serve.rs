@@ -22,6 +22,10 @@ pub(super) struct ServeArgs {
     /// Serve the operations console and /metrics on IP:PORT (e.g. 127.0.0.1:8080)
     #[arg(long, value_name = "ADDR")]
     http: Option<String>,
+    /// Let anyone who reaches the console read its pages without signing in
+    /// (actions still need an operator); same as `read_only_open = true`
+    #[arg(long)]
+    read_only_open: bool,
 }
 
 /// Fires jobs by cron until SIGTERM/SIGINT, then drains running runs.
@@ -31,15 +35,23 @@ pub(super) async fn serve(config: &Config, args: ServeArgs) -> Result<u8, Failur
         config.http_addr =
             Some(crate::config::socket_addr("--http", addr).map_err(Failure::usage)?);
     }
+    if args.read_only_open {
+        config.console.read_only_open = true;
+    }
     let config = &config;
     if let Some(registry) = super::context::registry(config)? {
         return serve_cluster(config, registry).await;
     }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
-    crate::console::start(config, runner.clone(), runner.shutdown().stop_new.clone())
-        .await
-        .map_err(Failure::usage)?;
+    crate::console::start(
+        config,
+        runner.clone(),
+        None,
+        runner.shutdown().stop_new.clone(),
+    )
+    .await
+    .map_err(Failure::usage)?;
     tracing::info!(instance = %config.instance_id, jobs = runner.catalog().jobs().count(), "reckon serving");
     Node::new(runner, Arc::new(SystemClock))
         .run(TICK_INTERVAL_MAX)
@@ -60,9 +72,14 @@ async fn serve_cluster(
     ));
     let runner = super::context::runner_with(config, coord.clone()).await?;
     install_signal_handler(&runner, config);
-    crate::console::start(config, runner.clone(), runner.shutdown().stop_new.clone())
-        .await
-        .map_err(Failure::usage)?;
+    crate::console::start(
+        config,
+        runner.clone(),
+        Some(coord.clone()),
+        runner.shutdown().stop_new.clone(),
+    )
+    .await
+    .map_err(Failure::usage)?;
     tracing::info!(
         instance = %config.instance_id,
         registry = %format!("{}/{}", registry.hosts, registry.namespace),

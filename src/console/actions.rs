@@ -252,6 +252,11 @@ async fn start_runs(app: &App, op: &str, form: &RunForm) -> Result<String, Strin
         .map_err(|e| e.to_string())?
         .clone();
     let reason = text(&form.reason, "a reason")?;
+    if app.state.cluster.is_none() {
+        crate::toggles::refuse_disabled_here(runner.ledger().db(), &job.name)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let date = date_field(&form.date, "date")?;
     let range = match (date_field(&form.from, "from")?, date_field(&form.to, "to")?) {
         (Some(f), Some(t)) => Some((f, t)),
@@ -305,7 +310,7 @@ impl Display for RunRefusal {
 /// Creates the run here and executes it in the background (single node),
 /// or hands it to the cluster's leader, as `reckon run --registry` does.
 async fn submit(app: &App, new: crate::ledger::NewRun) -> Result<String, RunRefusal> {
-    if let (Some(registry), false) = (&app.state.registry, app.state.execute_here) {
+    if let (Some(cluster), false) = (&app.state.cluster, app.state.execute_here) {
         let request = crate::coord::zookeeper::triggers::TriggerRequest {
             job: (new.parent_run.is_none()).then(|| new.job.clone()),
             business_date: (new.parent_run.is_none()).then_some(new.business_date),
@@ -315,7 +320,7 @@ async fn submit(app: &App, new: crate::ledger::NewRun) -> Result<String, RunRefu
             requested_by: new.requested_by.clone(),
         };
         let answer = crate::coord::zookeeper::triggers::submit(
-            registry,
+            cluster.registry(),
             &request,
             std::time::Duration::from_secs(30),
         )
@@ -570,8 +575,10 @@ pub(super) struct ToggleForm {
     reason: String,
 }
 
-/// `POST /cluster/toggle`: disable or enable a job or an instance (cluster mode),
-/// as `reckon cluster disable|enable`.
+/// `POST /cluster/toggle`: disable or enable a job or an instance, as
+/// `reckon cluster disable|enable` (cluster: in ZooKeeper, through this
+/// node's session) or `reckon disable|enable` (single node: in the
+/// database); journaled by [`crate::toggles::apply`] either way.
 pub(super) async fn toggle(
     State(app): State<Shared>,
     headers: HeaderMap,
@@ -582,63 +589,51 @@ pub(super) async fn toggle(
         Ok(op) => op,
         Err(r) => return *r,
     };
-    let Some(registry) = &app.state.registry else {
-        return back(
-            "/cluster",
-            false,
-            "disable/enable at run time needs cluster mode; a single node's jobs are enabled in their job files",
-        );
-    };
     let reason = match text(&form.reason, "a reason") {
         Ok(r) => r,
         Err(e) => return back("/cluster", false, e),
     };
-    let (is_job, disable) = match (form.what.as_str(), form.action.as_str()) {
-        ("job", a) | ("instance", a) if a == "disable" || a == "enable" => {
-            (form.what == "job", a == "disable")
-        }
-        _ => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "what must be job or instance; action disable or enable",
-            );
-        }
+    let what = match form.what.as_str() {
+        "job" => crate::coord::zookeeper::status::Toggle::Job,
+        "instance" => crate::coord::zookeeper::status::Toggle::Instance,
+        _ => return refuse(StatusCode::BAD_REQUEST, "what must be job or instance"),
     };
-    if is_job && app.state.runner.catalog().get(&form.name).is_err() {
-        return back(
-            "/cluster",
-            false,
-            format!("there is no job `{}`", form.name),
-        );
+    let disable = match form.action.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => return refuse(StatusCode::BAD_REQUEST, "action must be disable or enable"),
+    };
+    let name = form.name.trim();
+    if what == crate::coord::zookeeper::status::Toggle::Job
+        && app.state.runner.catalog().get(name).is_err()
+    {
+        return back("/cluster", false, format!("there is no job `{name}`"));
     }
-    let what = if is_job {
-        crate::coord::zookeeper::status::Toggle::Job
-    } else {
-        crate::coord::zookeeper::status::Toggle::Instance
+    let place = match &app.state.cluster {
+        Some(cluster) => crate::toggles::Place::Session(cluster),
+        None => crate::toggles::Place::Node,
     };
-    let result = crate::coord::zookeeper::status::set_disabled(registry, what, &form.name, disable)
-        .await
-        .map_err(|e| crate::error_chain::chain(&e));
-    match result {
+    let who = actor(&op);
+    let change = crate::toggles::Change {
+        what,
+        name,
+        disable,
+        actor: &who,
+        reason: &reason,
+    };
+    match crate::toggles::apply(app.state.runner.ledger().db(), place, &change, Utc::now()).await {
         Ok(()) => {
             app.state.metrics.console_action("toggle", "ok");
-            // The registry keeps no journal: the log line is the record.
-            tracing::warn!(operator = %op, name = %form.name, what = %form.what, action = %form.action, reason = %reason, "console cluster toggle");
+            tracing::info!(operator = %op, %name, what = %form.what, action = %form.action, "console toggle");
             back(
                 "/cluster",
                 true,
-                format!(
-                    "{} {} {}d by {}",
-                    form.what,
-                    form.name,
-                    form.action,
-                    actor(&op)
-                ),
+                format!("{} {name} {}d by {who}", form.what, form.action),
             )
         }
         Err(e) => {
             app.state.metrics.console_action("toggle", "failed");
-            back("/cluster", false, format!("registry: {e}"))
+            back("/cluster", false, crate::error_chain::chain(&e))
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod actions;
 pub mod auth;
+pub mod bench;
 mod html;
 mod pages;
 
@@ -124,8 +125,9 @@ pub struct ConsoleState {
     pub runner: Runner,
     pub settings: ConsoleSettings,
     pub metrics: Metrics,
-    /// Cluster mode: the registry (the Cluster page reads it, disable/enable write it).
-    pub registry: Option<crate::coord::zookeeper::Registry>,
+    /// Cluster mode: this node's coordinator; the Cluster page, `/readyz`,
+    /// `/metrics` and disable/enable go through its one ZooKeeper session.
+    pub cluster: Option<Arc<crate::coord::zookeeper::ZkCoordinator>>,
     /// Run execution of runs started from the console (single node): a run
     /// requested here executes on this node, like one the scheduler fired.
     pub execute_here: bool,
@@ -135,9 +137,8 @@ struct App {
     state: ConsoleState,
     keys: auth::Keys,
     ttl_secs: i64,
-    /// Pages readable without a sign-in: configured, or no operator exists
-    /// and the console listens on loopback only (nobody can act; the
-    /// machine's users can read the database file anyway).
+    /// Pages readable without a sign-in: only when configured
+    /// (`read_only_open = true` or `reckon serve --read-only-open`).
     read_open: bool,
 }
 
@@ -148,8 +149,10 @@ pub fn router(state: ConsoleState, addr: SocketAddr) -> Result<Router, ConsoleEr
     state.settings.validate()?;
     let keys = auth::Keys::new(state.settings.session_secret.as_deref());
     let ttl_secs = state.settings.ttl().as_secs() as i64;
-    let read_open = state.settings.read_only_open
-        || (state.settings.operators.is_empty() && addr.ip().is_loopback());
+    let read_open = state.settings.read_only_open;
+    if read_open && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "console pages are readable by anyone who reaches this address (read_only_open)");
+    }
     let app = Arc::new(App {
         state,
         keys,
@@ -227,8 +230,9 @@ pub async fn gather(state: &ConsoleState) -> Result<crate::metrics::Snapshot, Ga
     let db = ledger.db();
     let coord = state.runner.coordinator();
     let leader = coord.is_leader().await;
-    let members = match &state.registry {
-        Some(registry) => crate::coord::zookeeper::status::cluster_status(registry, &[])
+    let members = match &state.cluster {
+        Some(cluster) => cluster
+            .status(&[])
             .await
             .map(|s| s.instances.len() as i64)
             .unwrap_or(0),
@@ -260,42 +264,41 @@ pub struct Services {
 }
 
 /// The node's observability services, started once by `reckon serve`:
-/// the alert sink and its watcher (leader-only run, SLA and membership
-/// alerts), and — when `config.http_addr` is set — the console with
-/// `/metrics`, `/healthz`, `/readyz`. A bad `[console]`/`[alerts]` table or
-/// an address that cannot be bound is an error before anything runs.
+/// the alert sink (journaled in the node's database) and its watcher
+/// (leader-only run, SLA, membership and leadership alerts), and — when
+/// `config.http_addr` is set — the console with `/metrics`, `/healthz`,
+/// `/readyz`. `cluster` is the node's ZooKeeper coordinator in cluster mode:
+/// everything here reads through its session. A bad `[console]`/`[alerts]`
+/// table or an address that cannot be bound is an error before anything runs.
 pub async fn start(
     config: &crate::config::Config,
     runner: Runner,
+    cluster: Option<Arc<crate::coord::zookeeper::ZkCoordinator>>,
     shutdown: CancellationToken,
 ) -> Result<Services, ConsoleError> {
-    let registry = match &config.registry {
-        Some(url) => Some(
-            url.parse::<crate::coord::zookeeper::Registry>()
-                .map_err(|e| ConsoleError::Config(e.to_string()))?,
-        ),
-        None => None,
-    };
     config.console.validate()?;
     let metrics = Metrics::default();
-    let alerts = crate::alerts::Alerts::start(&config.alerts, metrics.clone(), shutdown.clone())
-        .map_err(ConsoleError::Config)?;
-    let watcher = crate::alerts::Watcher {
-        runner: runner.clone(),
-        alerts: alerts.clone(),
-        registry: registry.clone(),
-        poll: Duration::from_secs(5),
-    };
+    let journal = crate::alerts::Journal::new(runner.ledger().db().clone());
+    let alerts =
+        crate::alerts::Alerts::start(&config.alerts, metrics.clone(), Some(journal.clone()))
+            .map_err(ConsoleError::Config)?;
+    let watcher = crate::alerts::Watcher::new(
+        runner.clone(),
+        alerts.clone(),
+        cluster.clone(),
+        Some(journal),
+        Duration::from_secs(5),
+    );
     tokio::spawn(watcher.run(shutdown.clone()));
     let (addr, server) = match config.http_addr {
         None => (None, None),
         Some(addr) => {
             let state = ConsoleState {
-                execute_here: registry.is_none(),
+                execute_here: cluster.is_none(),
                 runner,
                 settings: config.console.clone(),
                 metrics: metrics.clone(),
-                registry,
+                cluster,
             };
             let (tx, rx) = tokio::sync::oneshot::channel();
             let server = tokio::spawn(serve(state, addr, shutdown, Some(tx)));

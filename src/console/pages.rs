@@ -244,6 +244,44 @@ fn cell_status(cell: &CellRun, lease: Duration, now: DateTime<Utc>) -> &'static 
     }
 }
 
+/// Fire times listed at most per job and grid (a cron firing every minute
+/// over 62 days stays under it only roughly; past it every date counts).
+const GRID_FIRES_MAX: usize = 20_000;
+
+/// Business dates in `start..=end` that `job`'s cron fired for by `now`:
+/// "not run" is shown only there (a weekday job's weekend, a monthly job's
+/// other days, dates still to come stay blank). `None`: too many fires to
+/// list, every date up to now counts.
+fn due_dates(
+    job: &crate::catalog::JobDef,
+    start: NaiveDate,
+    end: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<std::collections::HashSet<NaiveDate>> {
+    let mut due = std::collections::HashSet::new();
+    let Some(cron) = &job.cron else {
+        return Some(due);
+    };
+    // A fire's local day is at most a day or two from its business date.
+    let from = (start - Duration::days(3)).and_hms_opt(0, 0, 0)?.and_utc();
+    for (n, at) in cron.fires_after(job.time_zone, from).enumerate() {
+        if at > now {
+            break;
+        }
+        if n >= GRID_FIRES_MAX {
+            return None;
+        }
+        let date = crate::schedule::business_date_for(job, at);
+        if date > end + Duration::days(3) {
+            break;
+        }
+        if date >= start && date <= end {
+            due.insert(date);
+        }
+    }
+    Some(due)
+}
+
 #[derive(Deserialize, Default)]
 pub(super) struct GridQuery {
     days: Option<String>,
@@ -315,6 +353,14 @@ pub(super) async fn grid(
             .await;
         }
     };
+    // Run-time switches of a single node (a cluster's are on the Cluster page).
+    let switches = if app.state.cluster.is_none() {
+        crate::toggles::node_switches(ledger.db())
+            .await
+            .unwrap_or_default()
+    } else {
+        crate::toggles::NodeSwitches::default()
+    };
     let by: HashMap<(&str, NaiveDate), &CellRun> = cells
         .iter()
         .map(|c| ((c.job.as_str(), c.business_date), c))
@@ -350,7 +396,7 @@ pub(super) async fn grid(
                 )
             })
             .unwrap_or_else(|| "<span class=\"muted\">manual</span>".into());
-        let disabled = if job.enabled {
+        let disabled = if job.enabled && !switches.jobs.contains(&job.name) {
             String::new()
         } else {
             format!(" {}", pill("disabled"))
@@ -361,7 +407,8 @@ pub(super) async fn grid(
             esc(&job.name),
             esc(&job.kind)
         );
-        let first_expected = crate::schedule::business_date_for(job, now);
+        let due = due_dates(job, start, end, now);
+        let paused = switches.jobs.contains(&job.name);
         for d in &dates {
             match by.get(&(job.name.as_str(), *d)) {
                 Some(cell) => {
@@ -381,7 +428,10 @@ pub(super) async fn grid(
                         cell.attempt
                     );
                 }
-                None if job.enabled && job.cron.is_some() && *d <= first_expected => {
+                None if job.enabled
+                    && !paused
+                    && due.as_ref().is_none_or(|due| due.contains(d)) =>
+                {
                     *counts.entry("not run").or_default() += 1;
                     table.push_str("<td><span class=\"pill not-run\">not run</span></td>");
                 }
@@ -1343,39 +1393,63 @@ pub(super) async fn cluster(
     let mut body = flash_from(&q);
     let csrf = csrf_field(&app.keys.csrf(&visit.session));
     let operator = visit.operator.is_some();
-    match &app.state.registry {
+    match &app.state.cluster {
         None => {
+            let switches = match crate::toggles::node_switches(runner.ledger().db()).await {
+                Ok(s) => s,
+                Err(e) => return unavailable(&app, &visit, &e).await,
+            };
+            let me = runner.coordinator().instance_id();
+            let me_off = switches.instances.contains(me);
+            let toggle = if operator {
+                toggle_form(&csrf, me, "instance", me_off)
+            } else {
+                String::new()
+            };
             let _ = write!(
                 body,
                 "<p class=\"muted\">Single node (embedded coordinator): this node is the cluster and always leads.</p>\
-                 <h2>Instances</h2><table><thead><tr><th>Instance</th><th>Role</th><th>Version</th><th>PID</th></tr></thead><tbody>\
-                 <tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody></table>",
-                esc(runner.coordinator().instance_id()),
+                 <h2>Instances</h2><table><thead><tr><th>Instance</th><th>Role</th><th>Version</th><th>PID</th><th>State</th><th></th></tr></thead><tbody>\
+                 <tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{toggle}</td></tr></tbody></table>",
+                esc(me),
                 pill("leader"),
                 env!("CARGO_PKG_VERSION"),
-                std::process::id()
+                std::process::id(),
+                pill(if me_off { "disabled" } else { "enabled" })
             );
-            body.push_str("<h2>Jobs</h2><table><thead><tr><th>Job</th><th>Kind</th><th>Shards</th><th>State</th></tr></thead><tbody>");
+            body.push_str("<h2>Jobs</h2><table><thead><tr><th>Job</th><th>Kind</th><th>Shards</th><th>State</th><th></th></tr></thead><tbody>");
             for job in runner.catalog().jobs() {
-                let state = if job.enabled {
-                    pill("enabled")
-                } else {
+                let off = switches.jobs.contains(&job.name);
+                let state = if !job.enabled {
+                    format!(
+                        "{} <span class=\"sub\">in its job file</span>",
+                        pill("disabled")
+                    )
+                } else if off {
                     pill("disabled")
+                } else {
+                    pill("enabled")
+                };
+                let toggle = if operator && job.enabled {
+                    toggle_form(&csrf, &job.name, "job", off)
+                } else {
+                    String::new()
                 };
                 let _ = write!(
                     body,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{state}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{state}</td><td>{toggle}</td></tr>",
                     esc(&job.name),
                     esc(&job.kind),
                     job.shards
                 );
             }
-            body.push_str("</tbody></table><p class=\"muted\">A single node's jobs are enabled or disabled in their job files (<code>enabled = false</code>); disabling at run time is a cluster feature.</p>");
+            body.push_str("</tbody></table><p class=\"muted\">A disabled job does not fire; a disabled instance fires nothing (the switch lives in this node's database; <code>reckon cluster disable|enable NAME --reason …</code> does the same). <code>enabled = false</code> in a job file turns a job off for good.</p>");
         }
-        Some(registry) => {
+        Some(cluster) => {
             let catalog_jobs: Vec<String> =
                 runner.catalog().jobs().map(|j| j.name.clone()).collect();
-            let status = crate::coord::zookeeper::status::cluster_status(registry, &catalog_jobs)
+            let status = cluster
+                .status(&catalog_jobs)
                 .await
                 .map_err(|e| crate::error_chain::chain(&e));
             let status = match status {
@@ -1478,6 +1552,27 @@ pub(super) async fn cluster(
         }
         Err(e) => body.push_str(&flash("error", &crate::error_chain::chain(&e))),
     }
+    match crate::toggles::journal(runner.ledger().db(), 20).await {
+        Ok(entries) if !entries.is_empty() => {
+            body.push_str("<h2>Disable/enable journal</h2><table id=\"toggle-journal\"><thead><tr><th>At</th><th>What</th><th>Name</th><th>Action</th><th>By</th><th>Reason</th><th>Where</th></tr></thead><tbody>");
+            for e in entries {
+                let _ = write!(
+                    body,
+                    "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    time(Some(e.at)),
+                    esc(&e.what),
+                    esc(&e.name),
+                    esc(&e.action),
+                    esc(&e.actor),
+                    esc(&e.reason),
+                    esc(&e.scope)
+                );
+            }
+            body.push_str("</tbody></table>");
+        }
+        Ok(_) => {}
+        Err(e) => body.push_str(&flash("error", &crate::error_chain::chain(&e))),
+    }
     app.render(&visit, "Cluster", Tab::Cluster, &body).await
 }
 
@@ -1554,7 +1649,8 @@ pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: the database answers (and, in a cluster, the registry).
+/// `GET /readyz`: the database answers (and, in a cluster, this node holds
+/// a connected ZooKeeper session — its own, no new one per probe).
 pub(super) async fn readyz(State(app): State<Shared>) -> Response {
     if let Err(e) = app.state.runner.ledger().db().ping().await {
         return (
@@ -1563,12 +1659,12 @@ pub(super) async fn readyz(State(app): State<Shared>) -> Response {
         )
             .into_response();
     }
-    if let Some(registry) = &app.state.registry
-        && let Err(e) = crate::coord::zookeeper::connect_for_cli(registry).await
+    if let Some(cluster) = &app.state.cluster
+        && !cluster.connected()
     {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("registry: {}\n", crate::error_chain::chain(&e)),
+            "registry: no connected ZooKeeper session\n",
         )
             .into_response();
     }

@@ -395,3 +395,20 @@ pub mod ledger_rows;
 pub mod node;
 pub mod recon;
 pub mod zk;
+
+/// The disable/enable journal, oldest first, one line per change:
+/// `what name action by actor (scope): reason`.
+pub async fn toggle_journal(db: &reckon::db::Db) -> Vec<String> {
+    reckon::toggles::journal(db, 1000)
+        .await
+        .expect("toggle journal")
+        .into_iter()
+        .rev()
+        .map(|e| {
+            format!(
+                "{} {} {} by {} ({}): {}",
+                e.what, e.name, e.action, e.actor, e.scope, e.reason
+            )
+        })
+        .collect()
+}

@@ -18,7 +18,8 @@ pub fn classpath() -> String {
         .unwrap_or_else(|_| "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar".into())
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -234,6 +235,11 @@ impl Setup {
 
     /// Starts `reckon serve --registry … --instance-id {id}`.
     pub fn node(&self, id: &str) -> Node {
+        self.node_with(id, &[])
+    }
+
+    /// [`Setup::node`] with more `serve` arguments (e.g. `--http ADDR`).
+    pub fn node_with(&self, id: &str, serve_args: &[&str]) -> Node {
         let log = self.logs.join(format!("{id}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -243,6 +249,7 @@ impl Setup {
         let child = self
             .command()
             .args(["--registry", &self.registry, "--instance-id", id, "serve"])
+            .args(serve_args)
             .env("RECKON_LOG", "info,zookeeper_client=warn")
             .stdout(file.try_clone().unwrap())
             .stderr(file)

@@ -1,11 +1,15 @@
-//! What `reckon cluster status|disable|enable` asks of the registry, as
-//! facts: the CLI prints them and never reads znodes itself.
+//! What `reckon cluster status|disable|enable` and the console ask of the
+//! registry, as facts: they print them and never read znodes themselves.
+//! The CLI opens a session per command ([`cluster_status`], [`set_disabled`]);
+//! a serving node reads through its own live session ([`ZkCoordinator::status`],
+//! [`ZkCoordinator::set_disabled`], [`ZkCoordinator::connected`]).
 
 use std::collections::BTreeSet;
 
-use zookeeper_client::{Client, Error};
+use zookeeper_client::{Client, Error, SessionState};
 
 use super::membership::{InstanceInfo, disabled};
+use super::session::ZkCoordinator;
 use super::triggers::TriggerError;
 use super::{Paths, Registry, connect_for_cli, parse_work_name, persistent};
 
@@ -13,6 +17,9 @@ use super::{Paths, Registry, connect_for_cli, parse_work_name, persistent};
 #[derive(Debug, Clone)]
 pub struct InstanceStatus {
     pub id: String,
+    /// The zxid that created its registration: a node that restarts comes
+    /// back with another, so `(id, registered)` names one stay in the cluster.
+    pub registered: i64,
     /// `None` when its node holds data this version cannot read.
     pub info: Option<InstanceInfo>,
     pub queued: usize,
@@ -49,6 +56,8 @@ pub enum StatusError {
     Connect(#[from] TriggerError),
     #[error("ZooKeeper: {0}")]
     Zk(#[from] Error),
+    #[error("this node has no ZooKeeper session now")]
+    NoSession,
 }
 
 async fn children(client: &Client, path: &str) -> Result<Vec<String>, Error> {
@@ -68,7 +77,15 @@ pub async fn cluster_status(
     catalog_jobs: &[String],
 ) -> Result<ClusterStatus, StatusError> {
     let client = connect_for_cli(registry).await?;
-    let paths = Paths::new(&registry.namespace);
+    read_status(&client, &Paths::new(&registry.namespace), catalog_jobs).await
+}
+
+async fn read_status(
+    client: &Client,
+    paths: &Paths,
+    catalog_jobs: &[String],
+) -> Result<ClusterStatus, StatusError> {
+    let client = client.clone();
     // Leader: the lock node with the lowest sequence number.
     let mut contenders = children(&client, &paths.leader()).await?;
     contenders.sort_by_key(|n| n.rsplit('-').next().unwrap_or("").to_string());
@@ -90,8 +107,9 @@ pub async fn cluster_status(
     }
     found.sort_by_key(|i| i.0);
     let mut instances = Vec::new();
-    for (_, id, info) in found {
+    for (registered, id, info) in found {
         instances.push(InstanceStatus {
+            registered,
             queued: children(&client, &paths.work_of(&id)).await?.len(),
             leader: leader.as_deref() == Some(id.as_str()),
             disabled: disabled_instances.contains(&id),
@@ -170,7 +188,23 @@ pub async fn set_disabled(
     disable: bool,
 ) -> Result<(), StatusError> {
     let client = connect_for_cli(registry).await?;
-    let paths = Paths::new(&registry.namespace);
+    write_disabled(
+        &client,
+        &Paths::new(&registry.namespace),
+        what,
+        name,
+        disable,
+    )
+    .await
+}
+
+async fn write_disabled(
+    client: &Client,
+    paths: &Paths,
+    what: Toggle,
+    name: &str,
+    disable: bool,
+) -> Result<(), StatusError> {
     let dir = match what {
         Toggle::Job => paths.disabled_jobs(),
         Toggle::Instance => paths.disabled_instances(),
@@ -187,5 +221,36 @@ pub async fn set_disabled(
             Ok(()) | Err(Error::NoNode) => Ok(()),
             Err(err) => Err(err.into()),
         }
+    }
+}
+
+impl ZkCoordinator {
+    /// True while this node holds a live, connected ZooKeeper session
+    /// (registered; not expired, closed or disconnected).
+    pub fn connected(&self) -> bool {
+        self.session()
+            .is_some_and(|s| s.client.state() == SessionState::SyncConnected)
+    }
+
+    /// The cluster's status, read through this node's own session.
+    pub async fn status(&self, catalog_jobs: &[String]) -> Result<ClusterStatus, StatusError> {
+        let client = self.client().map_err(|_| StatusError::NoSession)?;
+        read_status(&client, &self.paths, catalog_jobs).await
+    }
+
+    /// Disables (or enables again) a job or an instance through this node's session.
+    pub async fn set_disabled(
+        &self,
+        what: Toggle,
+        name: &str,
+        disable: bool,
+    ) -> Result<(), StatusError> {
+        let client = self.client().map_err(|_| StatusError::NoSession)?;
+        write_disabled(&client, &self.paths, what, name, disable).await
+    }
+
+    /// The registry this node belongs to.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 }
