@@ -15,6 +15,7 @@ pub mod carry;
 pub mod ledger;
 pub mod settings;
 pub mod shard;
+pub mod tieout;
 
 use crate::jobs::recon::breaks::{self, NewBreak};
 use crate::jobs::recon::engine::{
@@ -44,6 +45,7 @@ impl JobKind for ReconFunds {
 
     fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
         FundsSettings::from_params(params)?;
+        tieout::TieoutSettings::from_params(params)?;
         Ok(())
     }
 
@@ -105,15 +107,18 @@ impl JobKind for ReconFunds {
         statement.check_conservation()?;
 
         let bom = ctx.paths.excel_bom;
-        let files = vec![
+        let mut files = vec![
             summary_report(&ledger, &statement, bom)?,
             diff_report(&records, bom)?,
             reject_rows_report(rejects.clone(), bom)?.finish()?,
             carry::report(&decisions, bom)?,
         ];
-        let reports = ctx.publish(files)?;
-
-        let found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
+        let tie = tieout::run(ctx, &settings).await?;
+        let mut found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
+        if let Some(tie) = &tie {
+            files.push(tieout::tieout_report(std::slice::from_ref(tie), bom)?);
+            found.extend(tie.to_break());
+        }
         let mut tx = db.begin_write().await?;
         let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
@@ -128,6 +133,10 @@ impl JobKind for ReconFunds {
             )
             .await?;
         }
+        // The roll-forward sees this run's register writes; the reports are
+        // published before the commit (a crash between: the rerun redoes both).
+        files.push(breaks::rollforward_date_report(&mut tx, job, ctx.job.time_zone, date, bom).await?);
+        let reports = ctx.publish(files)?;
         tx.commit().await?;
 
         let breaks_found = records.iter().filter(|r| r.category.is_break()).count();
@@ -152,6 +161,9 @@ impl JobKind for ReconFunds {
         if let Some(line) =
             breaks::aged_attention(db, job, date, settings.escalate_after_days).await?
         {
+            attention.push(line);
+        }
+        if let Some(line) = tie.as_ref().and_then(tieout::Tieout::attention) {
             attention.push(line);
         }
         if !rejects.is_empty() {
