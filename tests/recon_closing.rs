@@ -66,7 +66,8 @@ skip_footer_lines = 2
 datetime_format = "%Y-%m-%d %H:%M:%S"
 
 [params.tieout.settlement_mapping.columns]
-order_no = "资金流水单号"
+order_no = "业务凭证号"
+refund_no = "资金流水单号"
 amount = "收支金额(元)"
 status = "收支类型"
 time = "记账时间"

@@ -159,20 +159,40 @@ pub fn trade_totals(
     Ok(totals)
 }
 
+/// Why a tie-out file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TieoutError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A figure summed over a file with unreadable rows would be wrong, so
+    /// the file is refused (the trade bill's rejects are in `rejects.csv`).
+    #[error(
+        "{} line {line}: {reason} ({count} unreadable rows); the tie-out sums every row, fix the file or its mapping",
+        path.display()
+    )]
+    Rejected {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+        count: usize,
+    },
+}
+
 /// Money in minus money out of a file read with a generic mapping, counting
 /// only rows whose reference contains `reference` (all when empty). `None`
-/// when the file is not there. Blocking I/O.
+/// when the file is not there; a row that cannot be read refuses the file.
+/// Blocking I/O.
 pub fn net_of_file(
     path: &Path,
     format: &StatementFormat,
     read: ReadOptions,
     reference: &str,
-) -> Result<Option<Decimal>, FormatError> {
+) -> Result<Option<Decimal>, TieoutError> {
     if !path.exists() {
         return Ok(None);
     }
     let mut net = Decimal::ZERO;
-    stream_statement_file(path, format, read, &mut |record| {
+    let summary = stream_statement_file(path, format, read, &mut |record| {
         if !reference.is_empty() && !record.order_no.contains(reference) {
             return;
         }
@@ -182,6 +202,14 @@ pub fn net_of_file(
             LedgerStatus::Closed | LedgerStatus::RefundException => {}
         }
     })?;
+    if let Some(first) = summary.rejects.first() {
+        return Err(TieoutError::Rejected {
+            path: path.to_path_buf(),
+            line: first.line,
+            reason: first.reason.to_string(),
+            count: summary.rejects.len(),
+        });
+    }
     Ok(Some(net))
 }
 
@@ -277,7 +305,7 @@ pub fn tie_out(
     read: ReadOptions,
     data_dir: &Path,
     date: NaiveDate,
-) -> Result<Tieout, FormatError> {
+) -> Result<Tieout, TieoutError> {
     let trade = trade_totals(statements, format, read)?;
     let settlement = net_of_file(
         &path_of(data_dir, &settings.settlement, date),
