@@ -159,7 +159,10 @@ fn copy_fixtures(db: &TestDb) {
         std::fs::create_dir_all(&target).expect("fixture dir");
         for entry in std::fs::read_dir(FIXTURES).expect("fixtures") {
             let path = entry.expect("fixture").path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.starts_with(prefix) {
                 std::fs::copy(&path, target.join(name)).expect("copy fixture");
             }
@@ -193,7 +196,10 @@ const TIEOUT_HEADER: &str = "business_date,channel,trade_payments,trade_refunds,
 
 /// The roll-forward's lines of one date as `group → (opening, aged, new,
 /// auto, manual, closing)` counts, checking the identity on every line.
-fn rollforward_lines(csv: &str) -> Vec<(String, String, String, [i64; 6], [Decimal; 6])> {
+/// A roll-forward line: date, dimension, group, the six counts, the six amounts.
+type RollLine = (String, String, String, [i64; 6], [Decimal; 6]);
+
+fn rollforward_lines(csv: &str) -> Vec<RollLine> {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
@@ -229,11 +235,7 @@ fn rollforward_lines(csv: &str) -> Vec<(String, String, String, [i64; 6], [Decim
         .collect()
 }
 
-fn line<'a>(
-    lines: &'a [(String, String, String, [i64; 6], [Decimal; 6])],
-    date: &str,
-    group: &str,
-) -> &'a (String, String, String, [i64; 6], [Decimal; 6]) {
+fn line<'a>(lines: &'a [RollLine], date: &str, group: &str) -> &'a RollLine {
     lines
         .iter()
         .find(|l| l.0 == date && l.2 == group)
@@ -355,7 +357,17 @@ async fn three_days_tie_out_roll_forward_and_workbooks(db: &TestDb) {
     let day2 = rollforward_lines(&report(db, &second, "rollforward.csv"));
     let total = line(&day2, "2026-11-22", "all");
     assert_eq!(total.3, [2, 0, 1, 1, 0, 2]);
-    assert_eq!(total.4, [dec("40.10"), dec("0"), dec("8.56"), dec("40.00"), dec("0"), dec("8.66")]);
+    assert_eq!(
+        total.4,
+        [
+            dec("40.10"),
+            dec("0"),
+            dec("8.56"),
+            dec("40.00"),
+            dec("0"),
+            dec("8.66")
+        ]
+    );
     let day3 = rollforward_lines(&report(db, &third, "rollforward.csv"));
     // W2 turns 2 days old on 11-23: it moves from 0-1 to 2-3 and is resolved there.
     assert_eq!(line(&day3, "2026-11-23", "all").3, [2, 0, 0, 0, 1, 1]);
@@ -382,7 +394,11 @@ async fn three_days_tie_out_roll_forward_and_workbooks(db: &TestDb) {
         "--to",
         "2026-11-30",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let range = rollforward_lines(&String::from_utf8_lossy(&out.stdout));
     for (date, lines) in [("2026-11-22", &day2), ("2026-11-23", &day3)] {
         for l in lines.iter() {
@@ -405,13 +421,26 @@ async fn three_days_tie_out_roll_forward_and_workbooks(db: &TestDb) {
     assert_eq!(line(&range, "2026-11-30", "8-30").3[5], 1);
     assert_eq!(line(&range, "2026-11-30", "all").4[5], dec("8.56"));
     let backwards = reckon(&[
-        "breaks", "rollforward", "--job", JOB, "--from", "2026-11-23", "--to", "2026-11-21",
+        "breaks",
+        "rollforward",
+        "--job",
+        JOB,
+        "--from",
+        "2026-11-23",
+        "--to",
+        "2026-11-21",
     ]);
     assert_eq!(backwards.status.code(), Some(2));
 
     // A rerun writes the same CSVs byte for byte (the workbook is rebuilt from them).
     let again = common::rerun_run(&runner, &second, "same inputs").await;
-    for file in ["summary.csv", "diff.csv", "tieout.csv", "rollforward.csv", "report.xlsx"] {
+    for file in [
+        "summary.csv",
+        "diff.csv",
+        "tieout.csv",
+        "rollforward.csv",
+        "report.xlsx",
+    ] {
         assert_eq!(
             std::fs::read(run_dir(db, &second).join(file)).expect("first"),
             std::fs::read(run_dir(db, &again).join(file)).expect("rerun"),
@@ -425,22 +454,51 @@ async fn three_days_tie_out_roll_forward_and_workbooks(db: &TestDb) {
     let mut book: Xlsx<_> = calamine::open_workbook(&path).expect("open report.xlsx");
     assert_eq!(
         book.sheet_names(),
-        ["summary", "diff", "rejects", "carried", "tieout", "rollforward"]
+        [
+            "summary",
+            "diff",
+            "rejects",
+            "carried",
+            "tieout",
+            "rollforward"
+        ]
     );
     let tie = book.worksheet_range("tieout").expect("tieout sheet");
-    assert_eq!(tie.get_value((0, 5)), Some(&Data::String("交易净额".into())));
-    assert_eq!(tie.get_value((1, 5)), Some(&Data::String("trade_net".into())));
+    assert_eq!(
+        tie.get_value((0, 5)),
+        Some(&Data::String("交易净额".into()))
+    );
+    assert_eq!(
+        tie.get_value((1, 5)),
+        Some(&Data::String("trade_net".into()))
+    );
     assert_eq!(tie.get_value((2, 5)), Some(&Data::Float(238.56)));
     assert_eq!(tie.get_value((2, 8)), Some(&Data::Float(230.0)));
     assert_eq!(tie.get_value((2, 10)), Some(&Data::Float(-8.56)));
-    assert_eq!(tie.get_value((2, 12)), Some(&Data::String("mismatch".into())));
-    assert_eq!(tie.get_value((3, 0)), Some(&Data::String("合计 total".into())));
+    assert_eq!(
+        tie.get_value((2, 12)),
+        Some(&Data::String("mismatch".into()))
+    );
+    assert_eq!(
+        tie.get_value((3, 0)),
+        Some(&Data::String("合计 total".into()))
+    );
     let diff = book.worksheet_range("diff").expect("diff sheet");
     let csv = report(db, &second, "diff.csv");
-    assert_eq!(diff.height(), csv.lines().count() + 2, "titles, header, rows, total");
+    assert_eq!(
+        diff.height(),
+        csv.lines().count() + 2,
+        "titles, header, rows, total"
+    );
     let summary = book.worksheet_range("summary").expect("summary sheet");
-    assert_eq!(summary.get_value((0, 1)), Some(&Data::String("我方笔数".into())));
-    assert_eq!(summary.get_value((2, 0)), Some(&Data::String("matched".into())));
+    assert_eq!(
+        summary.get_value((0, 1)),
+        Some(&Data::String("我方笔数".into()))
+    );
+    assert_eq!(
+        summary.get_value((2, 0)),
+        Some(&Data::String("matched".into()))
+    );
     assert!(matches!(summary.get_value((2, 1)), Some(Data::Float(_))));
     assert_no_xlsx_without_the_option(db).await;
 }
@@ -463,5 +521,9 @@ async fn assert_no_xlsx_without_the_option(db: &TestDb) {
     assert_eq!(summary.run.status, RunStatus::Succeeded);
     assert!(!run_dir(db, &summary).join("report.xlsx").exists());
     assert!(run_dir(db, &summary).join("rollforward.csv").exists());
-    assert!(Path::new(&run_dir(db, &summary)).join("tieout.csv").exists());
+    assert!(
+        Path::new(&run_dir(db, &summary))
+            .join("tieout.csv")
+            .exists()
+    );
 }

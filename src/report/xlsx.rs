@@ -139,7 +139,10 @@ pub fn workbook(
     })
 }
 
-fn build(files: &[(String, Vec<u8>, u64)], date: NaiveDate) -> Result<(String, Vec<u8>, u64), String> {
+fn build(
+    files: &[(String, Vec<u8>, u64)],
+    date: NaiveDate,
+) -> Result<(String, Vec<u8>, u64), String> {
     let mut book = Workbook::new();
     let created = ExcelDateTime::from_ymd(
         u16::try_from(date.year()).map_err(|_| format!("year {} out of range", date.year()))?,
@@ -228,8 +231,18 @@ fn column_kind(table: &Table, index: usize) -> Column {
         return Column::Count;
     }
     const AMOUNT_WORDS: [&str; 12] = [
-        "amount", "delta", "fee", "debit", "credit", "difference", "balance", "minus", "net",
-        "settlement", "tolerance", "payments",
+        "amount",
+        "delta",
+        "fee",
+        "debit",
+        "credit",
+        "difference",
+        "balance",
+        "minus",
+        "net",
+        "settlement",
+        "tolerance",
+        "payments",
     ];
     let amountish = AMOUNT_WORDS.iter().any(|word| name.contains(word))
         || name == "trade_refunds"
@@ -392,8 +405,18 @@ mod tests {
     #[test]
     fn column_kinds_follow_names_and_cells() {
         let table = Table {
-            header: vec!["key".into(), "delta".into(), "fee".into(), "ledger_count".into()],
-            rows: vec![vec!["12".into(), "-0.50".into(), "0.00006".into(), "3".into()]],
+            header: vec![
+                "key".into(),
+                "delta".into(),
+                "fee".into(),
+                "ledger_count".into(),
+            ],
+            rows: vec![vec![
+                "12".into(),
+                "-0.50".into(),
+                "0.00006".into(),
+                "3".into(),
+            ]],
         };
         assert_eq!(column_kind(&table, 0), Column::Text);
         assert_eq!(column_kind(&table, 1), Column::Amount(2));

@@ -22,7 +22,9 @@ pub use manual::{
     BreakError, BreakFilter, aged_attention, categories, get, list, resolve, unresolved_by_date,
 };
 pub use register::record_date;
-pub use rollforward::{RollforwardError, date_report as rollforward_date_report, rollforward, rollforward_report};
+pub use rollforward::{
+    RollforwardError, date_report as rollforward_date_report, rollforward, rollforward_report,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;

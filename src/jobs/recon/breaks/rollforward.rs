@@ -198,34 +198,37 @@ async fn read_rows(
     });
     stored
         .into_iter()
-        .map(|(id, business_date, category, state, delta, settled_on, resolved_at)| {
-            let state = BreakState::stored(&state)?;
-            let closed = match state {
-                BreakState::Pending | BreakState::Open => None,
-                BreakState::AutoResolved => {
-                    let on = settled_on.ok_or_else(|| RollforwardError::Row {
-                        id,
-                        reason: "auto_resolved without the date of the run that settled it".into(),
-                    })?;
-                    Some((on, false))
-                }
-                BreakState::Resolved => {
-                    let at = resolved_at.ok_or_else(|| RollforwardError::Row {
-                        id,
-                        reason: "resolved without a resolution time".into(),
-                    })?;
-                    Some((at.with_timezone(&zone).date_naive(), true))
-                }
-            };
-            let closed = closed.map(|(on, by_hand)| (on.max(business_date), by_hand));
-            Ok(Row {
-                id,
-                business_date,
-                category,
-                amount: delta.0.abs(),
-                closed,
-            })
-        })
+        .map(
+            |(id, business_date, category, state, delta, settled_on, resolved_at)| {
+                let state = BreakState::stored(&state)?;
+                let closed = match state {
+                    BreakState::Pending | BreakState::Open => None,
+                    BreakState::AutoResolved => {
+                        let on = settled_on.ok_or_else(|| RollforwardError::Row {
+                            id,
+                            reason: "auto_resolved without the date of the run that settled it"
+                                .into(),
+                        })?;
+                        Some((on, false))
+                    }
+                    BreakState::Resolved => {
+                        let at = resolved_at.ok_or_else(|| RollforwardError::Row {
+                            id,
+                            reason: "resolved without a resolution time".into(),
+                        })?;
+                        Some((at.with_timezone(&zone).date_naive(), true))
+                    }
+                };
+                let closed = closed.map(|(on, by_hand)| (on.max(business_date), by_hand));
+                Ok(Row {
+                    id,
+                    business_date,
+                    category,
+                    amount: delta.0.abs(),
+                    closed,
+                })
+            },
+        )
         .collect()
 }
 
@@ -464,7 +467,12 @@ mod tests {
         Row {
             id,
             business_date: day(found),
-            category: if id % 2 == 0 { "amount_mismatch" } else { "missing_in_channel" }.into(),
+            category: if id % 2 == 0 {
+                "amount_mismatch"
+            } else {
+                "missing_in_channel"
+            }
+            .into(),
             amount: Decimal::new(amount, 2),
             closed: closed.map(|(d, hand)| (day(d), hand)),
         }

@@ -81,7 +81,11 @@ pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
     };
     if request.reports_xlsx {
         // The document date is the business date (the cut-off's), else a fixed one.
-        let date = request.compare.cutoff.map(|cutoff| cutoff.date()).unwrap_or_default();
+        let date = request
+            .compare
+            .cutoff
+            .map(|cutoff| cutoff.date())
+            .unwrap_or_default();
         let book = crate::report::xlsx::workbook(&reports.files, date)?;
         reports.files.push(book);
     }

@@ -135,7 +135,9 @@ impl JobKind for ReconFunds {
         }
         // The roll-forward sees this run's register writes; the reports are
         // published before the commit (a crash between: the rerun redoes both).
-        files.push(breaks::rollforward_date_report(&mut tx, job, ctx.job.time_zone, date, bom).await?);
+        files.push(
+            breaks::rollforward_date_report(&mut tx, job, ctx.job.time_zone, date, bom).await?,
+        );
         let reports = ctx.publish(files)?;
         tx.commit().await?;
 

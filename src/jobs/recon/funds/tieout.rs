@@ -91,11 +91,17 @@ impl TieoutSettings {
         }
         Ok(Some(TieoutSettings {
             settlement: p
-                .str("settlement", "the fund bill / settlement file, e.g. \"inbox/fund/{yyyymmdd}.csv\"")?
+                .str(
+                    "settlement",
+                    "the fund bill / settlement file, e.g. \"inbox/fund/{yyyymmdd}.csv\"",
+                )?
                 .to_string(),
             settlement_format: mapping("settlement_mapping")?,
             bank: p
-                .str("bank", "the bank statement file, e.g. \"inbox/bank/{yyyymmdd}.csv\"")?
+                .str(
+                    "bank",
+                    "the bank statement file, e.g. \"inbox/bank/{yyyymmdd}.csv\"",
+                )?
                 .to_string(),
             bank_format: mapping("bank_mapping")?,
             bank_lag_days: p.u64_or("bank_lag_days", 1)?,
@@ -360,7 +366,15 @@ pub async fn run(ctx: &RunCtx, funds: &FundsSettings) -> Result<Option<Tieout>, 
     let (channel, format, read) = (funds.channel.clone(), funds.format.clone(), funds.read);
     let data_dir = ctx.paths.data_dir.clone();
     let tie = tokio::task::spawn_blocking(move || {
-        tie_out(&settings, &channel, &statements, &format, read, &data_dir, date)
+        tie_out(
+            &settings,
+            &channel,
+            &statements,
+            &format,
+            read,
+            &data_dir,
+            date,
+        )
     })
     .await
     .map_err(|e| JobError::Failed(format!("tie-out reader stopped: {e}")))?

@@ -184,7 +184,9 @@ impl JobKind for InternalRecon {
         )
         .await?;
         let (job, zone) = (&ctx.job.name, ctx.job.time_zone);
-        files.push(breaks::rollforward_date_report(&mut tx, job, zone, ctx.business_date, bom).await?);
+        files.push(
+            breaks::rollforward_date_report(&mut tx, job, zone, ctx.business_date, bom).await?,
+        );
         let reports = ctx.publish(files)?;
         tx.commit().await?;
         let mut attention = attention(ctx, &breaks, recorded);
