@@ -19,11 +19,10 @@ use std::process::Command;
 use calamine::{Data, Reader, Xlsx};
 use chrono::{DateTime, Utc};
 use common::TestDb;
+use common::ledger_rows::{insert_order, insert_refund};
 use reckon::db::Db;
 use reckon::jobs::recon::breaks::{self, BreakFilter};
 use reckon::ledger::RunStatus;
-use reckon::money::Money;
-use reckon::on_db;
 use reckon::runtime::{RunSummary, Runner};
 use rust_decimal::Decimal;
 
@@ -104,41 +103,13 @@ fn instant(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// A succeeded wechat order of M1 completed at `at` (Shanghai time).
 async fn order(db: &Db, no: &str, amount: &str, fee: &str, at: &str) {
-    let at = instant(&format!("{at}+08:00"));
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO payment_orders (order_no, merchant_id, channel, channel_order_no, currency, \
-             amount, fee, status, created_at, completed_at) \
-             VALUES ($1, 'M1', 'wechat', NULL, 'CNY', $2, $3, 'succeeded', $4, $4)",
-        )
-        .bind(no)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(at)
-        .execute(pool)
-        .await
-        .expect("insert order");
-    });
+    insert_order(db, no, "M1", amount, fee, &format!("{at}+08:00")).await;
 }
 
 async fn refund(db: &Db, no: &str, order_no: &str, amount: &str, fee: &str, at: &str) {
-    let at = instant(&format!("{at}+08:00"));
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO refunds (refund_no, order_no, merchant_id, channel, channel_refund_no, \
-             currency, amount, fee, status, created_at, completed_at) \
-             VALUES ($1, $2, 'M1', 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
-        )
-        .bind(no)
-        .bind(order_no)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(at)
-        .execute(pool)
-        .await
-        .expect("insert refund");
-    });
+    insert_refund(db, no, order_no, amount, fee, &format!("{at}+08:00")).await;
 }
 
 fn write_statement(db: &TestDb, day: &str, rows: &[&str]) {
@@ -526,4 +497,70 @@ async fn assert_no_xlsx_without_the_option(db: &TestDb) {
             .join("tieout.csv")
             .exists()
     );
+}
+
+/// `reckon recon --xlsx`: the ad-hoc command writes the workbook beside its
+/// CSVs; a fee with four decimals stays a number with its decimals; without
+/// the flag there is no workbook.
+#[test]
+fn adhoc_recon_writes_the_workbook_on_request() {
+    let case = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/recon/engine/fee_mismatch"
+    );
+    let out = tempfile::tempdir().expect("out dir");
+    let reckon = |dir: &Path, xlsx: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reckon"));
+        command
+            .args([
+                "recon",
+                "--format",
+                "generic",
+                "--cutoff",
+                "2026-11-22 00:00:00",
+            ])
+            .arg("--ledger")
+            .arg(format!("{case}/ledger.csv"))
+            .arg("--statement")
+            .arg(format!("{case}/statement.csv"))
+            .arg("--out")
+            .arg(dir);
+        if xlsx {
+            command.arg("--xlsx");
+        }
+        let output = command.output().expect("reckon recon runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let with = out.path().join("with");
+    reckon(&with, true);
+    let mut book: Xlsx<_> = calamine::open_workbook(with.join("report.xlsx")).expect("workbook");
+    assert_eq!(book.sheet_names(), ["summary", "diff", "rejects"]);
+    let diff = book.worksheet_range("diff").expect("diff sheet");
+    assert_eq!(
+        diff.get_value((0, 7)),
+        Some(&Data::String("渠道手续费".into()))
+    );
+    assert_eq!(
+        diff.get_value((1, 7)),
+        Some(&Data::String("statement_fee".into()))
+    );
+    assert_eq!(diff.get_value((2, 1)), Some(&Data::String("P4001".into())));
+    assert_eq!(diff.get_value((2, 7)), Some(&Data::Float(1.2006)));
+    assert_eq!(diff.get_value((2, 8)), Some(&Data::Float(0.0006)));
+    let manifest = std::fs::read_to_string(with.join("manifest.json")).expect("manifest");
+    assert!(manifest.contains("report.xlsx"), "{manifest}");
+    let without = out.path().join("without");
+    reckon(&without, false);
+    assert!(!without.join("report.xlsx").exists());
+    for file in ["summary.csv", "diff.csv", "rejects.csv"] {
+        assert_eq!(
+            std::fs::read(with.join(file)).expect("with"),
+            std::fs::read(without.join(file)).expect("without"),
+            "{file}: the workbook changes no CSV"
+        );
+    }
 }

@@ -43,6 +43,32 @@ pub async fn insert_order(
     });
 }
 
+/// A succeeded CNY wechat refund of merchant M1, completed at `completed` (RFC 3339).
+pub async fn insert_refund(
+    db: &Db,
+    refund_no: &str,
+    order_no: &str,
+    amount: &str,
+    fee: &str,
+    completed: &str,
+) {
+    on_db!(db, pool => {
+        sqlx::query(
+            "INSERT INTO refunds (refund_no, order_no, merchant_id, channel, channel_refund_no, \
+             currency, amount, fee, status, created_at, completed_at) \
+             VALUES ($1, $2, 'M1', 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
+        )
+        .bind(refund_no)
+        .bind(order_no)
+        .bind(Money(dec(amount)))
+        .bind(Money(dec(fee)))
+        .bind(instant(completed))
+        .execute(pool)
+        .await
+        .expect("insert refund");
+    });
+}
+
 /// One CNY journal line posted at `posted` (RFC 3339).
 pub async fn insert_posting(
     db: &Db,

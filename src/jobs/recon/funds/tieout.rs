@@ -23,7 +23,7 @@ use crate::jobs::recon::formats::{
 use crate::report::{CsvReport, ReportError};
 use crate::runtime::{JobError, RunCtx};
 
-use super::settings::FundsSettings;
+use super::settings::{FundsSettings, data_path};
 
 /// The register category of a tie-out that does not tie.
 pub const SETTLEMENT_MISMATCH: &str = "settlement_mismatch";
@@ -115,14 +115,6 @@ impl TieoutSettings {
         date.checked_add_days(Days::new(self.bank_lag_days))
             .unwrap_or(date)
     }
-}
-
-fn path_of(data_dir: &Path, template: &str, date: NaiveDate) -> PathBuf {
-    data_dir.join(
-        template
-            .replace("{date}", &date.format("%Y-%m-%d").to_string())
-            .replace("{yyyymmdd}", &date.format("%Y%m%d").to_string()),
-    )
 }
 
 /// The trade bill's figures of the date.
@@ -314,14 +306,14 @@ pub fn tie_out(
 ) -> Result<Tieout, TieoutError> {
     let trade = trade_totals(statements, format, read)?;
     let settlement = net_of_file(
-        &path_of(data_dir, &settings.settlement, date),
+        &data_path(data_dir, &settings.settlement, date),
         &settings.settlement_format,
         read,
         "",
     )?;
     let bank_date = settings.bank_date(date);
     let bank_credit = net_of_file(
-        &path_of(data_dir, &settings.bank, bank_date),
+        &data_path(data_dir, &settings.bank, bank_date),
         &settings.bank_format,
         read,
         &settings.bank_reference,
