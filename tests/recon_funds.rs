@@ -136,22 +136,7 @@ async fn order(db: &Db, no: &str, channel: &str, amount: &str, fee: &str, status
 }
 
 async fn refund(db: &Db, no: &str, order_no: &str, amount: &str, fee: &str, at: &str) {
-    let at = instant(&format!("{at}+08:00"));
-    on_db!(db, pool => {
-        sqlx::query(
-            "INSERT INTO refunds (refund_no, order_no, merchant_id, channel, channel_refund_no, \
-             currency, amount, fee, status, created_at, completed_at) \
-             VALUES ($1, $2, 'M1', 'wechat', NULL, 'CNY', $3, $4, 'succeeded', $5, $5)",
-        )
-        .bind(no)
-        .bind(order_no)
-        .bind(Money(dec(amount)))
-        .bind(Money(dec(fee)))
-        .bind(at)
-        .execute(pool)
-        .await
-        .expect("insert refund");
-    });
+    common::ledger_rows::insert_refund(db, no, order_no, amount, fee, &format!("{at}+08:00")).await;
 }
 
 async fn execute(db: &Db, sql: &str) {
