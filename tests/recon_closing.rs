@@ -471,6 +471,25 @@ async fn three_days_tie_out_roll_forward_and_workbooks(db: &TestDb) {
         Some(&Data::String("matched".into()))
     );
     assert!(matches!(summary.get_value((2, 1)), Some(Data::Float(_))));
+    // Totals leave out the summary's own total line and the roll-forward's breakdowns.
+    let rows = summary.height();
+    assert_eq!(
+        summary.get_value((rows as u32 - 2, 0)),
+        Some(&Data::String("total_read".into()))
+    );
+    assert_eq!(
+        summary.get_value((rows as u32 - 1, 1)),
+        summary.get_value((rows as u32 - 2, 1))
+    );
+    let roll = book
+        .worksheet_range("rollforward")
+        .expect("rollforward sheet");
+    let last = roll.height() as u32 - 1;
+    assert_eq!(
+        roll.get_value((last, 13)),
+        Some(&Data::Float(2.0)),
+        "closing count of the total line"
+    );
     assert_no_xlsx_without_the_option(db).await;
 }
 

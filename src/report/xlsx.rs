@@ -4,7 +4,8 @@
 //!
 //! Each sheet: row 1 the Chinese column titles (中文列名), row 2 the English
 //! ones (the CSV header) with an autofilter, both frozen; the data; then a
-//! totals row (合计) summing the count and amount columns. Amount columns are
+//! totals row (合计) summing the count and amount columns (a report's own
+//! total lines, and rollforward.csv's age and category lines, left out). Amount columns are
 //! numbers with a number format of two decimals (more when the column holds
 //! more, e.g. WeChat's 5-decimal fees); counts are integers; everything else
 //! stays text exactly as in the CSV. Content is deterministic: the document's
@@ -327,6 +328,19 @@ fn write_sheet(sheet: &mut Worksheet, table: &Table) -> Result<u64, String> {
             continue;
         }
         let letter = rust_xlsxwriter::utility::column_number_to_name(col);
+        let every_row_counted = table.rows.iter().all(|row| counted(table, row));
+        if !every_row_counted {
+            // No plain SUM fits: the exact total of the counted rows, as a number.
+            sheet
+                .write_number_with_format(
+                    total_row,
+                    col,
+                    to_double(&total.to_string())?,
+                    &format.set_bold(),
+                )
+                .map_err(xlsx)?;
+            continue;
+        }
         let formula = if table.rows.is_empty() {
             Formula::new("=0").set_result("0")
         } else {
@@ -354,10 +368,24 @@ fn number_format0() -> Format {
     Format::new().set_num_format("0")
 }
 
-/// The exact sum of a numeric column (empty cells count as nothing).
+/// Whether a row is part of the totals: not itself a total line
+/// (`total_read`, `total`, `合计` in the first column) and, in a report with
+/// a `dimension` column (rollforward.csv), a `total` line only — the age and
+/// category lines break the same figures down again.
+fn counted(table: &Table, row: &[String]) -> bool {
+    let first = row.first().map(String::as_str).unwrap_or_default();
+    let own_total = first.starts_with("total") || first.starts_with("合计");
+    let dimension = table.header.iter().position(|name| name == "dimension");
+    let breakdown = dimension.is_some_and(|i| row.get(i).is_some_and(|d| d != "total"));
+    !own_total && !breakdown
+}
+
+/// The exact sum of a numeric column over the [`counted`] rows (empty cells
+/// count as nothing).
 fn sum_column(table: &Table, index: usize) -> Result<Decimal, String> {
     let mut total = Decimal::ZERO;
-    for cell in table.rows.iter().filter_map(|row| row.get(index)) {
+    let rows = table.rows.iter().filter(|row| counted(table, row));
+    for cell in rows.filter_map(|row| row.get(index)) {
         if cell.is_empty() {
             continue;
         }
