@@ -55,6 +55,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Start CSV reports with a UTF-8 BOM for Excel.
     pub excel_bom: bool,
+    /// Write `report.xlsx` beside every run's CSV reports.
+    pub reports_xlsx: bool,
     /// Cluster mode: `zk://host:port[,host:port…]/namespace`; `None` = embedded single node.
     pub registry: Option<String>,
     /// ZooKeeper session timeout in cluster mode.
@@ -93,6 +95,7 @@ struct FileConfig {
     shutdown_grace: Option<String>,
     log_format: Option<String>,
     excel_bom: Option<bool>,
+    reports_xlsx: Option<bool>,
     registry: Option<String>,
     session_timeout: Option<String>,
     http_addr: Option<String>,
@@ -142,6 +145,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,
             excel_bom: false,
+            reports_xlsx: false,
             registry: None,
             session_timeout: crate::coord::zookeeper::SESSION_TIMEOUT_DEFAULT,
             http_addr: None,
@@ -162,6 +166,7 @@ impl Config {
             file.parallel_shards_max,
         );
         set(&mut self.excel_bom, file.excel_bom);
+        set(&mut self.reports_xlsx, file.reports_xlsx);
         if file.registry.is_some() {
             self.registry = file.registry;
         }
@@ -239,6 +244,9 @@ impl Config {
         }
         if let Some(value) = env("RECKON_EXCEL_BOM") {
             self.excel_bom = matches!(value.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(value) = env("RECKON_REPORTS_XLSX") {
+            self.reports_xlsx = matches!(value.as_str(), "1" | "true" | "yes");
         }
         Ok(())
     }

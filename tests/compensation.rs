@@ -178,6 +178,7 @@ impl Harness {
                 reports_dir: db.reports_dir(),
                 data_dir: db.dir.path().to_path_buf(),
                 excel_bom: false,
+                reports_xlsx: false,
             },
             RunnerConfig {
                 parallel_shards_max: 2,

@@ -293,6 +293,7 @@ async fn browser_sees_demo_grid_and_resolves_a_break() {
             reports_dir: demo_dir.join("reports"),
             data_dir: "fixtures".into(),
             excel_bom: false,
+            reports_xlsx: false,
         },
         reckon::runtime::RunnerConfig::default(),
     );

@@ -43,6 +43,7 @@ fn request(ledger: &str, statement: &str, format: StatementFormat, out: &Path) -
         read: ReadOptions::default(),
         out: out.to_path_buf(),
         excel_bom: false,
+        reports_xlsx: false,
     }
 }
 

@@ -538,6 +538,7 @@ fn adhoc(ledger: &Path, statement: PathBuf, format: StatementFormat, out: &Path)
         read: ReadOptions::default(),
         out: out.to_path_buf(),
         excel_bom: false,
+        reports_xlsx: false,
     }
 }
 

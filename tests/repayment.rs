@@ -56,6 +56,7 @@ async fn runner_with(db: &TestDb, params: &str) -> Runner {
         reports_dir: db.reports_dir(),
         data_dir: db.dir.path().to_path_buf(),
         excel_bom: false,
+        reports_xlsx: false,
     };
     let config = RunnerConfig {
         parallel_shards_max: 4,

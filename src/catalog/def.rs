@@ -33,6 +33,8 @@ pub struct JobDef {
     /// How long a run waits for its dependencies before failing.
     pub depends_wait: Duration,
     pub enabled: bool,
+    /// Write `report.xlsx` beside the CSV reports (`reports_xlsx = true`).
+    pub reports_xlsx: bool,
     /// Whether a succeeded business date may run again on the next fire.
     pub runs_per_date: RunsPerDate,
     /// How a cluster spreads the items over its instances (`sharding = "average"`,

@@ -304,6 +304,7 @@ async fn bench_repayment_job(args: &RepaymentArgs) -> Result<u8, Failure> {
             reports_dir: reports.clone(),
             data_dir: reports.clone(),
             excel_bom: false,
+            reports_xlsx: false,
         },
         crate::runtime::RunnerConfig::default(),
     );

@@ -6,7 +6,7 @@
 use chrono::{Local, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 
-use super::context::{open_db, requested_by};
+use super::context::{catalog, open_db, requested_by};
 use super::{EXIT_OK, Failure};
 use crate::config::Config;
 use crate::jobs::recon::breaks::{self, Break, BreakError, BreakFilter};
@@ -61,6 +61,23 @@ enum BreaksCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// The aging roll-forward (差错余额变动表) of a job's register, per date:
+    /// opening + aged + new − auto-resolved − resolved by hand = closing, in
+    /// total, by age bucket and by category, checked before it is printed (CSV)
+    Rollforward {
+        /// The job (its time zone dates resolutions by hand)
+        #[arg(long, value_name = "JOB")]
+        job: String,
+        /// First business date (YYYY-MM-DD)
+        #[arg(long, value_name = "D1")]
+        from: NaiveDate,
+        /// Last business date (YYYY-MM-DD)
+        #[arg(long, value_name = "D2")]
+        to: NaiveDate,
+        /// Start with a UTF-8 byte order mark (what Excel wants)
+        #[arg(long)]
+        excel_bom: bool,
+    },
 }
 
 /// `reckon breaks …`.
@@ -99,6 +116,26 @@ pub(super) async fn breaks(config: &Config, args: BreaksArgs) -> Result<u8, Fail
                 "break {id} ({} {} of {}) is resolved by {by}",
                 resolved.category, resolved.key, resolved.business_date
             );
+        }
+        Some(BreaksCommand::Rollforward {
+            job,
+            from,
+            to,
+            excel_bom,
+        }) => {
+            let catalog = catalog(config)?;
+            let zone = catalog.get(&job).map_err(Failure::usage)?.time_zone;
+            let mut tx = db.begin().await.map_err(Failure::run)?;
+            let lines = breaks::rollforward(&mut tx, &job, zone, from, to).await;
+            tx.rollback().await.map_err(Failure::run)?;
+            let lines = match lines {
+                Err(e @ breaks::RollforwardError::Range { .. }) => return Err(Failure::usage(e)),
+                other => other.map_err(Failure::run)?,
+            };
+            let (_, bytes, _) =
+                breaks::rollforward_report(&lines, excel_bom).map_err(Failure::run)?;
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(&bytes);
         }
     }
     db.close().await;

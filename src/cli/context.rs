@@ -61,6 +61,7 @@ pub(super) async fn runner_with(
         reports_dir: config.reports_dir.clone(),
         data_dir: config.data_dir.clone(),
         excel_bom: config.excel_bom,
+        reports_xlsx: config.reports_xlsx,
     };
     Ok(Runner::new(
         ledger,

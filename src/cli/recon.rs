@@ -49,6 +49,10 @@ pub(super) struct ReconArgs {
     /// Write the UTF-8 byte order mark Excel wants
     #[arg(long)]
     excel_bom: bool,
+    /// Also write report.xlsx: one sheet per report, Chinese and English
+    /// column titles, amounts as numbers
+    #[arg(long)]
+    xlsx: bool,
 }
 
 fn parse_cutoff(text: &str) -> Result<NaiveDateTime, String> {
@@ -127,5 +131,6 @@ fn request_of(args: &ReconArgs) -> Result<AdhocRequest, Failure> {
         read: ReadOptions::default(),
         out: args.out.clone(),
         excel_bom: args.excel_bom,
+        reports_xlsx: args.xlsx,
     })
 }

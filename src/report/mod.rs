@@ -7,6 +7,7 @@
 
 mod csv_file;
 mod publish;
+pub mod xlsx;
 
 pub use csv_file::{CsvReport, neutralise};
 pub use publish::{Manifest, ManifestEntry, publish};
@@ -28,4 +29,6 @@ pub enum ReportError {
         #[source]
         source: csv::Error,
     },
+    #[error("cannot build workbook {name}: {reason}")]
+    Xlsx { name: String, reason: String },
 }

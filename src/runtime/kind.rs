@@ -23,6 +23,9 @@ pub struct Paths {
     pub data_dir: PathBuf,
     /// Start CSV reports with a UTF-8 byte order mark (what Excel wants).
     pub excel_bom: bool,
+    /// Also write `report.xlsx` (one sheet per CSV) for every run
+    /// (`reports_xlsx` in reckon.toml; a job can ask for it on its own).
+    pub reports_xlsx: bool,
 }
 
 /// Why a shard or a finalize step failed.
@@ -230,8 +233,16 @@ pub trait JobKind: Send + Sync {
 
 impl RunCtx {
     /// Publishes report files into [`RunCtx::report_dir`] with a manifest
-    /// naming this run; returns the paths written.
-    pub fn publish(&self, files: Vec<(String, Vec<u8>, u64)>) -> Result<Vec<PathBuf>, ReportError> {
+    /// naming this run, plus `report.xlsx` built from them when reckon.toml or
+    /// the job asks for workbooks; returns the paths written.
+    pub fn publish(
+        &self,
+        mut files: Vec<(String, Vec<u8>, u64)>,
+    ) -> Result<Vec<PathBuf>, ReportError> {
+        if self.paths.reports_xlsx || self.job.reports_xlsx {
+            let book = crate::report::xlsx::workbook(&files, self.business_date)?;
+            files.push(book);
+        }
         let manifest = crate::report::Manifest {
             job: self.job.name.clone(),
             business_date: self.business_date.to_string(),

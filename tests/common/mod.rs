@@ -305,6 +305,7 @@ pub fn runner_with_coord(
         reports_dir: db.reports_dir(),
         data_dir: db.dir.path().to_path_buf(),
         excel_bom: false,
+        reports_xlsx: false,
     };
     Runner::new(
         Ledger::new(db.db.clone(), clock),

@@ -31,6 +31,17 @@ impl From<EngineError> for JobError {
     }
 }
 
+impl From<breaks::RollforwardError> for JobError {
+    /// A roll-forward that does not balance fails the run, like conservation.
+    fn from(error: breaks::RollforwardError) -> JobError {
+        match error {
+            breaks::RollforwardError::Database(e) => JobError::Database(e),
+            breaks::RollforwardError::Report(report) => JobError::Report(report),
+            other => JobError::Failed(crate::error_chain::chain(&other)),
+        }
+    }
+}
+
 impl From<breaks::BreakError> for JobError {
     fn from(error: breaks::BreakError) -> JobError {
         match error {

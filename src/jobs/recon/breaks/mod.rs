@@ -15,12 +15,16 @@
 mod carry;
 mod manual;
 mod register;
+pub mod rollforward;
 
 pub use carry::{CarriedBreak, carried, set_carried_state};
 pub use manual::{
     BreakError, BreakFilter, aged_attention, categories, get, list, resolve, unresolved_by_date,
 };
 pub use register::record_date;
+pub use rollforward::{
+    RollforwardError, date_report as rollforward_date_report, rollforward, rollforward_report,
+};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;

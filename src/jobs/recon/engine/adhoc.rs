@@ -27,6 +27,8 @@ pub struct AdhocRequest {
     pub read: ReadOptions,
     pub out: PathBuf,
     pub excel_bom: bool,
+    /// Also write `report.xlsx` (`reckon recon --xlsx`).
+    pub reports_xlsx: bool,
 }
 
 /// What it did.
@@ -57,7 +59,7 @@ pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
     tracing::debug!(rows = statement.side.len(), elapsed = ?started.elapsed(), "statement read");
     let comparison = compare(&ledger.side, &statement.side, &request.compare)?;
     tracing::debug!(diff = comparison.diff.len(), elapsed = ?started.elapsed(), "compared");
-    let reports = build_reports(
+    let mut reports = build_reports(
         &ledger.side,
         &statement.side,
         &comparison,
@@ -77,6 +79,16 @@ pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
         generated_at: Utc::now().to_rfc3339(),
         files: Vec::new(),
     };
+    if request.reports_xlsx {
+        // The document date is the business date (the cut-off's), else a fixed one.
+        let date = request
+            .compare
+            .cutoff
+            .map(|cutoff| cutoff.date())
+            .unwrap_or_default();
+        let book = crate::report::xlsx::workbook(&reports.files, date)?;
+        reports.files.push(book);
+    }
     let written = publish(&request.out, reports.files, manifest)?;
     Ok(AdhocOutcome {
         comparison,

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod passes;
 pub mod settings;
 pub mod shard;
+pub mod tieout;
 
 use crate::jobs::recon::breaks::{self, NewBreak};
 use crate::jobs::recon::engine::{
@@ -46,6 +47,7 @@ impl JobKind for ReconFunds {
 
     fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
         FundsSettings::from_params(params)?;
+        tieout::TieoutSettings::from_params(params)?;
         Ok(())
     }
 
@@ -110,16 +112,19 @@ impl JobKind for ReconFunds {
         let day = passes::day_findings(ctx, &settings, &fees, &records).await?;
 
         let bom = ctx.paths.excel_bom;
-        let files = vec![
+        let mut files = vec![
             findings::summary_report(&ledger, &statement, &day.findings, day.fees.as_ref(), bom)?,
             findings::diff_report(&records, &day.findings, bom)?,
             reject_rows_report(rejects.clone(), bom)?.finish()?,
             carry::report(&decisions, bom)?,
         ];
-        let reports = ctx.publish(files)?;
-
+        let tie = tieout::run(ctx, &settings).await?;
         let mut found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
         found.extend(day.findings.iter().map(findings::Finding::new_break));
+        if let Some(tie) = &tie {
+            files.push(tieout::tieout_report(std::slice::from_ref(tie), bom)?);
+            found.extend(tie.to_break());
+        }
         let mut tx = db.begin_write().await?;
         let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
@@ -135,6 +140,12 @@ impl JobKind for ReconFunds {
             .await?;
         }
         passes::record(&mut tx, job, date, &ctx.run_id, &day).await?;
+        // The roll-forward sees this run's register writes; the reports are
+        // published before the commit (a crash between: the rerun redoes both).
+        files.push(
+            breaks::rollforward_date_report(&mut tx, job, ctx.job.time_zone, date, bom).await?,
+        );
+        let reports = ctx.publish(files)?;
         tx.commit().await?;
 
         let engine_breaks = records.iter().filter(|r| r.category.is_break()).count();
@@ -176,6 +187,9 @@ impl JobKind for ReconFunds {
         if let Some(line) =
             breaks::aged_attention(db, job, date, settings.escalate_after_days).await?
         {
+            attention.push(line);
+        }
+        if let Some(line) = tie.as_ref().and_then(tieout::Tieout::attention) {
             attention.push(line);
         }
         if !rejects.is_empty() {

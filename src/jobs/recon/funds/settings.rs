@@ -107,13 +107,7 @@ impl FundsSettings {
     pub fn statement_paths(&self, data_dir: &Path, date: NaiveDate) -> Vec<PathBuf> {
         self.statements
             .iter()
-            .map(|template| {
-                data_dir.join(
-                    template
-                        .replace("{date}", &date.format("%Y-%m-%d").to_string())
-                        .replace("{yyyymmdd}", &date.format("%Y%m%d").to_string()),
-                )
-            })
+            .map(|template| data_path(data_dir, template, date))
             .collect()
     }
 
@@ -135,4 +129,14 @@ impl FundsSettings {
         let day = date.succ_opt().unwrap_or(date);
         local_instant(day.and_time(self.deadline), zone)
     }
+}
+
+/// `template` under `data_dir` with `{date}` (`YYYY-MM-DD`) and `{yyyymmdd}`
+/// of `date` filled in.
+pub fn data_path(data_dir: &Path, template: &str, date: NaiveDate) -> PathBuf {
+    data_dir.join(
+        template
+            .replace("{date}", &date.format("%Y-%m-%d").to_string())
+            .replace("{yyyymmdd}", &date.format("%Y%m%d").to_string()),
+    )
 }

@@ -171,7 +171,7 @@ impl JobKind for InternalRecon {
         reports::check_conservation(&tally, &findings).map_err(InternalReconError::from)?;
         let breaks = reports::breaks(&findings);
         let bom = ctx.paths.excel_bom;
-        let files = vec![reports::summary(&tally, bom)?, reports::diff(&breaks, bom)?];
+        let mut files = vec![reports::summary(&tally, bom)?, reports::diff(&breaks, bom)?];
         let register: Vec<NewBreak> = breaks.iter().map(|f| new_break(f)).collect();
         // Register and reports together: a failed publish rolls the register back.
         let mut tx = ctx.ledger.db().begin_write().await?;
@@ -183,6 +183,10 @@ impl JobKind for InternalRecon {
             &register,
         )
         .await?;
+        let (job, zone) = (&ctx.job.name, ctx.job.time_zone);
+        files.push(
+            breaks::rollforward_date_report(&mut tx, job, zone, ctx.business_date, bom).await?,
+        );
         let reports = ctx.publish(files)?;
         tx.commit().await?;
         let mut attention = attention(ctx, &breaks, recorded);
