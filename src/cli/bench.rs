@@ -51,9 +51,12 @@ struct ReconBenchArgs {
     /// Skip the PostgreSQL run
     #[arg(long)]
     no_postgres: bool,
-    /// Skip the DuckDB run
+    /// Skip the DuckDB runs
     #[arg(long)]
     no_duckdb: bool,
+    /// Also time reckon's polars column path on the same files
+    #[arg(long)]
+    columns: bool,
 }
 
 #[derive(Debug, Args)]
@@ -127,9 +130,15 @@ async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {
         scripts: args.scripts,
         postgres: (!args.no_postgres).then_some(args.postgres),
         duckdb: !args.no_duckdb,
+        columns: args.columns,
     };
-    tokio::task::spawn_blocking(move || run(&config, &mut std::io::stdout()))
-        .await
+    tokio::task::spawn_blocking(move || {
+        let bar = super::progress::Bar::on_terminal();
+        let result = run(&config, &mut std::io::stdout(), &bar);
+        bar.clear();
+        result
+    })
+    .await
         .map_err(Failure::run)?
         .map_err(Failure::run)?;
     Ok(EXIT_OK)

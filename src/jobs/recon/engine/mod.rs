@@ -23,8 +23,10 @@ mod compare;
 mod diff_record;
 mod ledger_csv;
 mod minor_units;
+pub mod progress;
 mod report;
 mod side;
+mod stream;
 
 pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, compare};
 pub use diff_record::{DiffRecord, SideValues};
@@ -35,6 +37,7 @@ pub use minor_units::{
 };
 pub use report::{ReconReports, build_reports, diff_report, summary_report};
 pub use side::{Side, SideBuilder, SideName, SideTotals};
+pub use stream::{FileComparison, SPILL_BUDGET, compare_files};
 
 use std::path::PathBuf;
 

@@ -15,6 +15,7 @@ pub mod carry;
 pub mod ledger;
 pub mod settings;
 pub mod shard;
+mod split;
 
 use crate::jobs::recon::breaks::{self, NewBreak};
 use crate::jobs::recon::engine::{
