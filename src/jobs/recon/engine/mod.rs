@@ -37,7 +37,7 @@ pub use minor_units::{
 };
 pub use report::{ReconReports, build_reports, diff_report, summary_report};
 pub use side::{Side, SideBuilder, SideName, SideTotals};
-pub use stream::{FileComparison, SPILL_BUDGET, compare_files};
+pub use stream::{FileComparison, SPILL_BUDGET, Sizing, compare_files, compare_files_sized};
 
 use std::path::PathBuf;
 

@@ -78,6 +78,45 @@ pub fn compare_files(
     progress: &dyn Progress,
     times: &PhaseTimes,
 ) -> Result<Option<FileComparison>, EngineError> {
+    compare_files_sized(
+        ledger,
+        statement,
+        config,
+        options,
+        Sizing::default(),
+        progress,
+        times,
+    )
+}
+
+/// How much the partitioned comparison buffers before spilling, and how
+/// many file bytes make one join partition.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizing {
+    pub spill_budget: usize,
+    pub partition_file_bytes: u64,
+}
+
+impl Default for Sizing {
+    fn default() -> Sizing {
+        Sizing {
+            spill_budget: SPILL_BUDGET,
+            partition_file_bytes: PARTITION_FILE_BYTES,
+        }
+    }
+}
+
+/// [`compare_files`] with explicit sizes (tests force spilling and many
+/// partitions on small files).
+pub fn compare_files_sized(
+    ledger: &Path,
+    statement: &Path,
+    config: &CompareConfig,
+    options: ReadOptions,
+    sizing: Sizing,
+    progress: &dyn Progress,
+    times: &PhaseTimes,
+) -> Result<Option<FileComparison>, EngineError> {
     let size = |path: &Path| {
         std::fs::metadata(path)
             .map(|m| m.len())
@@ -87,10 +126,10 @@ pub fn compare_files(
             })
     };
     let total_bytes = size(ledger)? + size(statement)?;
-    let partitions = (total_bytes.div_ceil(PARTITION_FILE_BYTES) as usize)
+    let partitions = (total_bytes.div_ceil(sizing.partition_file_bytes.max(1)) as usize)
         .next_power_of_two()
         .clamp(1, PARTITIONS_MAX);
-    let mut store = Store::new(partitions);
+    let mut store = Store::new(partitions, sizing.spill_budget);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 16);
@@ -216,6 +255,7 @@ struct Store {
     /// `[side][partition]` spilled pieces, in row order.
     pieces: [Vec<Vec<Piece>>; 2],
     buffered: usize,
+    budget: usize,
     runs: Vec<File>,
     dir: Option<SpillDir>,
 }
@@ -237,9 +277,10 @@ fn side_index(side: SideName) -> usize {
 }
 
 impl Store {
-    fn new(partitions: usize) -> Store {
+    fn new(partitions: usize, budget: usize) -> Store {
         Store {
             partitions,
+            budget,
             memory: [vec![Vec::new(); partitions], vec![Vec::new(); partitions]],
             pieces: [vec![Vec::new(); partitions], vec![Vec::new(); partitions]],
             buffered: 0,
@@ -494,7 +535,7 @@ fn scan_file(
                 out.totals = SideTotals::default();
             }
             let _ = free_tx.send(block);
-            if store.buffered > SPILL_BUDGET {
+            if store.buffered > store.budget {
                 let started = Instant::now();
                 store.spill()?;
                 PhaseTimes::add(&times.spill_ns, started.elapsed());
