@@ -57,6 +57,11 @@ struct ReconBenchArgs {
     /// Also time reckon's polars column path on the same files
     #[arg(long)]
     columns: bool,
+    /// Also time the statement side of a recon-funds run with this many
+    /// shards on one node (split once vs every shard re-reading) against
+    /// the ad-hoc read of the same statement
+    #[arg(long, value_name = "N")]
+    shards: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +126,7 @@ pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failur
 async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {
     use crate::jobs::recon::engine::bench::{BenchConfig, run};
     let reckon = std::env::current_exe().map_err(Failure::run)?;
+    let shards = args.shards.filter(|&n| n > 0);
     let config = BenchConfig {
         rows: args.rows,
         dir: args.dir,
@@ -136,11 +142,27 @@ async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {
         let bar = super::progress::Bar::on_terminal();
         let result = run(&config, &mut std::io::stdout(), &bar);
         bar.clear();
-        result
+        let statement = config.dir.join("statement.csv");
+        result.map_err(Failure::run)?;
+        if let Some(shards) = shards {
+            let figures =
+                crate::jobs::recon::funds::bench::statement_shards(&statement, shards, &config.dir)
+                    .map_err(Failure::run)?;
+            println!(
+                "recon-funds statement side, {} shards on one node ({} rows): ad-hoc read {:.2} s; every shard re-reading {:.2} s ({:.2}x); split once {:.2} s ({:.2}x, target <= 1.30)",
+                figures.shards,
+                figures.rows,
+                figures.adhoc_seconds,
+                figures.reread_seconds,
+                figures.reread_seconds / figures.adhoc_seconds,
+                figures.split_seconds,
+                figures.split_seconds / figures.adhoc_seconds,
+            );
+        }
+        Ok::<(), Failure>(())
     })
     .await
-        .map_err(Failure::run)?
-        .map_err(Failure::run)?;
+    .map_err(Failure::run)??;
     Ok(EXIT_OK)
 }
 

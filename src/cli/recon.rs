@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use chrono::NaiveDateTime;
 use clap::{Args, ValueEnum};
 
-use super::{EXIT_OK, Failure};
 use super::progress::Bar;
+use super::{EXIT_OK, Failure};
 use crate::jobs::recon::engine::adhoc::{AdhocRequest, run_adhoc_with};
 use crate::jobs::recon::engine::{Category, CompareConfig, EngineError};
 use crate::jobs::recon::formats::{FormatName, GenericMapping, ReadOptions, StatementFormat};

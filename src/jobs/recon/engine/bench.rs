@@ -488,7 +488,7 @@ fn print_figures(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<12} {:>10} {:>12} {:>12}",
+        "{:<14} {:>10} {:>12} {:>12}",
         "engine", "seconds", "peak MiB", "diff rows"
     )?;
     for timing in timings {
@@ -500,7 +500,7 @@ fn print_figures(
         );
         writeln!(
             out,
-            "{:<12} {:>10.2} {:>12} {:>12}",
+            "{:<14} {:>10.2} {:>12} {:>12}",
             timing.name,
             timing.seconds,
             timing
@@ -531,7 +531,10 @@ fn print_figures(
                 b.len(),
                 a.iter().filter(|row| b.binary_search(row).is_err()).count()
             )?,
-            _ => writeln!(out, "duckdb diff rows equal reckon's: cannot tell (a diff.csv is missing)")?,
+            _ => writeln!(
+                out,
+                "duckdb diff rows equal reckon's: cannot tell (a diff.csv is missing)"
+            )?,
         }
     }
     if let Some(peak) = timings

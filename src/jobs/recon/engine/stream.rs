@@ -41,9 +41,7 @@ use super::diff_record::{DiffRecord, SideValues};
 use super::ledger_csv::{Layout, RowFields, parse_header, read_full, reject_of};
 use super::progress::{Phase, PhaseTimes, Progress, Unit};
 use super::side::{NO_FEE, SideName, SideTotals, key_hash};
-use crate::jobs::recon::formats::{
-    FormatError, LedgerStatus, ReadOptions, RecordKind, Reject,
-};
+use crate::jobs::recon::formats::{FormatError, LedgerStatus, ReadOptions, RecordKind, Reject};
 
 /// Bytes read at a time (cut at the last line end).
 const BLOCK_BYTES: usize = 8 << 20;
@@ -577,11 +575,7 @@ fn parse_share(
         for (index, field) in line.split(',').take(width + 1).enumerate() {
             fields[index] = Some(field);
         }
-        let column = |c: usize| {
-            layout.position[c]
-                .and_then(|p| fields[p])
-                .map(str::trim)
-        };
+        let column = |c: usize| layout.position[c].and_then(|p| fields[p]).map(str::trim);
         let row = RowFields {
             order_no: column(0),
             amount: column(1),
@@ -596,8 +590,7 @@ fn parse_share(
                 let hash = key_hash(valid.key);
                 let refund = valid.status == LedgerStatus::Refund;
                 let order = if refund { valid.order_no } else { "" };
-                if valid.key.len() > usize::from(u16::MAX) || order.len() > usize::from(u16::MAX)
-                {
+                if valid.key.len() > usize::from(u16::MAX) || order.len() > usize::from(u16::MAX) {
                     return Err(Unsure);
                 }
                 let buffer = &mut out.parts[partition_of(hash, partitions)];
@@ -875,9 +868,8 @@ fn join_partitions(
                             break;
                         };
                         let started = Instant::now();
-                        let loaded = load(0, partition, ledger_tail).and_then(|l| {
-                            load(1, partition, statement_tail).map(|s| (l, s))
-                        });
+                        let loaded = load(0, partition, ledger_tail)
+                            .and_then(|l| load(1, partition, statement_tail).map(|s| (l, s)));
                         PhaseTimes::add(&times.load_ns, started.elapsed());
                         match loaded {
                             Ok((l, s)) => {
@@ -1034,7 +1026,9 @@ fn join_one(
             };
             joined.count(side, category, row.amount);
             if category != Category::Matched {
-                joined.diff.push(lone_record(category, row, side, file_of[side]));
+                joined
+                    .diff
+                    .push(lone_record(category, row, side, file_of[side]));
             }
         }
     }

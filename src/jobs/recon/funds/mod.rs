@@ -10,6 +10,7 @@
 //! `summary.csv`, `diff.csv`, `rejects.csv`, `carried.csv`, and records the
 //! breaks in the register. See `docs/recon.md`.
 
+pub mod bench;
 pub mod carried_state;
 pub mod carry;
 pub mod ledger;

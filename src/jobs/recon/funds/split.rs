@@ -114,7 +114,10 @@ fn fingerprint(
 ) -> Result<String, JobError> {
     use std::os::unix::fs::MetadataExt;
     let mut hash = Sha256::new();
-    hash.update(format!("v1 {format:?} {} {items}\n", read.reject_limit_percent));
+    hash.update(format!(
+        "v1 {format:?} {} {items}\n",
+        read.reject_limit_percent
+    ));
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| io_failed(path, e))?;
         hash.update(format!(
