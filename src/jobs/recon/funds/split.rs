@@ -423,4 +423,108 @@ mod tests {
         // A truncated part is refused, never half-read.
         assert!(decode(&bytes[..bytes.len() - 1], 0, &files).is_none());
     }
+
+    fn statement(dir: &Path, rows: usize) -> PathBuf {
+        let path = dir.join("bill.csv");
+        let mut text = String::from("order_no,amount,status,completed_at,fee,refund_no\n");
+        for i in 0..rows {
+            text += &format!("P{i},{}.{:02},SUCCESS,2026-11-21 10:00:00,0.01,\n", i, i % 100);
+        }
+        text += "P-bad,1.234,SUCCESS,2026-11-21 10:00:00,,\n";
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn format() -> StatementFormat {
+        StatementFormat::Generic(Box::new(crate::jobs::recon::formats::GenericMapping::ledger()))
+    }
+
+    /// Every part of a split, as `(records, rejects, notes)`.
+    fn all_parts(root: &Path, paths: &[PathBuf], items: u32) -> Vec<StatementPart> {
+        (0..items)
+            .map(|item| {
+                statement_part(root, paths, &format(), ReadOptions::default(), item, items)
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parts_hold_exactly_the_direct_read_and_reruns_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = vec![statement(dir.path(), 500)];
+        let root = dir.path().join("split");
+        let items = 4;
+        let parts = all_parts(&root, &paths, items);
+        // By hand from the direct read: each record lands in its key's partition.
+        let mut direct: Vec<Vec<Record>> = vec![Vec::new(); items as usize];
+        let summary = stream_statement_file(&paths[0], &format(), ReadOptions::default(), &mut |r| {
+            direct[partition_of(&r.key, items) as usize].push(r)
+        })
+        .unwrap();
+        for (item, part) in parts.iter().enumerate() {
+            assert_eq!(part.records, direct[item], "part {item}");
+        }
+        let rejects: Vec<RejectRow> = summary.rejects.iter().map(RejectRow::from).collect();
+        assert_eq!(parts[0].rejects, rejects);
+        assert_eq!(rejects.len(), 1);
+        assert!(parts[1].rejects.is_empty());
+        // A retry reads the same split; so does a rerun after a crash that
+        // lost the manifest (the split is redone from the files).
+        let again = all_parts(&root, &paths, items);
+        let fingerprint = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+        std::fs::remove_file(fingerprint.join(MANIFEST)).unwrap();
+        std::fs::write(fingerprint.join("part-1.bin"), b"torn").unwrap();
+        std::fs::write(fingerprint.join("part-2.bin.tmp"), b"torn").unwrap();
+        let after_crash = all_parts(&root, &paths, items);
+        for ((a, b), c) in parts.iter().zip(&again).zip(&after_crash) {
+            assert_eq!(a.records, b.records);
+            assert_eq!(a.records, c.records);
+            assert_eq!(a.rejects, c.rejects);
+        }
+    }
+
+    #[test]
+    fn a_damaged_part_fails_and_a_corrected_statement_gets_a_new_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = vec![statement(dir.path(), 50)];
+        let root = dir.path().join("split");
+        let first = all_parts(&root, &paths, 2);
+        let fingerprint = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+        std::fs::write(fingerprint.join("part-1.bin"), b"torn").unwrap();
+        let error = statement_part(&root, &paths, &format(), ReadOptions::default(), 1, 2)
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("damaged"), "{error}");
+        // The channel sends a corrected file: more rows, a new split.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        statement(dir.path(), 60);
+        let second = all_parts(&root, &paths, 2);
+        let rows = |parts: &[StatementPart]| parts.iter().map(|p| p.records.len()).sum::<usize>();
+        assert_eq!(rows(&first), 50);
+        assert_eq!(rows(&second), 60);
+        assert_eq!(std::fs::read_dir(&root).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn concurrent_shards_split_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = vec![statement(dir.path(), 2_000)];
+        let root = dir.path().join("split");
+        let parts: Vec<usize> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|item| {
+                    let (root, paths) = (&root, &paths);
+                    scope.spawn(move || {
+                        statement_part(root, paths, &format(), ReadOptions::default(), item, 4)
+                            .unwrap()
+                            .records
+                            .len()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(parts.iter().sum::<usize>(), 2_000);
+    }
 }
