@@ -6,7 +6,7 @@
 //! 1. **Scan** each file once: a reader thread reads 8 MiB blocks cut at line
 //!    ends; every core splits, validates (the fast reader's own
 //!    [`RowFields::validate`]) and hashes the rows of its share of a block and
-//!    appends each accepted row, encoded in about 60 bytes, to the partition
+//!    appends each accepted row, encoded in about 30 bytes, to the partition
 //!    `mix(hash)` picks. Rejects keep file, line, reason and raw text.
 //! 2. **Spill**: when the partitions' buffers pass [`SPILL_BUDGET`], they are
 //!    written to one run file in a private temporary directory (removed on
@@ -42,6 +42,7 @@ use super::ledger_csv::{Layout, RowFields, parse_header, read_full, reject_of};
 use super::progress::{Phase, PhaseTimes, Progress, Unit};
 use super::side::{NO_FEE, SideName, SideTotals, key_hash};
 use crate::jobs::recon::formats::{FormatError, LedgerStatus, ReadOptions, RecordKind, Reject};
+use crate::sharding::stable_hash;
 
 /// Bytes read at a time (cut at the last line end).
 const BLOCK_BYTES: usize = 8 << 20;
@@ -51,8 +52,6 @@ pub const SPILL_BUDGET: usize = 192 << 20;
 const PARTITION_FILE_BYTES: u64 = 16 << 20;
 /// Most join partitions.
 const PARTITIONS_MAX: usize = 4_096;
-/// Bytes of an encoded row before its key and order number.
-const FIXED: usize = 8 + 8 + 8 + 8 + 8 + 1 + 2 + 2;
 const NONE: u32 = u32::MAX;
 
 /// The result of [`compare_files`].
@@ -117,13 +116,14 @@ pub fn compare_files_sized(
 ) -> Result<Option<FileComparison>, EngineError> {
     let size = |path: &Path| {
         std::fs::metadata(path)
-            .map(|m| m.len())
+            .map(|m| if m.is_file() { m.len() } else { u64::MAX / 4 })
             .map_err(|source| EngineError::Io {
                 path: path.to_path_buf(),
                 source,
             })
     };
-    let total_bytes = size(ledger)? + size(statement)?;
+    // A pipe's size is unknown: as many partitions as allowed.
+    let total_bytes = size(ledger)?.saturating_add(size(statement)?);
     let partitions = (total_bytes.div_ceil(sizing.partition_file_bytes.max(1)) as usize)
         .next_power_of_two()
         .clamp(1, PARTITIONS_MAX);
@@ -137,7 +137,12 @@ pub fn compare_files_sized(
         (SideName::Statement, statement, Phase::ReadStatement),
     ] {
         let started = Instant::now();
-        progress.start(phase.as_str(), Some(size(path)?), Unit::Bytes);
+        let bytes = size(path)?;
+        progress.start(
+            phase.as_str(),
+            (bytes < u64::MAX / 4).then_some(bytes),
+            Unit::Bytes,
+        );
         let Some(scan) = scan_file(path, side, threads, &mut store, progress, times)? else {
             return Ok(None);
         };
@@ -590,9 +595,6 @@ fn parse_share(
                 let hash = key_hash(valid.key);
                 let refund = valid.status == LedgerStatus::Refund;
                 let order = if refund { valid.order_no } else { "" };
-                if valid.key.len() > usize::from(u16::MAX) || order.len() > usize::from(u16::MAX) {
-                    return Err(Unsure);
-                }
                 let buffer = &mut out.parts[partition_of(hash, partitions)];
                 encode(
                     buffer,
@@ -687,48 +689,112 @@ fn status_of(code: u8) -> LedgerStatus {
     }
 }
 
+/// Times are stored as the distance to this instant (2026-01-01 00:00:00),
+/// so that a day's times take 4 bytes.
+const TIME_BASE: i64 = 1_767_225_600;
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+/// One row in about 30 bytes: a flags byte (status, fee present), then
+/// LEB128 varints — line, amount and fee (zigzag), time from [`TIME_BASE`]
+/// (zigzag), key length — the key, the order length and the order. The
+/// hash is not stored: it is recomputed from the key when read back.
 fn encode(out: &mut Vec<u8>, row: &Row<'_>) {
-    out.extend_from_slice(&row.hash.to_le_bytes());
-    out.extend_from_slice(&row.line.to_le_bytes());
-    out.extend_from_slice(&row.amount.to_le_bytes());
-    out.extend_from_slice(&row.fee.to_le_bytes());
-    out.extend_from_slice(&row.time.to_le_bytes());
-    out.push(status_code(row.status));
-    out.extend_from_slice(&(row.key.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(row.order.len() as u16).to_le_bytes());
+    let has_fee = row.fee != NO_FEE;
+    out.push(status_code(row.status) | if has_fee { 0x10 } else { 0 });
+    put_varint(out, row.line);
+    put_varint(out, zigzag(row.amount));
+    if has_fee {
+        put_varint(out, zigzag(row.fee));
+    }
+    put_varint(out, zigzag(row.time.wrapping_sub(TIME_BASE)));
+    put_varint(out, row.key.len() as u64);
     out.extend_from_slice(row.key);
+    put_varint(out, row.order.len() as u64);
     out.extend_from_slice(row.order);
+}
+
+/// Reads what [`encode`] wrote.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = *self.bytes.get(self.at)?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7F) << shift;
+            if byte < 0x80 {
+                return Some(value);
+            }
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
+        }
+    }
+
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let slice = self.bytes.get(self.at..self.at.checked_add(len)?)?;
+        self.at += len;
+        Some(slice)
+    }
+
+    fn row(&mut self) -> Option<Row<'a>> {
+        let flags = *self.bytes.get(self.at)?;
+        self.at += 1;
+        let line = self.varint()?;
+        let amount = unzigzag(self.varint()?);
+        let fee = if flags & 0x10 != 0 {
+            unzigzag(self.varint()?)
+        } else {
+            NO_FEE
+        };
+        let time = unzigzag(self.varint()?).wrapping_add(TIME_BASE);
+        let key_len = usize::try_from(self.varint()?).ok()?;
+        let key = self.take(key_len)?;
+        let order_len = usize::try_from(self.varint()?).ok()?;
+        let order = self.take(order_len)?;
+        Some(Row {
+            hash: stable_hash(key),
+            line,
+            amount,
+            fee,
+            time,
+            status: status_of(flags & 0x0F),
+            key,
+            order,
+        })
+    }
 }
 
 /// The rows of a partition's bytes, in the order they were appended.
 fn decode(bytes: &[u8]) -> Vec<Row<'_>> {
-    let mut rows = Vec::with_capacity(bytes.len() / 64);
-    let mut at = 0;
-    while at + FIXED <= bytes.len() {
-        let word = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[at + 8 * i..at + 8 * i + 8]);
-            b
-        };
-        let short = |i: usize| usize::from(u16::from_le_bytes([bytes[i], bytes[i + 1]]));
-        let key_len = short(at + 41);
-        let order_len = short(at + 43);
-        let key_at = at + FIXED;
-        let end = key_at + key_len + order_len;
-        if end > bytes.len() {
-            break;
+    let mut rows = Vec::with_capacity(bytes.len() / 28);
+    let mut reader = Reader { bytes, at: 0 };
+    while reader.at < bytes.len() {
+        match reader.row() {
+            Some(row) => rows.push(row),
+            None => break,
         }
-        rows.push(Row {
-            hash: u64::from_le_bytes(word(0)),
-            line: u64::from_le_bytes(word(1)),
-            amount: i64::from_le_bytes(word(2)),
-            fee: i64::from_le_bytes(word(3)),
-            time: i64::from_le_bytes(word(4)),
-            status: status_of(bytes[at + 40]),
-            key: &bytes[key_at..key_at + key_len],
-            order: &bytes[key_at + key_len..end],
-        });
-        at = end;
     }
     rows
 }

@@ -428,7 +428,11 @@ mod tests {
         let path = dir.join("bill.csv");
         let mut text = String::from("order_no,amount,status,completed_at,fee,refund_no\n");
         for i in 0..rows {
-            text += &format!("P{i},{}.{:02},SUCCESS,2026-11-21 10:00:00,0.01,\n", i, i % 100);
+            text += &format!(
+                "P{i},{}.{:02},SUCCESS,2026-11-21 10:00:00,0.01,\n",
+                i,
+                i % 100
+            );
         }
         text += "P-bad,1.234,SUCCESS,2026-11-21 10:00:00,,\n";
         std::fs::write(&path, text).unwrap();
@@ -436,15 +440,16 @@ mod tests {
     }
 
     fn format() -> StatementFormat {
-        StatementFormat::Generic(Box::new(crate::jobs::recon::formats::GenericMapping::ledger()))
+        StatementFormat::Generic(Box::new(
+            crate::jobs::recon::formats::GenericMapping::ledger(),
+        ))
     }
 
     /// Every part of a split, as `(records, rejects, notes)`.
     fn all_parts(root: &Path, paths: &[PathBuf], items: u32) -> Vec<StatementPart> {
         (0..items)
             .map(|item| {
-                statement_part(root, paths, &format(), ReadOptions::default(), item, items)
-                    .unwrap()
+                statement_part(root, paths, &format(), ReadOptions::default(), item, items).unwrap()
             })
             .collect()
     }
@@ -458,10 +463,11 @@ mod tests {
         let parts = all_parts(&root, &paths, items);
         // By hand from the direct read: each record lands in its key's partition.
         let mut direct: Vec<Vec<Record>> = vec![Vec::new(); items as usize];
-        let summary = stream_statement_file(&paths[0], &format(), ReadOptions::default(), &mut |r| {
-            direct[partition_of(&r.key, items) as usize].push(r)
-        })
-        .unwrap();
+        let summary =
+            stream_statement_file(&paths[0], &format(), ReadOptions::default(), &mut |r| {
+                direct[partition_of(&r.key, items) as usize].push(r)
+            })
+            .unwrap();
         for (item, part) in parts.iter().enumerate() {
             assert_eq!(part.records, direct[item], "part {item}");
         }
@@ -472,7 +478,12 @@ mod tests {
         // A retry reads the same split; so does a rerun after a crash that
         // lost the manifest (the split is redone from the files).
         let again = all_parts(&root, &paths, items);
-        let fingerprint = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+        let fingerprint = std::fs::read_dir(&root)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::fs::remove_file(fingerprint.join(MANIFEST)).unwrap();
         std::fs::write(fingerprint.join("part-1.bin"), b"torn").unwrap();
         std::fs::write(fingerprint.join("part-2.bin.tmp"), b"torn").unwrap();
@@ -490,7 +501,12 @@ mod tests {
         let paths = vec![statement(dir.path(), 50)];
         let root = dir.path().join("split");
         let first = all_parts(&root, &paths, 2);
-        let fingerprint = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+        let fingerprint = std::fs::read_dir(&root)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::fs::write(fingerprint.join("part-1.bin"), b"torn").unwrap();
         let error = statement_part(&root, &paths, &format(), ReadOptions::default(), 1, 2)
             .err()
