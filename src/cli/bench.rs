@@ -26,6 +26,25 @@ enum Bench {
     Compensation(CompensationArgs),
     /// Time `reckon recon` against DuckDB and PostgreSQL on generated files
     Recon(ReconBenchArgs),
+    /// Write the recon benchmark's ledger and/or statement file (e.g. into a
+    /// named pipe, for runs too large to keep on disk)
+    ReconGenerate(ReconGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReconGenerateArgs {
+    /// Rows per side
+    #[arg(long, default_value_t = crate::jobs::recon::engine::bench::ROWS_DEFAULT)]
+    rows: u64,
+    /// Seed of the generator
+    #[arg(long, default_value_t = 20_261_121)]
+    seed: u64,
+    /// Where to write the ledger file
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
+    /// Where to write the statement file
+    #[arg(long, value_name = "PATH")]
+    statement: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +139,23 @@ pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failur
         Bench::Repayment(args) => bench_repayment(args).await,
         Bench::Compensation(args) => bench_compensation(config, args).await,
         Bench::Recon(args) => bench_recon(args).await,
+        Bench::ReconGenerate(args) => {
+            use crate::jobs::recon::engine::bench::generate_files;
+            use crate::jobs::recon::engine::progress::NoProgress;
+            tokio::task::spawn_blocking(move || {
+                generate_files(
+                    args.ledger.as_deref(),
+                    args.statement.as_deref(),
+                    args.rows,
+                    args.seed,
+                    &NoProgress,
+                )
+            })
+            .await
+            .map_err(Failure::run)?
+            .map_err(Failure::run)?;
+            Ok(EXIT_OK)
+        }
     }
 }
 

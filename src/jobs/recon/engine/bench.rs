@@ -131,18 +131,42 @@ pub fn generate_with(
     seed: u64,
     progress: &dyn Progress,
 ) -> Result<Generated, BenchError> {
-    let ledger = dir.join("ledger.csv");
-    let statement = dir.join("statement.csv");
-    let open = |path: &Path| {
-        std::fs::create_dir_all(dir)
-            .and_then(|_| File::create(path))
-            .map(|file| BufWriter::with_capacity(1 << 20, file))
-            .map_err(|source| BenchError::Write {
-                path: path.to_path_buf(),
-                source,
-            })
+    std::fs::create_dir_all(dir).map_err(|source| BenchError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    generate_files(
+        Some(&dir.join("ledger.csv")),
+        Some(&dir.join("statement.csv")),
+        rows,
+        seed,
+        progress,
+    )
+}
+
+/// The generator writing either file or both (`None`: not written), e.g.
+/// into named pipes, so that a 100 M-row run needs no CSV on disk.
+pub fn generate_files(
+    ledger: Option<&Path>,
+    statement: Option<&Path>,
+    rows: u64,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Generated, BenchError> {
+    let open = |path: Option<&Path>| -> Result<Box<dyn Write>, BenchError> {
+        match path {
+            Some(path) => File::create(path)
+                .map(|file| Box::new(BufWriter::with_capacity(1 << 20, file)) as Box<dyn Write>)
+                .map_err(|source| BenchError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            None => Ok(Box::new(std::io::sink())),
+        }
     };
-    let (mut ledger_out, mut statement_out) = (open(&ledger)?, open(&statement)?);
+    let (mut ledger_out, mut statement_out) = (open(ledger)?, open(statement)?);
+    let ledger = ledger.map(Path::to_path_buf).unwrap_or_default();
+    let statement = statement.map(Path::to_path_buf).unwrap_or_default();
     let header = b"order_no,amount,status,completed_at,fee,refund_no\n";
     let mut generated = Generated {
         ledger: ledger.clone(),
