@@ -856,10 +856,14 @@ impl Joined {
     }
 
     fn merge(&mut self, other: Joined) {
-        for side in 0..2 {
-            for c in 0..CATEGORIES {
-                self.counts[side][c] += other.counts[side][c];
-                self.sums[side][c] += other.sums[side][c];
+        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        for (mine, theirs) in self.sums.iter_mut().zip(&other.sums) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
             }
         }
         self.diff.extend(other.diff);
