@@ -29,6 +29,9 @@ enum Bench {
     /// The console's grid, runs, run and cluster pages on a generated book
     /// of runs (SQLite), beside the database reads each page makes
     Console(ConsoleBenchArgs),
+    /// Write the recon benchmark's ledger and/or statement file (e.g. into a
+    /// named pipe, for runs too large to keep on disk)
+    ReconGenerate(ReconGenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +48,22 @@ struct ConsoleBenchArgs {
     /// Scratch directory (its console-bench.db and jobs/ are replaced)
     #[arg(long, value_name = "DIR", default_value = "reckon-bench-console")]
     dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ReconGenerateArgs {
+    /// Rows per side
+    #[arg(long, default_value_t = crate::jobs::recon::engine::bench::ROWS_DEFAULT)]
+    rows: u64,
+    /// Seed of the generator
+    #[arg(long, default_value_t = 20_261_121)]
+    seed: u64,
+    /// Where to write the ledger file
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
+    /// Where to write the statement file
+    #[arg(long, value_name = "PATH")]
+    statement: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -70,9 +89,17 @@ struct ReconBenchArgs {
     /// Skip the PostgreSQL run
     #[arg(long)]
     no_postgres: bool,
-    /// Skip the DuckDB run
+    /// Skip the DuckDB runs
     #[arg(long)]
     no_duckdb: bool,
+    /// Also time reckon's polars column path on the same files
+    #[arg(long)]
+    columns: bool,
+    /// Also time the statement side of a recon-funds run with this many
+    /// shards on one node (split once vs every shard re-reading) against
+    /// the ad-hoc read of the same statement
+    #[arg(long, value_name = "N")]
+    shards: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +159,23 @@ pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failur
         Bench::Compensation(args) => bench_compensation(config, args).await,
         Bench::Recon(args) => bench_recon(args).await,
         Bench::Console(args) => bench_console(config, args).await,
+        Bench::ReconGenerate(args) => {
+            use crate::jobs::recon::engine::bench::generate_files;
+            use crate::jobs::recon::engine::progress::NoProgress;
+            tokio::task::spawn_blocking(move || {
+                generate_files(
+                    args.ledger.as_deref(),
+                    args.statement.as_deref(),
+                    args.rows,
+                    args.seed,
+                    &NoProgress,
+                )
+            })
+            .await
+            .map_err(Failure::run)?
+            .map_err(Failure::run)?;
+            Ok(EXIT_OK)
+        }
     }
 }
 
@@ -161,6 +205,7 @@ async fn bench_console(config: &Config, args: ConsoleBenchArgs) -> Result<u8, Fa
 async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {
     use crate::jobs::recon::engine::bench::{BenchConfig, run};
     let reckon = std::env::current_exe().map_err(Failure::run)?;
+    let shards = args.shards.filter(|&n| n > 0);
     let config = BenchConfig {
         rows: args.rows,
         dir: args.dir,
@@ -170,11 +215,33 @@ async fn bench_recon(args: ReconBenchArgs) -> Result<u8, Failure> {
         scripts: args.scripts,
         postgres: (!args.no_postgres).then_some(args.postgres),
         duckdb: !args.no_duckdb,
+        columns: args.columns,
     };
-    tokio::task::spawn_blocking(move || run(&config, &mut std::io::stdout()))
-        .await
-        .map_err(Failure::run)?
-        .map_err(Failure::run)?;
+    tokio::task::spawn_blocking(move || {
+        let bar = super::progress::Bar::on_terminal();
+        let result = run(&config, &mut std::io::stdout(), &bar);
+        bar.clear();
+        let statement = config.dir.join("statement.csv");
+        result.map_err(Failure::run)?;
+        if let Some(shards) = shards {
+            let figures =
+                crate::jobs::recon::funds::bench::statement_shards(&statement, shards, &config.dir)
+                    .map_err(Failure::run)?;
+            println!(
+                "recon-funds statement side, {} shards on one node ({} rows): ad-hoc read {:.2} s; every shard re-reading {:.2} s ({:.2}x); split once {:.2} s ({:.2}x, target <= 1.30)",
+                figures.shards,
+                figures.rows,
+                figures.adhoc_seconds,
+                figures.reread_seconds,
+                figures.reread_seconds / figures.adhoc_seconds,
+                figures.split_seconds,
+                figures.split_seconds / figures.adhoc_seconds,
+            );
+        }
+        Ok::<(), Failure>(())
+    })
+    .await
+    .map_err(Failure::run)??;
     Ok(EXIT_OK)
 }
 

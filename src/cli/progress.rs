@@ -4,6 +4,9 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::jobs::recon::engine::progress::{Progress as EngineProgress, Unit};
 use crate::runtime::{Progress, RunSummary};
 
 /// How often the progress line is redrawn.
@@ -81,5 +84,67 @@ pub(super) fn print_summary(summary: &RunSummary) {
     }
     if let Some(error) = &run.error {
         println!("  error: {error}");
+    }
+}
+
+/// The bar of `reckon recon` and `reckon bench recon`: stage, elapsed, done of
+/// total (bytes read of each file, partitions joined, rows generated), rate
+/// and ETA. Hidden when stderr is not a terminal, as `reckon run`'s line is.
+pub(super) struct Bar(Option<ProgressBar>);
+
+impl Bar {
+    /// A bar on stderr if it is a terminal, else nothing.
+    pub(super) fn on_terminal() -> Bar {
+        if !std::io::stderr().is_terminal() {
+            return Bar(None);
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Bar(Some(bar))
+    }
+
+    /// Removes the bar.
+    pub(super) fn clear(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+impl EngineProgress for Bar {
+    fn start(&self, label: &str, total: Option<u64>, unit: Unit) {
+        let Some(bar) = &self.0 else {
+            return;
+        };
+        let template = match (total, unit) {
+            (None, _) => "{spinner} {msg:<16} {elapsed_precise}",
+            (Some(_), Unit::Bytes) => {
+                "{msg:<16} {elapsed_precise} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+            }
+            (Some(_), Unit::Items) => {
+                "{msg:<16} {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} ETA {eta}"
+            }
+        };
+        bar.set_style(style(template).progress_chars("=> "));
+        bar.set_length(total.unwrap_or(0));
+        bar.set_position(0);
+        bar.reset_eta();
+        bar.set_message(label.to_string());
+    }
+
+    fn advance(&self, done: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(done);
+        }
+    }
+
+    fn finish(&self, label: &str, elapsed: Duration) {
+        if let Some(bar) = &self.0 {
+            bar.println(format!("  {label}: {:.1} s", elapsed.as_secs_f64()));
+        }
     }
 }

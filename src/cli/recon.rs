@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use chrono::NaiveDateTime;
 use clap::{Args, ValueEnum};
 
+use super::progress::Bar;
 use super::{EXIT_OK, Failure};
-use crate::jobs::recon::engine::adhoc::{AdhocRequest, run_adhoc};
+use crate::jobs::recon::engine::adhoc::{AdhocRequest, run_adhoc_with};
 use crate::jobs::recon::engine::{Category, CompareConfig, EngineError};
 use crate::jobs::recon::formats::{FormatName, GenericMapping, ReadOptions, StatementFormat};
 
@@ -63,10 +64,15 @@ fn parse_cutoff(text: &str) -> Result<NaiveDateTime, String> {
 /// `reckon recon`.
 pub(super) async fn recon(args: ReconArgs) -> Result<u8, Failure> {
     let request = request_of(&args)?;
-    let outcome = tokio::task::spawn_blocking(move || run_adhoc(&request))
-        .await
-        .map_err(Failure::run)?
-        .map_err(|error: EngineError| Failure::run(error))?;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let bar = Bar::on_terminal();
+        let outcome = run_adhoc_with(&request, &bar);
+        bar.clear();
+        outcome
+    })
+    .await
+    .map_err(Failure::run)?
+    .map_err(|error: EngineError| Failure::run(error))?;
     let comparison = &outcome.comparison;
     for note in &outcome.statement_notes {
         println!("note: {note}");
@@ -94,7 +100,7 @@ pub(super) async fn recon(args: ReconArgs) -> Result<u8, Failure> {
     let breaks = comparison
         .diff
         .iter()
-        .filter(|row| row.category.is_break())
+        .filter(|record| record.category.is_break())
         .count();
     println!("{breaks} breaks; reports in {}", args.out.display());
     Ok(EXIT_OK)

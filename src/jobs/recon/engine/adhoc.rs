@@ -8,11 +8,14 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::EngineError;
-use super::compare::{CompareConfig, Comparison, compare};
+use super::compare::{CompareConfig, SideSummary, compare};
+use super::diff_record::DiffRecord;
 use super::ledger_csv::{read_ledger_layout, read_statement_side};
-use super::report::build_reports;
+use super::progress::{NoProgress, Phase, PhaseTimes, Progress, Unit};
+use super::report::{build_reports, diff_report, summary_report};
 use super::side::SideName;
-use crate::jobs::recon::formats::{ReadOptions, StatementFormat};
+use super::stream::compare_files;
+use crate::jobs::recon::formats::{ReadOptions, Reject, StatementFormat, rejects_report};
 use crate::report::{Manifest, publish};
 
 /// What `reckon recon` was asked to do.
@@ -34,38 +37,106 @@ pub struct AdhocRequest {
 /// What it did.
 #[derive(Debug)]
 pub struct AdhocOutcome {
-    pub comparison: Comparison,
+    pub comparison: AdhocComparison,
     /// Files written, manifest last.
     pub written: Vec<PathBuf>,
-    /// Whether each side took the fast (polars) reader: (ledger, statement).
+    /// Whether each side took a fast reader (the partitioned file comparison
+    /// or the polars column reader): (ledger, statement).
     pub fast_path: (bool, bool),
     /// The statement reader's notes (e.g. a `No Bill Exist` day read as empty).
     pub statement_notes: Vec<String>,
 }
 
+/// The figures of an ad-hoc comparison, whichever path computed them.
+#[derive(Debug, Clone)]
+pub struct AdhocComparison {
+    pub ledger: SideSummary,
+    pub statement: SideSummary,
+    /// The rows of `diff.csv`, in report order.
+    pub diff: Vec<DiffRecord>,
+}
+
 /// Runs an ad-hoc reconciliation and publishes its reports into `request.out`.
 pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
+    run_adhoc_with(request, &NoProgress)
+}
+
+/// [`run_adhoc`], reporting progress. Two ledger-layout files take the
+/// partitioned comparison (bounded memory, every core); anything else, or
+/// a file that comparison cannot vouch for, the column readers and [`compare`].
+pub fn run_adhoc_with(
+    request: &AdhocRequest,
+    progress: &dyn Progress,
+) -> Result<AdhocOutcome, EngineError> {
     require_file(&request.ledger)?;
     require_file(&request.statement)?;
     let started = Instant::now();
-    let ledger = read_ledger_layout(&request.ledger, SideName::Ledger, request.read)?;
-    tracing::debug!(rows = ledger.side.len(), elapsed = ?started.elapsed(), "ledger read");
-    let statement = read_statement_side(
-        &request.statement,
-        &request.format,
-        request.statement_is_ledger_layout,
-        request.read,
-    )?;
-    tracing::debug!(rows = statement.side.len(), elapsed = ?started.elapsed(), "statement read");
-    let comparison = compare(&ledger.side, &statement.side, &request.compare)?;
-    tracing::debug!(diff = comparison.diff.len(), elapsed = ?started.elapsed(), "compared");
-    let mut reports = build_reports(
-        &ledger.side,
-        &statement.side,
-        &comparison,
-        request.excel_bom,
-    )?;
-    tracing::debug!(elapsed = ?started.elapsed(), "reports built");
+    let times = PhaseTimes::default();
+    let streamed = if request.statement_is_ledger_layout && !columns_forced() {
+        compare_files(
+            &request.ledger,
+            &request.statement,
+            &request.compare,
+            request.read,
+            progress,
+            &times,
+        )?
+    } else {
+        None
+    };
+    let (comparison, mut files, fast_path, statement_notes) = match streamed {
+        Some(found) => {
+            tracing::debug!(elapsed = ?started.elapsed(), phases = %times.summary(), "compared (partitioned)");
+            let write_started = Instant::now();
+            progress.start(Phase::Write.as_str(), None, Unit::Items);
+            let rejects: Vec<&Reject> = found.rejects.iter().collect();
+            let files = vec![
+                summary_report(&found.ledger, &found.statement, request.excel_bom)?,
+                diff_report(&found.diff, request.excel_bom)?,
+                rejects_report(&rejects, request.excel_bom)?.finish()?,
+            ];
+            tracing::debug!(elapsed = ?write_started.elapsed(), "reports built");
+            let comparison = AdhocComparison {
+                ledger: found.ledger,
+                statement: found.statement,
+                diff: found.diff,
+            };
+            (comparison, files, (true, true), Vec::new())
+        }
+        None => {
+            let ledger = read_ledger_layout(&request.ledger, SideName::Ledger, request.read)?;
+            tracing::debug!(rows = ledger.side.len(), elapsed = ?started.elapsed(), "ledger read");
+            let statement = read_statement_side(
+                &request.statement,
+                &request.format,
+                request.statement_is_ledger_layout,
+                request.read,
+            )?;
+            tracing::debug!(rows = statement.side.len(), elapsed = ?started.elapsed(), "statement read");
+            let comparison = compare(&ledger.side, &statement.side, &request.compare)?;
+            tracing::debug!(diff = comparison.diff.len(), elapsed = ?started.elapsed(), "compared");
+            progress.start(Phase::Write.as_str(), None, Unit::Items);
+            let reports = build_reports(
+                &ledger.side,
+                &statement.side,
+                &comparison,
+                request.excel_bom,
+            )?;
+            tracing::debug!(elapsed = ?started.elapsed(), "reports built");
+            let comparison = AdhocComparison {
+                diff: comparison.records(&ledger.side, &statement.side),
+                ledger: comparison.ledger,
+                statement: comparison.statement,
+            };
+            (
+                comparison,
+                reports.files,
+                (ledger.fast_path, statement.fast_path),
+                statement.notes,
+            )
+        }
+    };
+    let write_started = Instant::now();
     let manifest = Manifest {
         job: "recon-adhoc".to_string(),
         business_date: request
@@ -86,16 +157,25 @@ pub fn run_adhoc(request: &AdhocRequest) -> Result<AdhocOutcome, EngineError> {
             .cutoff
             .map(|cutoff| cutoff.date())
             .unwrap_or_default();
-        let book = crate::report::xlsx::workbook(&reports.files, date)?;
-        reports.files.push(book);
+        let book = crate::report::xlsx::workbook(&files, date)?;
+        files.push(book);
     }
-    let written = publish(&request.out, reports.files, manifest)?;
+    let written = publish(&request.out, files, manifest)?;
+    progress.finish(Phase::Write.as_str(), write_started.elapsed());
+    tracing::debug!(elapsed = ?started.elapsed(), "published");
     Ok(AdhocOutcome {
         comparison,
         written,
-        fast_path: (ledger.fast_path, statement.fast_path),
-        statement_notes: statement.notes,
+        fast_path,
+        statement_notes,
     })
+}
+
+/// `RECKON_RECON_ENGINE=columns` makes two ledger-layout files take the
+/// polars column readers and [`compare`] (the profile and benchmark of
+/// issue 15 time both paths on the same files).
+fn columns_forced() -> bool {
+    std::env::var("RECKON_RECON_ENGINE").is_ok_and(|value| value == "columns")
 }
 
 /// A missing input is named as such rather than as a read error deep down.

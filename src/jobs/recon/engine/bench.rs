@@ -1,6 +1,7 @@
 //! The recon benchmark (`reckon bench recon`): a generator of ledger and
 //! statement files with a known mix of breaks, and a runner that times
-//! `reckon recon`, DuckDB (`benches/recon_duckdb.py`) and PostgreSQL
+//! `reckon recon`, DuckDB (`benches/recon_duckdb.py`: the same output, and
+//! the join alone as DuckDB's floor) and PostgreSQL
 //! (`benches/recon_postgres.sql`) on the same files in one run, with each
 //! one's peak memory (maximum resident set size from `/usr/bin/time`).
 
@@ -9,6 +10,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+use super::progress::{NoProgress, Progress, Unit};
 
 /// Rows per side when none is given.
 pub const ROWS_DEFAULT: u64 = 10_000_000;
@@ -118,18 +121,52 @@ impl Row {
 /// `dir`: 0.1 % of the keys are each kind of break, 1 % are refunds; the
 /// statement lists the keys in a different order than the ledger.
 pub fn generate(dir: &Path, rows: u64, seed: u64) -> Result<Generated, BenchError> {
-    let ledger = dir.join("ledger.csv");
-    let statement = dir.join("statement.csv");
-    let open = |path: &Path| {
-        std::fs::create_dir_all(dir)
-            .and_then(|_| File::create(path))
-            .map(|file| BufWriter::with_capacity(1 << 20, file))
-            .map_err(|source| BenchError::Write {
-                path: path.to_path_buf(),
-                source,
-            })
+    generate_with(dir, rows, seed, &NoProgress)
+}
+
+/// [`generate`], reporting rows written.
+pub fn generate_with(
+    dir: &Path,
+    rows: u64,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Generated, BenchError> {
+    std::fs::create_dir_all(dir).map_err(|source| BenchError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    generate_files(
+        Some(&dir.join("ledger.csv")),
+        Some(&dir.join("statement.csv")),
+        rows,
+        seed,
+        progress,
+    )
+}
+
+/// The generator writing either file or both (`None`: not written), e.g.
+/// into named pipes, so that a 100 M-row run needs no CSV on disk.
+pub fn generate_files(
+    ledger: Option<&Path>,
+    statement: Option<&Path>,
+    rows: u64,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Generated, BenchError> {
+    let open = |path: Option<&Path>| -> Result<Box<dyn Write>, BenchError> {
+        match path {
+            Some(path) => File::create(path)
+                .map(|file| Box::new(BufWriter::with_capacity(1 << 20, file)) as Box<dyn Write>)
+                .map_err(|source| BenchError::Write {
+                    path: path.to_path_buf(),
+                    source,
+                }),
+            None => Ok(Box::new(std::io::sink())),
+        }
     };
-    let (mut ledger_out, mut statement_out) = (open(&ledger)?, open(&statement)?);
+    let (mut ledger_out, mut statement_out) = (open(ledger)?, open(statement)?);
+    let ledger = ledger.map(Path::to_path_buf).unwrap_or_default();
+    let statement = statement.map(Path::to_path_buf).unwrap_or_default();
     let header = b"order_no,amount,status,completed_at,fee,refund_no\n";
     let mut generated = Generated {
         ledger: ledger.clone(),
@@ -173,6 +210,7 @@ pub fn generate(dir: &Path, rows: u64, seed: u64) -> Result<Generated, BenchErro
         for line in statement_rows.iter().rev() {
             statement_out.write_all(line).map_err(io(&statement))?;
         }
+        progress.advance(end - start);
         start = end;
     }
     ledger_out.flush().map_err(io(&ledger))?;
@@ -259,6 +297,16 @@ pub struct Timing {
 /// Runs `program args…` under `/usr/bin/time` (when present) and returns its
 /// wall time and peak memory.
 pub fn time_command(name: &str, program: &Path, args: &[&str]) -> Result<Timing, BenchError> {
+    time_command_with(name, program, args, &[])
+}
+
+/// [`time_command`] with extra environment variables.
+pub fn time_command_with(
+    name: &str,
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<Timing, BenchError> {
     let report =
         std::env::temp_dir().join(format!("reckon-bench-{}-{name}.time", std::process::id()));
     let gnu_time = Path::new("/usr/bin/time");
@@ -275,6 +323,7 @@ pub fn time_command(name: &str, program: &Path, args: &[&str]) -> Result<Timing,
         Command::new(program)
     };
     command.args(args);
+    command.envs(env.iter().copied());
     let started = Instant::now();
     let output = command.output().map_err(|source| BenchError::Spawn {
         program: program.display().to_string(),
@@ -315,10 +364,26 @@ pub struct BenchConfig {
     /// PostgreSQL URL for the PostgreSQL run; `None` skips it.
     pub postgres: Option<String>,
     pub duckdb: bool,
+    /// Also time reckon's polars column path (`RECKON_RECON_ENGINE=columns`).
+    pub columns: bool,
 }
 
-/// Generates (or reuses) the files, times each engine, prints the figures.
-pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, BenchError> {
+/// Generates (or reuses) the files, times each engine, prints the figures;
+/// `progress` hears of the generation (rows) and of each engine's run.
+pub fn run(
+    config: &BenchConfig,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+) -> Result<Vec<Timing>, BenchError> {
+    let timed_with = |name: &str, program: &Path, args: &[&str], env: &[(&str, &str)]| {
+        progress.start(&format!("running {name}"), None, Unit::Items);
+        let timing = time_command_with(name, program, args, env);
+        if let Ok(timing) = &timing {
+            progress.finish(name, std::time::Duration::from_secs_f64(timing.seconds));
+        }
+        timing
+    };
+    let timed = |name: &str, program: &Path, args: &[&str]| timed_with(name, program, args, &[]);
     let console = |source| BenchError::Write {
         path: PathBuf::from("<stdout>"),
         source,
@@ -338,7 +403,9 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, Ben
     let statement = config.dir.join("statement.csv");
     if !(config.reuse_files && ledger.exists() && statement.exists()) {
         let started = Instant::now();
-        let generated = generate(&config.dir, config.rows, config.seed)?;
+        progress.start("generate", Some(config.rows), Unit::Items);
+        let generated = generate_with(&config.dir, config.rows, config.seed, progress)?;
+        progress.finish("generate", started.elapsed());
         writeln!(
             out,
             "generated {} ledger rows, {} statement rows in {:.1} s; expected breaks: {}",
@@ -359,38 +426,49 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, Ben
         statement.display().to_string(),
     );
     let mut timings = Vec::new();
-    let reckon_out = config.dir.join("out-reckon");
-    timings.push(time_command(
-        "reckon",
-        &config.reckon,
-        &[
-            "recon",
-            "--ledger",
-            &ledger_text,
-            "--statement",
-            &statement_text,
-            "--format",
-            "generic",
-            "--out",
-            &reckon_out.display().to_string(),
-            "--cutoff",
-            CUTOFF,
-        ],
-    )?);
-    if config.duckdb {
-        let duckdb_out = config.dir.join("out-duckdb");
-        let script = config.scripts.join("recon_duckdb.py");
-        timings.push(time_command(
-            "duckdb",
-            Path::new("python3"),
+    let mut engines = vec![("reckon", "partitioned")];
+    if config.columns {
+        engines.push(("reckon-columns", "columns"));
+    }
+    for (name, engine) in engines {
+        let reckon_out = config.dir.join(format!("out-{name}"));
+        timings.push(timed_with(
+            name,
+            &config.reckon,
             &[
-                &script.display().to_string(),
+                "recon",
+                "--ledger",
                 &ledger_text,
+                "--statement",
                 &statement_text,
-                &duckdb_out.display().to_string(),
+                "--format",
+                "generic",
+                "--out",
+                &reckon_out.display().to_string(),
+                "--cutoff",
                 CUTOFF,
             ],
+            &[("RECKON_RECON_ENGINE", engine)],
         )?);
+    }
+    if config.duckdb {
+        let script = config.scripts.join("recon_duckdb.py");
+        // The same output as reckon's diff.csv, then DuckDB's floor (join only).
+        for (name, mode) in [("duckdb", "full"), ("duckdb-join", "join")] {
+            let duckdb_out = config.dir.join(format!("out-{name}"));
+            timings.push(timed(
+                name,
+                Path::new("python3"),
+                &[
+                    &script.display().to_string(),
+                    &ledger_text,
+                    &statement_text,
+                    &duckdb_out.display().to_string(),
+                    CUTOFF,
+                    mode,
+                ],
+            )?);
+        }
     }
     if let Some(url) = &config.postgres {
         let postgres_out = config.dir.join("out-postgres");
@@ -411,7 +489,7 @@ pub fn run(config: &BenchConfig, out: &mut dyn Write) -> Result<Vec<Timing>, Ben
         }
         let script_text = script.display().to_string();
         args.extend(["-f", &script_text]);
-        timings.push(time_command("postgres", Path::new("psql"), &args)?);
+        timings.push(timed("postgres", Path::new("psql"), &args)?);
     }
     print_figures(config, &timings, out).map_err(console)?;
     Ok(timings)
@@ -434,7 +512,7 @@ fn print_figures(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<10} {:>10} {:>12} {:>12}",
+        "{:<14} {:>10} {:>12} {:>12}",
         "engine", "seconds", "peak MiB", "diff rows"
     )?;
     for timing in timings {
@@ -446,7 +524,7 @@ fn print_figures(
         );
         writeln!(
             out,
-            "{:<10} {:>10.2} {:>12} {:>12}",
+            "{:<14} {:>10.2} {:>12} {:>12}",
             timing.name,
             timing.seconds,
             timing
@@ -459,18 +537,61 @@ fn print_figures(
     if let (Some(reckon), Some(duckdb)) = (seconds("reckon"), seconds("duckdb")) {
         writeln!(
             out,
-            "reckon/duckdb time ratio: {:.2} (target <= 1.00)",
+            "reckon/duckdb time ratio: {:.2} (target <= 0.50)",
             reckon / duckdb
         )?;
+        let reckon_rows = diff_keys(&config.dir.join("out-reckon").join("diff.csv"));
+        let duckdb_rows = diff_keys(&config.dir.join("out-duckdb").join("diff.csv"));
+        match (reckon_rows, duckdb_rows) {
+            (Some(a), Some(b)) if a == b => writeln!(
+                out,
+                "duckdb diff rows equal reckon's: yes ({} rows: category, key, ledger line, statement line)",
+                a.len()
+            )?,
+            (Some(a), Some(b)) => writeln!(
+                out,
+                "duckdb diff rows equal reckon's: NO ({} reckon rows, {} duckdb rows, {} only in reckon)",
+                a.len(),
+                b.len(),
+                a.iter().filter(|row| b.binary_search(row).is_err()).count()
+            )?,
+            _ => writeln!(
+                out,
+                "duckdb diff rows equal reckon's: cannot tell (a diff.csv is missing)"
+            )?,
+        }
     }
     if let Some(peak) = timings
         .iter()
         .find(|t| t.name == "reckon")
         .and_then(|t| t.peak_mib)
     {
-        writeln!(out, "reckon peak memory: {peak:.0} MiB (target <= 2048)")?;
+        writeln!(out, "reckon peak memory: {peak:.0} MiB (target <= 1024)")?;
     }
     Ok(())
+}
+
+/// (category, key, ledger line, statement line) of each row of a diff file,
+/// sorted; reckon's and the DuckDB script's layouts are told apart by header.
+fn diff_keys(path: &Path) -> Option<Vec<(String, String, String, String)>> {
+    let mut reader = csv::Reader::from_path(path).ok()?;
+    let header = reader.headers().ok()?.clone();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let (category, key) = (column("category")?, column("key")?);
+    let (ledger_line, statement_line) = (column("ledger_line")?, column("statement_line")?);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.ok()?;
+        let field = |at: usize| record.get(at).unwrap_or("").to_string();
+        rows.push((
+            field(category),
+            field(key),
+            field(ledger_line),
+            field(statement_line),
+        ));
+    }
+    rows.sort();
+    Some(rows)
 }
 
 #[cfg(test)]

@@ -110,13 +110,14 @@ pub fn read_statement_side(
 
 /// Which ledger columns a header has, by position.
 #[derive(Debug, Clone)]
-struct Layout {
+pub(super) struct Layout {
     /// For each of [`COLUMNS`], its position in the file (if present).
-    position: [Option<usize>; 6],
-    width: usize,
+    pub(super) position: [Option<usize>; 6],
+    pub(super) width: usize,
 }
 
-fn parse_header(line: &[u8]) -> Option<Layout> {
+/// The layout of a ledger-layout header line (BOM and `\r` allowed).
+pub(super) fn parse_header(line: &[u8]) -> Option<Layout> {
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let text = std::str::from_utf8(line).ok()?;
@@ -229,7 +230,7 @@ fn read_fast(
     Ok(Some(side))
 }
 
-fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
+pub(super) fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
     let mut total = 0;
     while total < buffer.len() {
         match file.read(&mut buffer[total..])? {
@@ -398,32 +399,34 @@ fn polars_block(block: &[u8], width: usize) -> polars::prelude::PolarsResult<Dat
         .finish()
 }
 
-/// The text fields of one row (after polars split it).
-struct RowFields<'a> {
-    order_no: Option<&'a str>,
-    amount: Option<&'a str>,
-    status: Option<&'a str>,
-    time: Option<&'a str>,
-    fee: Option<&'a str>,
-    refund_no: Option<&'a str>,
-    extra: bool,
+/// The text fields of one row (after polars split it), trimmed; a field
+/// polars reads as null (empty) may be `None` or `Some("")`: both validate alike.
+pub(super) struct RowFields<'a> {
+    pub(super) order_no: Option<&'a str>,
+    pub(super) amount: Option<&'a str>,
+    pub(super) status: Option<&'a str>,
+    pub(super) time: Option<&'a str>,
+    pub(super) fee: Option<&'a str>,
+    pub(super) refund_no: Option<&'a str>,
+    /// The row has a non-empty field beyond the header's width.
+    pub(super) extra: bool,
 }
 
 /// A row that passed every check.
-struct ValidRow<'a> {
+pub(super) struct ValidRow<'a> {
     /// Row index within its block.
     row: usize,
     hash: u64,
-    key: &'a str,
-    order_no: &'a str,
-    amount: i64,
-    status: LedgerStatus,
-    fee: i64,
-    time: i64,
+    pub(super) key: &'a str,
+    pub(super) order_no: &'a str,
+    pub(super) amount: i64,
+    pub(super) status: LedgerStatus,
+    pub(super) fee: i64,
+    pub(super) time: i64,
 }
 
 impl<'a> RowFields<'a> {
-    fn validate(&self) -> Result<ValidRow<'a>, RejectReason> {
+    pub(super) fn validate(&self) -> Result<ValidRow<'a>, RejectReason> {
         let text = |value: Option<&str>| value.unwrap_or("").to_string();
         if self.extra {
             // The real count comes from the raw line in `rejects_of`.
@@ -511,28 +514,40 @@ fn rejects_of(
         .into_iter()
         .filter_map(|(row, reason)| {
             let raw_bytes = lines.get(row).copied().unwrap_or(&[]);
-            let raw_bytes = raw_bytes.strip_suffix(b"\r").unwrap_or(raw_bytes);
-            if raw_bytes.iter().all(u8::is_ascii_whitespace) {
-                return None;
-            }
-            let raw = String::from_utf8_lossy(raw_bytes).into_owned();
-            let found = count_fields(raw_bytes);
-            let reason = if found != width {
-                RejectReason::FieldCount {
-                    expected: width,
-                    found,
-                }
-            } else {
-                reason
-            };
-            Some(Reject {
-                file: file.clone(),
-                line: first_line + row as u64,
-                reason,
-                raw,
-            })
+            reject_of(raw_bytes, width, first_line + row as u64, file, reason)
         })
         .collect()
+}
+
+/// The reject of a failed line (its `\r` stripped here): the exact field
+/// count taken from the line itself; `None` for a blank line (no row at all).
+pub(super) fn reject_of(
+    raw_bytes: &[u8],
+    width: usize,
+    line: u64,
+    file: &Arc<Path>,
+    reason: RejectReason,
+) -> Option<Reject> {
+    let raw_bytes = raw_bytes.strip_suffix(b"\r").unwrap_or(raw_bytes);
+    if raw_bytes.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let raw = String::from_utf8_lossy(raw_bytes).into_owned();
+    let found = count_fields(raw_bytes);
+    let reason = if found != width {
+        RejectReason::FieldCount {
+            expected: width,
+            found,
+        }
+    } else {
+        reason
+    };
+    Some(Reject {
+        file: file.clone(),
+        line,
+        reason,
+        raw,
+    })
 }
 
 /// Fields in a CSV line, honouring double quotes.

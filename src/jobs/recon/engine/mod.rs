@@ -23,8 +23,10 @@ mod compare;
 mod diff_record;
 mod ledger_csv;
 mod minor_units;
+pub mod progress;
 mod report;
 mod side;
+mod stream;
 
 pub use compare::{Category, CompareConfig, Comparison, DiffRow, SideSummary, compare};
 pub(crate) use diff_record::side_place;
@@ -40,6 +42,7 @@ pub use report::{
     summary_report, summary_rows,
 };
 pub use side::{Side, SideBuilder, SideName, SideTotals};
+pub use stream::{FileComparison, SPILL_BUDGET, Sizing, compare_files, compare_files_sized};
 
 use std::path::PathBuf;
 

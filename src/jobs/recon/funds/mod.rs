@@ -10,12 +10,14 @@
 //! `summary.csv`, `diff.csv`, `rejects.csv`, `carried.csv`, and records the
 //! breaks in the register. See `docs/recon.md`.
 
+pub mod bench;
 pub mod carried_state;
 pub mod carry;
 pub mod ledger;
 pub mod passes;
 pub mod settings;
 pub mod shard;
+mod split;
 pub mod tieout;
 
 use crate::jobs::recon::breaks::{self, NewBreak};

@@ -2,14 +2,12 @@
 //! sides' records of this shard's partition, compare, and store the diff
 //! rows and rejects for the finalize step inside the fenced transaction.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::jobs::recon::engine::{
     CompareConfig, EngineError, Side, SideBuilder, SideName, SideSummary, compare,
 };
-use crate::jobs::recon::formats::{
-    ReadOptions, RejectRow, StatementFormat, await_statement, stream_statement_file,
-};
+use crate::jobs::recon::formats::{ReadOptions, RejectRow, StatementFormat, await_statement};
 use crate::jobs::recon::shard_rows::{self, RowsKey};
 use crate::runtime::{JobError, ShardCtx, ShardOutcome};
 use crate::sharding::partition_of;
@@ -17,6 +15,7 @@ use crate::sharding::partition_of;
 use super::ledger::read_ledger;
 use super::passes::ShardPasses;
 use super::settings::FundsSettings;
+use super::split;
 use super::{DIFF_ROWS, REJECT_ROWS};
 use crate::jobs::recon::findings::FeeTotals;
 
@@ -65,11 +64,18 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     let (item, items) = (ctx.item, ctx.total_items);
     let (format, read) = (settings.format.clone(), settings.read);
     let passes = ShardPasses::new(settings.fee.clone());
-    let (statement, notes, mut passes) = tokio::task::spawn_blocking(move || {
-        read_statements(&paths, &format, read, item, items, passes)
-    })
-    .await
-    .map_err(|e| JobError::Failed(format!("statement reader stopped: {e}")))??;
+    let split_root = ctx
+        .paths
+        .reports_dir
+        .join(date.to_string())
+        .join(&ctx.job.name)
+        .join(".statement-split");
+    let (statement, statement_rejects, notes, mut passes) =
+        tokio::task::spawn_blocking(move || {
+            read_statements(&split_root, &paths, &format, read, item, items, passes)
+        })
+        .await
+        .map_err(|e| JobError::Failed(format!("statement reader stopped: {e}")))??;
 
     let window = settings.window(date, zone);
     let (records, rejects) = read_ledger(ctx.db(), &settings.channel, &window, zone).await?;
@@ -95,7 +101,9 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         cutoff: Some(settings.local_cutoff(date, zone)),
         pending_window,
     };
-    let comparison = compare(&ledger, &statement, &config)?;
+    let mut comparison = compare(&ledger, &statement, &config)?;
+    // The statement files' rejects (item 0) come detached from the split.
+    comparison.statement.read.rejects += statement_rejects.len() as u64;
     if ctx.cancel.is_cancelled() {
         return Err(JobError::Cancelled);
     }
@@ -105,6 +113,7 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         .iter()
         .chain(statement.rejects())
         .map(RejectRow::from)
+        .chain(statement_rejects)
         .collect();
     let summary = ShardSummary {
         ledger: comparison.ledger.clone(),
@@ -116,8 +125,8 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
         item,
         rows_in: ledger.totals().records
             + ledger.totals().rejects
-            + statement.totals().records
-            + statement.totals().rejects,
+            + comparison.statement.read.records
+            + comparison.statement.read.rejects,
         rows_out: diff.len() as u64,
         summary: serde_json::to_value(&summary).map_err(|e| JobError::Failed(e.to_string()))?,
     };
@@ -135,40 +144,23 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     Ok(outcome)
 }
 
-/// The statement side of partition `item` of `items`, from every file, the
-/// files' notes (item 0 only), and the passes with the side's records seen.
+/// The statement side of partition `item` of `items`, from the split of
+/// every file ([`split`]: read once for all shards), the files' rejects and
+/// notes (item 0 only), and the passes with the side's records seen.
 fn read_statements(
+    split_root: &Path,
     paths: &[PathBuf],
     format: &StatementFormat,
     read: ReadOptions,
     item: u32,
     items: u32,
     mut passes: ShardPasses,
-) -> Result<(Side, Vec<String>, ShardPasses), EngineError> {
+) -> Result<(Side, Vec<RejectRow>, Vec<String>, ShardPasses), JobError> {
+    let part = split::statement_part(split_root, paths, format, read, item, items)?;
     let mut builder = SideBuilder::new(SideName::Statement);
-    let mut notes = Vec::new();
-    for path in paths {
-        let mut mine = Vec::new();
-        let summary = stream_statement_file(path, format, read, &mut |record| {
-            if partition_of(&record.key, items) == item {
-                mine.push(record);
-            }
-        })?;
-        if item == 0 {
-            notes.extend(
-                summary
-                    .notes
-                    .iter()
-                    .map(|note| format!("{}: {note}", path.display())),
-            );
-        }
-        for record in &mine {
-            builder.push_record(record);
-            passes.statement(record);
-        }
-        if item == 0 {
-            builder.push_rejects(summary.rejects);
-        }
+    for record in &part.records {
+        builder.push_record(record);
+        passes.statement(record);
     }
-    Ok((builder.finish(), notes, passes))
+    Ok((builder.finish(), part.rejects, part.notes, passes))
 }
