@@ -396,7 +396,10 @@ fn fire_time(run: &RunRecord) -> Option<String> {
         .as_deref()?
         .split("fire time")
         .nth(1)
-        .map(|t| t.trim().trim_start_matches("s),").trim().to_string())
+        .map(|t| {
+            let t = t.trim().trim_start_matches("(s), latest").trim();
+            t.split(", standing for").next().unwrap_or(t).to_string()
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

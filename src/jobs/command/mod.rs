@@ -111,7 +111,9 @@ impl JobKind for Command {
                 shard.rows_in.to_string(),
             ])?;
         }
-        let reports = ctx.publish(vec![summary.finish()?])?;
+        let lead = ctx.lead().await?;
+        let reports = ctx.publish(&lead, vec![summary.finish()?])?;
+        lead.commit().await?;
         Ok(RunOutcome {
             reports,
             summary: serde_json::json!({ "shards": shards.len() }),

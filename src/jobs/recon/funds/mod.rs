@@ -79,8 +79,7 @@ impl JobKind for ReconFunds {
         let mut statement = SideSummary::empty(SideName::Statement);
         let mut notes = Vec::new();
         for shard in shards {
-            let summary: ShardSummary = serde_json::from_value(shard.summary.clone())
-                .map_err(|e| JobError::Failed(format!("shard {} summary: {e}", shard.item)))?;
+            let summary: ShardSummary = shard.summary_as()?;
             ledger.merge(&summary.ledger);
             statement.merge(&summary.statement);
             notes.extend(summary.notes);
@@ -111,14 +110,15 @@ impl JobKind for ReconFunds {
             reject_rows_report(rejects.clone(), bom)?.finish()?,
             carry::report(&decisions, bom)?,
         ];
-        let reports = ctx.publish(files)?;
-
         let found: Vec<NewBreak> = records.iter().map(new_break).collect::<Result<_, _>>()?;
-        let mut tx = db.begin_write().await?;
-        let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
+        // Register, carried records and reports together, under the leader
+        // fence: a superseded leader writes none of them; a failed publish
+        // rolls the register back.
+        let mut lead = ctx.lead().await?;
+        let recorded = breaks::record_date(lead.tx(), job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
             breaks::set_carried_state(
-                &mut tx,
+                lead.tx(),
                 decision.carried.id,
                 decision.state,
                 &decision.category,
@@ -128,7 +128,8 @@ impl JobKind for ReconFunds {
             )
             .await?;
         }
-        tx.commit().await?;
+        let reports = ctx.publish(&lead, files)?;
+        lead.commit().await?;
 
         let breaks_found = records.iter().filter(|r| r.category.is_break()).count();
         let pending = records.len() - breaks_found;
