@@ -224,6 +224,11 @@ impl Scheduler {
                     | RunError::Ledger(LedgerError::RunActive { run_id, .. }) => run_id.clone(),
                     _ => String::new(),
                 };
+                if let Err(LedgerError::UnknownRun(_)) = self.runner.ledger().run(&covering).await {
+                    // The covering run finished as we looked: the next tick
+                    // creates this fire's run (the mark has not moved).
+                    return Ok(None);
+                }
                 self.runner
                     .ledger()
                     .mark_fire_covered(
@@ -259,7 +264,11 @@ impl Scheduler {
 /// pass answers several (a leader came back after a gap): how a run or a
 /// `fire_covered` event names the fire times it handled.
 pub fn fire_text(fire_at: DateTime<Utc>, stands_for: usize) -> String {
-    format!("fire time {}{}", fire_at.to_rfc3339(), standing_for(stands_for))
+    format!(
+        "fire time {}{}",
+        fire_at.to_rfc3339(),
+        standing_for(stands_for)
+    )
 }
 
 fn standing_for(stands_for: usize) -> String {

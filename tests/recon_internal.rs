@@ -600,7 +600,13 @@ async fn superseded_leader_finalize_writes_nothing(db: &TestDb) {
     assert_eq!(register_rows(&db.db, JOB).await, 0, "no break registered");
 
     let plain = runner(db, &[(JOB, 2)]);
-    let newer = plain.ledger().leader().await.unwrap().expect("a leader").epoch;
+    let newer = plain
+        .ledger()
+        .leader()
+        .await
+        .unwrap()
+        .expect("a leader")
+        .epoch;
     assert!(newer > old);
     let done = plain
         .execute_as(
@@ -611,5 +617,8 @@ async fn superseded_leader_finalize_writes_nothing(db: &TestDb) {
         .await
         .expect("the newer leader concludes the run");
     assert_succeeded(&done);
-    assert!(register_rows(&db.db, JOB).await > 0, "the demo data has breaks");
+    assert!(
+        register_rows(&db.db, JOB).await > 0,
+        "the demo data has breaks"
+    );
 }

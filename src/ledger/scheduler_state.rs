@@ -67,8 +67,7 @@ impl Ledger {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         hold_leader(&mut tx, lead).await?;
-        super::events::append_event_in(&mut tx, covering, None, "fire_covered", text, now)
-            .await?;
+        super::events::append_event_in(&mut tx, covering, None, "fire_covered", text, now).await?;
         mark_fire_in(&mut tx, job, fire_at).await?;
         tx.commit().await?;
         Ok(())

@@ -164,8 +164,15 @@ impl Ledger {
             .await?;
         });
         // The same finish as every run's (ledger/runs.rs), with the digest beside it.
-        super::runs::finish_in(&mut tx, run_id, RunStatus::Succeeded, None, Some(&value), now)
-            .await?;
+        super::runs::finish_in(
+            &mut tx,
+            run_id,
+            RunStatus::Succeeded,
+            None,
+            Some(&value),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.carry_events(run_id, &run, &effect).await?;
         Ok(Some(effect))

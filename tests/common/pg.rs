@@ -130,7 +130,16 @@ impl PgServer {
         );
         let out = self.run(
             "pg_ctl",
-            &["-D", &self.data(), "-l", &self.log(), "-o", &options, "-w", "start"],
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &self.log(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
         );
         assert!(out.status.success(), "pg_ctl start: {}", text(&out));
         self.wait_accepting();
