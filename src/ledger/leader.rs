@@ -101,7 +101,7 @@ impl Ledger {
     /// run interleaves.
     pub async fn begin_conclusion(
         &self,
-        run_id: &str,
+        run_id: &super::RunId,
         lead: Option<Epoch>,
     ) -> Result<DbTx, LedgerError> {
         let mut tx = self.db.begin_write().await?;
@@ -110,7 +110,7 @@ impl Ledger {
             sqlx::query(
                 "UPDATE runs SET status = status WHERE run_id = $1 AND status IN ('pending', 'running')",
             )
-            .bind(run_id)
+            .bind(run_id.as_str())
             .execute(&mut **conn)
             .await?
             .rows_affected()
@@ -120,7 +120,7 @@ impl Ledger {
         }
         let status: Option<(String,)> = on_tx!(&mut tx, conn => {
             sqlx::query_as("SELECT status FROM runs WHERE run_id = $1")
-                .bind(run_id)
+                .bind(run_id.as_str())
                 .fetch_optional(&mut **conn)
                 .await?
         });

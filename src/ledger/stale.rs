@@ -101,11 +101,12 @@ impl Ledger {
     /// (healed as abandoned meanwhile) is left alone: `Ok(None)`, nothing written.
     pub async fn finish_succeeded_carrying(
         &self,
-        run_id: &str,
+        run_id: &super::RunId,
         digest: &str,
         lead: Option<Epoch>,
         outcome: impl FnOnce(&CarryEffect) -> Result<serde_json::Value, serde_json::Error>,
     ) -> Result<Option<CarryEffect>, LedgerError> {
+        let run_id = run_id.as_str();
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         // A leader write like every other run conclusion (ledger/leader.rs).

@@ -408,7 +408,7 @@ impl Runner {
                 kind: job.kind.clone(),
             })?;
         let ctx = RunCtx {
-            run_id: run.run_id.clone(),
+            run_id: run.id(),
             job: job.clone(),
             business_date: run.business_date,
             attempt: run.attempt,

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::Progress;
 use crate::catalog::JobDef;
 use crate::db::{Db, DbTx};
-use crate::ledger::{FencedTx, Ledger, LedgerError};
+use crate::ledger::{FencedTx, Ledger, LedgerError, RunId};
 use crate::report::ReportError;
 
 /// Where a job reads its inputs and writes its reports.
@@ -134,7 +134,7 @@ pub struct RunOutcome {
 
 /// Everything one attempt of one shard gets.
 pub struct ShardCtx {
-    pub run_id: String,
+    pub run_id: RunId,
     pub job: Arc<JobDef>,
     pub business_date: NaiveDate,
     pub item: u32,
@@ -198,7 +198,7 @@ impl ShardCtx {
 
 /// Everything the finalize step of a run gets.
 pub struct RunCtx {
-    pub run_id: String,
+    pub run_id: RunId,
     pub job: Arc<JobDef>,
     pub business_date: NaiveDate,
     pub attempt: i64,
@@ -246,7 +246,7 @@ impl RunCtx {
             .reports_dir
             .join(self.business_date.to_string())
             .join(&self.job.name)
-            .join(&self.run_id)
+            .join(self.run_id.as_str())
     }
 }
 
@@ -297,7 +297,7 @@ impl RunCtx {
         let manifest = crate::report::Manifest {
             job: self.job.name.clone(),
             business_date: self.business_date.to_string(),
-            run_id: self.run_id.clone(),
+            run_id: self.run_id.to_string(),
             attempt: self.attempt,
             instance: self.instance.clone(),
             generated_at: self.ledger.clock().now().to_rfc3339(),

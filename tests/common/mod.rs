@@ -210,7 +210,7 @@ impl JobKind for Probe {
                 .bind(&ctx.job.name).bind(ctx.business_date.to_string()).bind(i64::from(ctx.item))
                 .execute(&mut **conn).await?;
             sqlx::query("INSERT INTO probe_outputs (job, business_date, item, run_id, epoch) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&ctx.job.name).bind(ctx.business_date.to_string()).bind(i64::from(ctx.item)).bind(&ctx.run_id).bind(ctx.epoch)
+                .bind(&ctx.job.name).bind(ctx.business_date.to_string()).bind(i64::from(ctx.item)).bind(ctx.run_id.as_str()).bind(ctx.epoch)
                 .execute(&mut **conn).await?;
         });
         let outcome = ShardOutcome {

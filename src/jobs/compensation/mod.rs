@@ -89,14 +89,14 @@ impl JobKind for Compensation {
                 epoch: ctx.epoch,
             }),
             journal: store::Journal {
-                run_id: ctx.run_id.clone(),
+                run_id: ctx.run_id.to_string(),
                 item: ctx.item,
             },
             cancel: Some(ctx.cancel.clone()),
         };
         let tally = engine.run_partition(&scope).await?;
         let summary = ShardSummary {
-            run_id: ctx.run_id.clone(),
+            run_id: ctx.run_id.to_string(),
             tally,
         };
         let outcome = ShardOutcome {
