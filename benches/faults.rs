@@ -4,13 +4,15 @@
 //! RECKON_BENCH_TRIALS=100 cargo bench --bench faults
 //! ```
 //!
-//! (PostgreSQL and ZooKeeper as for `.ci/run`; `RECKON_BENCH_SEED` picks the
-//! first seed, so a failing trial can be replayed.) Each trial starts 3
-//! `reckon serve` processes on a fresh database and ZooKeeper, runs a job,
-//! injects one fault at a random moment (kill -9 of a worker, of the leader,
-//! of two nodes at once; SIGSTOP past the session timeout; ZooKeeper restart;
-//! ZooKeeper outage longer than the session), and checks the invariants
-//! (tests/common/faults.rs).
+//! (ZooKeeper as for `.ci/run`; the series starts its own PostgreSQL cluster
+//! from `/usr/lib/postgresql/*/bin`; `RECKON_BENCH_SEED` picks the first
+//! seed, so a failing trial can be replayed.) Each trial starts 3
+//! `reckon serve` processes on a fresh database and ZooKeeper, runs a
+//! checksum job and a compensation job, injects one fault at a random moment
+//! (kill -9 of a worker, of the leader, of two nodes at once; SIGSTOP past
+//! the session timeout; ZooKeeper restart; ZooKeeper outage longer than the
+//! session; PostgreSQL crash + restart; PostgreSQL outage), and checks the
+//! invariants (tests/common/faults.rs).
 
 #[path = "../tests/common/mod.rs"]
 mod common;

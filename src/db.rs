@@ -263,6 +263,26 @@ pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     }
 }
 
+/// True when `err` means the database was out of reach rather than that
+/// it refused the statement: the connection broke or could not be made
+/// (a server restart, a network cut), the pool timed out, or PostgreSQL
+/// ended the session (SQLSTATE class 08 connection exception, 57P01–57P03
+/// admin/crash shutdown, cannot connect now — PostgreSQL manual, Appendix A).
+/// Retrying the same work later is right; failing it is not.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db_err) => db_err.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;

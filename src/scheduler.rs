@@ -143,7 +143,8 @@ impl Scheduler {
             ledger.mark_fire_handled(&job.name, latest).await?;
             return Ok(None);
         };
-        self.create(job, latest, trigger, missed.len(), lead).await
+        self.create(job, latest, trigger, missed.len(), due.len(), lead)
+            .await
     }
 
     /// `misfire = "catch_up"`: one run per missed business date, in date
@@ -182,27 +183,35 @@ impl Scheduler {
             Trigger::Cron
         };
         let pending = due.iter().filter(|t| **t > fire_at).count();
-        self.create(job, fire_at, trigger, pending + 1, lead).await
+        let stands_for = due.len() - pending;
+        self.create(job, fire_at, trigger, pending + 1, stands_for, lead)
+            .await
     }
 
+    /// Creates the run of `fire_at`, which stands for `stands_for` due fire
+    /// times (those up to it not handled yet: one pass covers them). When
+    /// the date is covered by another run, the fire is recorded against
+    /// that run instead, so every handled fire time is named in the ledger.
     async fn create(
         &self,
         job: &JobDef,
         fire_at: DateTime<Utc>,
         trigger: Trigger,
         missed: usize,
+        stands_for: usize,
         lead: Option<Epoch>,
     ) -> Result<Option<RunRecord>, RunError> {
         let reason = match (trigger, job.misfire) {
             (Trigger::Misfire, MisfirePolicy::CatchUp) => Some(format!(
-                "catch-up of a missed fire time {} ({missed} due)",
-                fire_at.to_rfc3339()
+                "catch-up of a missed fire time {} ({missed} due){}",
+                fire_at.to_rfc3339(),
+                standing_for(stands_for)
             )),
             (Trigger::Misfire, _) => Some(format!(
                 "catch-up for {missed} missed fire time(s), latest {}",
                 fire_at.to_rfc3339()
             )),
-            _ => Some(format!("fire time {}", fire_at.to_rfc3339())),
+            _ => Some(fire_text(fire_at, stands_for)),
         };
         let new = NewRun {
             job: job.name.clone(),
@@ -220,11 +229,28 @@ impl Scheduler {
                 err @ (RunError::AlreadySucceeded { .. }
                 | RunError::Ledger(LedgerError::RunActive { .. })),
             ) => {
-                // The date is covered by another run: the fire is handled.
+                // The date is covered by another run: the fire is handled,
+                // and named on that run (event `fire_covered`).
                 tracing::info!(job = %job.name, "not fired: {}", chain(&err));
+                let covering = match &err {
+                    RunError::AlreadySucceeded { run_id, .. }
+                    | RunError::Ledger(LedgerError::RunActive { run_id, .. }) => run_id.clone(),
+                    _ => String::new(),
+                };
+                if let Err(LedgerError::UnknownRun(_)) = self.runner.ledger().run(&covering).await {
+                    // The covering run finished as we looked: the next tick
+                    // creates this fire's run (the mark has not moved).
+                    return Ok(None);
+                }
                 self.runner
                     .ledger()
-                    .mark_fire_handled(&job.name, fire_at)
+                    .mark_fire_covered(
+                        &job.name,
+                        fire_at,
+                        &covering,
+                        &fire_text(fire_at, stands_for),
+                        lead,
+                    )
                     .await?;
                 Ok(None)
             }
@@ -244,5 +270,24 @@ impl Scheduler {
             .min()
             .and_then(|next| (next - now).to_std().ok())
             .map_or(cap, |wait| wait.min(cap))
+    }
+}
+
+/// `fire time T`, or `fire time T, standing for N due fire times` when one
+/// pass answers several (a leader came back after a gap): how a run or a
+/// `fire_covered` event names the fire times it handled.
+pub fn fire_text(fire_at: DateTime<Utc>, stands_for: usize) -> String {
+    format!(
+        "fire time {}{}",
+        fire_at.to_rfc3339(),
+        standing_for(stands_for)
+    )
+}
+
+fn standing_for(stands_for: usize) -> String {
+    if stands_for > 1 {
+        format!(", standing for {stands_for} due fire times")
+    } else {
+        String::new()
     }
 }

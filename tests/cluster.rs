@@ -392,11 +392,10 @@ async fn wait_running_on(c: &Cluster, job: &str, node: &str, count: usize) -> St
 
 /// The fire time named in a cron run's reason ("fire time …").
 fn fire_time(run: &RunRecord) -> Option<String> {
-    run.reason
-        .as_deref()?
-        .split("fire time")
-        .nth(1)
-        .map(|t| t.trim().trim_start_matches("s),").trim().to_string())
+    run.reason.as_deref()?.split("fire time").nth(1).map(|t| {
+        let t = t.trim().trim_start_matches("(s), latest").trim();
+        t.split(", standing for").next().unwrap_or(t).to_string()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -563,10 +563,10 @@ async fn paused_fence_holder_does_not_block_its_replacement() {
     db.cleanup().await;
 }
 
-/// The short randomized series CI runs (`RECKON_FAULT_TRIALS`, default 2):
-/// 3 `reckon serve` processes on real PostgreSQL and ZooKeeper, one random
-/// fault per trial, then the invariant checker. The long series is
-/// `cargo bench --bench faults`.
+/// The short randomized series CI runs (`RECKON_FAULT_TRIALS`, default 2:
+/// a leader kill and a PostgreSQL restart): 3 `reckon serve` processes on a
+/// private PostgreSQL cluster and a real ZooKeeper, one fault per trial,
+/// then the invariant checker. The long series is `cargo bench --bench faults`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_faults_short_series_keeps_every_invariant() {
     let trials = std::env::var("RECKON_FAULT_TRIALS")

@@ -32,6 +32,7 @@ on_both_backends! {
     breaks_command_lists_and_resolves => breaks_command_lists_and_resolves;
     published_wechat_bill_refund_exception_reaches_reports_and_register => published_wechat_bill_refund_exception_reaches_reports_and_register;
     no_bill_exist_day_is_an_empty_statement_with_a_note => no_bill_exist_day_is_an_empty_statement_with_a_note;
+    superseded_leader_finalize_writes_nothing => superseded_leader_finalize_writes_nothing;
 }
 
 const D: &str = "2026-11-21";
@@ -821,4 +822,61 @@ async fn no_bill_exist_day_is_an_empty_statement_with_a_note(db: &TestDb) {
         .map(|o| o.to_string())
         .unwrap_or_default();
     assert!(outcome.contains("No Bill Exist"), "{outcome}");
+}
+
+/// Issue 13: a leader whose finalize is overtaken by an election (between
+/// the runtime's leader check and the kind's writes) writes nothing — no
+/// register row of D+1, no carried decision on D's pending records, no run
+/// state, no report — and the newer leader then concludes the run.
+async fn superseded_leader_finalize_writes_nothing(db: &TestDb) {
+    day_d(db).await;
+    write_statement(
+        db,
+        D1,
+        &["W7,70.00,SUCCESS,2026-11-22 00:00:30,0.42,"], // D's pending W7 arrives
+    );
+    let job = "recon-wechat";
+    let jobs = [(job, job_text(job, 2, STATEMENT))];
+    let plain = runner(db, &jobs).await;
+    assert_succeeded(&run(&plain, job, D).await);
+    let registered = register(&db.db, job).await;
+    assert!(
+        registered
+            .iter()
+            .any(|r| r.0 == "W7" && r.1 == "pending" && r.3 != "auto_resolved"),
+        "{registered:?}"
+    );
+
+    let overtaken = common::runner_with(
+        db,
+        common::lead::builtin_with_election_during("recon-funds"),
+        &jobs,
+        std::sync::Arc::new(reckon::schedule::SystemClock),
+    );
+    let (run_id, old) = common::lead::run_overtaken(db, &overtaken, job, D1).await;
+    assert_eq!(
+        register(&db.db, job).await,
+        registered,
+        "neither D+1's breaks nor the carried decision on W7 were written"
+    );
+
+    let ledger = plain.ledger();
+    let newer = ledger.leader().await.unwrap().expect("a leader").epoch;
+    assert!(newer > old);
+    let done = plain
+        .execute_as(
+            &run_id,
+            std::sync::Arc::new(reckon::runtime::Progress::default()),
+            Some(newer),
+        )
+        .await
+        .expect("the newer leader concludes the run");
+    assert_succeeded(&done);
+    assert!(register(&db.db, job).await.contains(&row(
+        "W7",
+        "pending",
+        "pending",
+        "auto_resolved"
+    )));
+    assert!(report(db, &done, "carried.csv").contains("W7,payment,pending,ledger,70.00,matched"));
 }

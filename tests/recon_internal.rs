@@ -29,6 +29,7 @@ on_both_backends! {
     fixed_record_is_auto_resolved_by_rerun => fixed_record_is_auto_resolved_by_rerun;
     one_and_four_shards_agree => one_and_four_shards_agree;
     cut_off_moves_the_window => cut_off_moves_the_window;
+    superseded_leader_finalize_writes_nothing => superseded_leader_finalize_writes_nothing;
 }
 
 const D: &str = "2026-11-21";
@@ -62,7 +63,7 @@ fn runner(db: &TestDb, jobs: &[(&str, u32)]) -> Runner {
 
 /// The demo's data: settlement's business ledger plus this kind's fixtures.
 async fn load_demo_fixtures(db: &TestDb) {
-    reckon::jobs::settlement::fixtures::load(&db.db, &repo().join("fixtures/settlement"), date(D))
+    reckon::jobs::business::fixtures::load(&db.db, &repo().join("fixtures/settlement"), date(D))
         .await
         .expect("settlement fixtures load");
     reckon::jobs::recon::internal::fixtures::load(
@@ -570,5 +571,54 @@ async fn cut_off_moves_the_window(db: &TestDb) {
     assert_eq!(
         diff_keys(&report(db, &next, "diff.csv")),
         ["journal_without_payment,M,payments/journal,5.00"]
+    );
+}
+
+async fn register_rows(db: &Db, job: &str) -> i64 {
+    on_db!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM recon_breaks WHERE job = $1")
+            .bind(job)
+            .fetch_one(pool)
+            .await
+            .expect("register count")
+    })
+}
+
+/// Issue 13: a leader whose finalize is overtaken by an election (between
+/// the runtime's leader check and the kind's writes) writes no register row,
+/// no run state and no report; the newer leader then concludes the run.
+async fn superseded_leader_finalize_writes_nothing(db: &TestDb) {
+    load_demo_fixtures(db).await;
+    let jobs = [(JOB, job_text(JOB, 2))];
+    let overtaken = common::runner_with(
+        db,
+        common::lead::builtin_with_election_during(JOB),
+        &jobs,
+        std::sync::Arc::new(reckon::schedule::SystemClock),
+    );
+    let (run_id, old) = common::lead::run_overtaken(db, &overtaken, JOB, D).await;
+    assert_eq!(register_rows(&db.db, JOB).await, 0, "no break registered");
+
+    let plain = runner(db, &[(JOB, 2)]);
+    let newer = plain
+        .ledger()
+        .leader()
+        .await
+        .unwrap()
+        .expect("a leader")
+        .epoch;
+    assert!(newer > old);
+    let done = plain
+        .execute_as(
+            &run_id,
+            std::sync::Arc::new(reckon::runtime::Progress::default()),
+            Some(newer),
+        )
+        .await
+        .expect("the newer leader concludes the run");
+    assert_succeeded(&done);
+    assert!(
+        register_rows(&db.db, JOB).await > 0,
+        "the demo data has breaks"
     );
 }

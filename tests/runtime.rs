@@ -196,7 +196,7 @@ async fn takeover_during_run_fences_old_attempt(db: &TestDb) {
     *h.control.before_commit.lock().unwrap() = Some(Box::new(move |ctx| {
         let ledger = ledger.clone();
         let (run_id, job, d, item) = (
-            ctx.run_id.clone(),
+            ctx.run_id.to_string(),
             ctx.job.name.clone(),
             ctx.business_date,
             ctx.item,

@@ -57,7 +57,7 @@ fn job_text(name: &str, shards: u32) -> String {
 
 /// A runner with the built-in kinds over `jobs` (name, shards), fixtures loaded.
 async fn runner(db: &TestDb, jobs: &[(&str, u32)]) -> Runner {
-    reckon::jobs::settlement::fixtures::load(&db.db, &fixtures_dir(), date(D))
+    reckon::jobs::business::fixtures::load(&db.db, &fixtures_dir(), date(D))
         .await
         .expect("fixtures load");
     let files: Vec<(&str, String)> = jobs
@@ -208,7 +208,7 @@ business_date,section,currency,item,debit,credit,difference,result,detail
 async fn hand_checked_totals(db: &TestDb) {
     let runner = runner(db, &[(JOB, 4), ("settle-one-shard", 1)]).await;
     // Loading the fixtures again changes nothing (the row counts of the files).
-    reckon::jobs::settlement::fixtures::load(&db.db, &fixtures_dir(), date(D))
+    reckon::jobs::business::fixtures::load(&db.db, &fixtures_dir(), date(D))
         .await
         .unwrap();
     assert_eq!(
@@ -485,7 +485,7 @@ async fn bad_fixture_row_names_file_and_line(db: &TestDb) {
     let text = std::fs::read_to_string(&orders).unwrap();
     // Line 3 of the file is P20261121001; give it an amount with a thousands separator.
     std::fs::write(&orders, text.replacen(",128.00,", ",\"1,280.00\",", 1)).unwrap();
-    let err = reckon::jobs::settlement::fixtures::load(&db.db, dir.path(), date(D))
+    let err = reckon::jobs::business::fixtures::load(&db.db, dir.path(), date(D))
         .await
         .unwrap_err()
         .to_string();

@@ -51,7 +51,7 @@ fn settlement_job(name: &str) -> String {
 }
 
 async fn settlement_runner(db: &TestDb, jobs: &[&str]) -> Runner {
-    reckon::jobs::settlement::fixtures::load(&db.db, &repo().join("fixtures/settlement"), date(D))
+    reckon::jobs::business::fixtures::load(&db.db, &repo().join("fixtures/settlement"), date(D))
         .await
         .expect("fixtures load");
     let files: Vec<(&str, String)> = jobs.iter().map(|j| (*j, settlement_job(j))).collect();

@@ -38,7 +38,7 @@ pub async fn load_fixtures(
     let loaded = [
         compensation::fixtures::load(db, &fixtures.join("compensation"), business_date).await?,
         repayment::fixtures::load(db, &fixtures.join("repayment"), business_date).await?,
-        settlement::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
+        business::fixtures::load(db, &fixtures.join("settlement"), business_date).await?,
         recon::internal::fixtures::load(db, &fixtures.join("recon/internal"), business_date)
             .await?,
     ];

@@ -91,6 +91,50 @@ impl Ledger {
         }))
     }
 
+    /// Opens the write transaction of a run's conclusion (what a kind's
+    /// finalize writes: break register, carried records, report
+    /// publication). Its first statement holds the leader epoch `lead`
+    /// ([`hold_leader`]), its second the run, which must still be pending or
+    /// running: a superseded leader, or a run concluded or healed meanwhile,
+    /// gets an error and nothing of the conclusion commits. Both rows stay
+    /// locked until commit, so no election and no other conclusion of the
+    /// run interleaves.
+    pub async fn begin_conclusion(
+        &self,
+        run_id: &super::RunId,
+        lead: Option<Epoch>,
+    ) -> Result<DbTx, LedgerError> {
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        let held = on_tx!(&mut tx, conn => {
+            sqlx::query(
+                "UPDATE runs SET status = status WHERE run_id = $1 AND status IN ('pending', 'running')",
+            )
+            .bind(run_id.as_str())
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+        });
+        if held == 1 {
+            return Ok(tx);
+        }
+        let status: Option<(String,)> = on_tx!(&mut tx, conn => {
+            sqlx::query_as("SELECT status FROM runs WHERE run_id = $1")
+                .bind(run_id.as_str())
+                .fetch_optional(&mut **conn)
+                .await?
+        });
+        tx.rollback().await?;
+        match status {
+            Some((actual,)) => Err(LedgerError::WrongState {
+                run_id: run_id.to_string(),
+                expected: "pending or running (concluding it)".into(),
+                actual,
+            }),
+            None => Err(LedgerError::UnknownRun(run_id.to_string())),
+        }
+    }
+
     /// Fails with [`LedgerError::LeaderFenced`] unless `lead` is still
     /// current (a read-only check before acts outside the database, such
     /// as publishing reports).

@@ -74,6 +74,9 @@ pub enum LedgerError {
     },
     #[error("the ledger holds a value reckon does not understand: {0}")]
     Corrupt(String),
+    /// A value to be stored (a run outcome) that does not serialize.
+    #[error("cannot store the value: {0}")]
+    Encode(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
 }

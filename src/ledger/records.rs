@@ -121,6 +121,14 @@ impl RunId {
     }
 }
 
+/// Reads as the id text wherever a `&str` is taken (SQL binds, paths, logs).
+impl std::ops::Deref for RunId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<String> for RunId {
     fn from(id: String) -> RunId {
         RunId(id)

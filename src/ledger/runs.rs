@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::records::RunRow;
 use super::{Epoch, Ledger, LedgerError, NewRun, RunFilter, RunRecord, RunStatus, hold_leader};
-use crate::db::is_unique_violation;
+use crate::db::{DbTx, is_unique_violation};
 use crate::{on_db, on_tx};
 
 pub(super) const RUN_COLUMNS: &str = "run_id, job, business_date, attempt, trigger, status, requested_by, reason, \
@@ -260,37 +260,9 @@ impl Ledger {
             });
         }
         let now = self.clock.now();
-        let outcome = outcome.map(|o| o.to_string());
-        let message = match error {
-            Some(error) => format!("{status}: {error}"),
-            None => status.to_string(),
-        };
         let mut tx = self.db.begin_write().await?;
         hold_leader(&mut tx, lead).await?;
-        if status != RunStatus::Succeeded {
-            super::shards::fail_unfinished_in(
-                &mut tx,
-                run_id,
-                error.unwrap_or("the run ended"),
-                now,
-            )
-            .await?;
-        }
-        on_tx!(&mut tx, conn => {
-            sqlx::query(
-                "UPDATE runs SET status = $2, error = $3, outcome = $4, finished_at = $5 \
-                 WHERE run_id = $1 AND status IN ('pending', 'running')",
-            )
-            .bind(run_id)
-            .bind(status.as_str())
-            .bind(error)
-            .bind(outcome)
-            .bind(now)
-            .execute(&mut **conn)
-            .await?
-            .rows_affected()
-        });
-        super::events::append_event_in(&mut tx, run_id, None, "finished", &message, now).await?;
+        finish_in(&mut tx, run_id, status, error, outcome, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -395,4 +367,45 @@ fn describe(new: &NewRun) -> String {
         text.push_str(&format!("; reason: {reason}"));
     }
     text
+}
+
+/// The one way a run ends, inside the caller's leader write: an unfinished
+/// run (pending or running) gets its final `status`, error and outcome and
+/// the `finished` event; a run that does not succeed has its unfinished
+/// shards failed with it. A run already final is left alone (`false`).
+pub(super) async fn finish_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    status: RunStatus,
+    error: Option<&str>,
+    outcome: Option<&serde_json::Value>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, LedgerError> {
+    if status != RunStatus::Succeeded {
+        super::shards::fail_unfinished_in(tx, run_id, error.unwrap_or("the run ended"), now)
+            .await?;
+    }
+    let outcome = outcome.map(|o| o.to_string());
+    let finished = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE runs SET status = $2, error = $3, outcome = $4, finished_at = $5 \
+             WHERE run_id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(run_id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(outcome)
+        .bind(now)
+        .execute(&mut **conn)
+        .await?
+        .rows_affected()
+    }) == 1;
+    if finished {
+        let message = match error {
+            Some(error) => format!("{status}: {error}"),
+            None => status.to_string(),
+        };
+        super::events::append_event_in(tx, run_id, None, "finished", &message, now).await?;
+    }
+    Ok(finished)
 }

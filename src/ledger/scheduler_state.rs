@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Ledger, LedgerError};
+use super::{Epoch, Ledger, LedgerError, hold_leader};
 use crate::db::DbTx;
 use crate::{on_db, on_tx};
 
@@ -47,6 +47,27 @@ impl Ledger {
         fire_at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
+        mark_fire_in(&mut tx, job, fire_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records `fire_at` as handled by the run `covering` of the same date
+    /// (active or already succeeded), with the event `fire_covered` on that
+    /// run naming it (`text`), in one leader write: no fire time moves the
+    /// mark without being named somewhere.
+    pub async fn mark_fire_covered(
+        &self,
+        job: &str,
+        fire_at: DateTime<Utc>,
+        covering: &str,
+        text: &str,
+        lead: Option<Epoch>,
+    ) -> Result<(), LedgerError> {
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        hold_leader(&mut tx, lead).await?;
+        super::events::append_event_in(&mut tx, covering, None, "fire_covered", text, now).await?;
         mark_fire_in(&mut tx, job, fire_at).await?;
         tx.commit().await?;
         Ok(())

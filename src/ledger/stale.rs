@@ -101,11 +101,12 @@ impl Ledger {
     /// (healed as abandoned meanwhile) is left alone: `Ok(None)`, nothing written.
     pub async fn finish_succeeded_carrying(
         &self,
-        run_id: &str,
+        run_id: &super::RunId,
         digest: &str,
         lead: Option<Epoch>,
-        outcome: impl FnOnce(&CarryEffect) -> serde_json::Value,
+        outcome: impl FnOnce(&CarryEffect) -> Result<serde_json::Value, serde_json::Error>,
     ) -> Result<Option<CarryEffect>, LedgerError> {
+        let run_id = run_id.as_str();
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         // A leader write like every other run conclusion (ledger/leader.rs).
@@ -150,7 +151,7 @@ impl Ledger {
             .await?;
         }
         clear_older(&mut tx, &run, run_id, now).await?;
-        let value = outcome(&effect).to_string();
+        let value = outcome(&effect).map_err(|e| LedgerError::Encode(e.to_string()))?;
         on_tx!(&mut tx, conn => {
             sqlx::query(
                 "INSERT INTO run_carry (run_id, job, business_date, digest, changed) VALUES ($1, $2, $3, $4, $5)",
@@ -162,16 +163,17 @@ impl Ledger {
             .bind(changed)
             .execute(&mut **conn)
             .await?;
-            sqlx::query(
-                "UPDATE runs SET status = 'succeeded', error = NULL, outcome = $2, finished_at = $3 \
-                 WHERE run_id = $1 AND status IN ('pending', 'running')",
-            )
-            .bind(run_id)
-            .bind(value)
-            .bind(now)
-            .execute(&mut **conn)
-            .await?;
         });
+        // The same finish as every run's (ledger/runs.rs), with the digest beside it.
+        super::runs::finish_in(
+            &mut tx,
+            run_id,
+            RunStatus::Succeeded,
+            None,
+            Some(&value),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.carry_events(run_id, &run, &effect).await?;
         Ok(Some(effect))
@@ -185,8 +187,6 @@ impl Ledger {
         run: &Finishing,
         effect: &CarryEffect,
     ) -> Result<(), LedgerError> {
-        self.append_event(run_id, None, "finished", RunStatus::Succeeded.as_str())
-            .await?;
         for (_, stale_run) in &effect.stale_later {
             let message = format!(
                 "stale: run {run_id} changed what {} carries into later dates",

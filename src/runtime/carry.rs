@@ -34,7 +34,7 @@ impl Runner {
                         RunStatus::Failed,
                         Some(&reason),
                         None,
-                        ctx.lead,
+                        ctx.leader_epoch,
                     )
                     .await?;
                 return Ok(true);
@@ -42,12 +42,10 @@ impl Runner {
         };
         let finished = self
             .ledger
-            .finish_succeeded_carrying(&ctx.run_id, &digest, ctx.lead, |effect| {
+            .finish_succeeded_carrying(&ctx.run_id, &digest, ctx.leader_epoch, |effect| {
                 let mut outcome = outcome.clone();
                 outcome.attention.extend(stale_attention(ctx, effect));
-                // RunOutcome is plain data (strings, numbers, paths): it always serializes;
-                // should it ever not, the run keeps no outcome rather than a wrong one.
-                serde_json::to_value(&outcome).unwrap_or(serde_json::Value::Null)
+                serde_json::to_value(&outcome)
             })
             .await?;
         if finished.is_none() {

@@ -25,12 +25,14 @@ const BARRIER_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 impl RunError {
     /// True for errors after which a cluster leader leaves the run as it is
     /// for the next leader (or itself, on the next step) instead of failing
-    /// it: the coordination service was unreachable, or a newer leader exists.
+    /// it: the coordination service or the database was unreachable (a
+    /// restart), or a newer leader exists.
     pub fn leaves_run_to_next_leader(&self) -> bool {
-        matches!(
-            self,
-            RunError::Coord(_) | RunError::Ledger(LedgerError::LeaderFenced { .. })
-        )
+        match self {
+            RunError::Coord(_) | RunError::Ledger(LedgerError::LeaderFenced { .. }) => true,
+            RunError::Ledger(LedgerError::Database(e)) => crate::db::is_unreachable(e),
+            _ => false,
+        }
     }
 }
 
@@ -406,16 +408,17 @@ impl Runner {
                 kind: job.kind.clone(),
             })?;
         let ctx = RunCtx {
-            run_id: run.run_id.clone(),
+            run_id: run.id(),
             job: job.clone(),
             business_date: run.business_date,
             attempt: run.attempt,
             instance: self.coord.instance_id().to_string(),
             ledger: self.ledger.clone(),
             paths: self.paths.clone(),
-            lead,
+            leader_epoch: lead,
         };
-        // Publishing is outside the database: a superseded leader stops here.
+        // A superseded leader stops here; an election during finalize is
+        // caught by the kind's own writes and publication (RunCtx::lead).
         self.ledger.confirm_leader(lead).await?;
         match kind.finalize(&ctx, &outcomes).await {
             Ok(outcome) => {

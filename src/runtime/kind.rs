@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::progress::Progress;
 use crate::catalog::JobDef;
-use crate::db::Db;
-use crate::ledger::{FencedTx, Ledger, LedgerError};
+use crate::db::{Db, DbTx};
+use crate::ledger::{FencedTx, Ledger, LedgerError, RunId};
 use crate::report::ReportError;
 
 /// Where a job reads its inputs and writes its reports.
@@ -88,6 +88,35 @@ pub struct ShardOutcome {
     pub summary: serde_json::Value,
 }
 
+impl ShardOutcome {
+    /// An outcome whose summary is the kind's typed per-shard `summary`.
+    pub fn typed<T: serde::Serialize>(
+        item: u32,
+        rows_in: u64,
+        rows_out: u64,
+        summary: &T,
+    ) -> Result<ShardOutcome, JobError> {
+        Ok(ShardOutcome {
+            item,
+            rows_in,
+            rows_out,
+            summary: serde_json::to_value(summary)
+                .map_err(|e| JobError::Failed(format!("shard {item} summary: {e}")))?,
+        })
+    }
+
+    /// The stored summary read back as the kind's type `T`: a missing or
+    /// malformed summary is an error, never a zero tally.
+    pub fn summary_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
+        T::deserialize(&self.summary).map_err(|e| {
+            JobError::Failed(format!(
+                "shard {} left a summary reckon cannot read: {e}",
+                self.item
+            ))
+        })
+    }
+}
+
 /// What a whole run produced.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunOutcome {
@@ -108,7 +137,7 @@ pub struct RunOutcome {
 
 /// Everything one attempt of one shard gets.
 pub struct ShardCtx {
-    pub run_id: String,
+    pub run_id: RunId,
     pub job: Arc<JobDef>,
     pub business_date: NaiveDate,
     pub item: u32,
@@ -172,7 +201,7 @@ impl ShardCtx {
 
 /// Everything the finalize step of a run gets.
 pub struct RunCtx {
-    pub run_id: String,
+    pub run_id: RunId,
     pub job: Arc<JobDef>,
     pub business_date: NaiveDate,
     pub attempt: i64,
@@ -180,19 +209,47 @@ pub struct RunCtx {
     pub ledger: Ledger,
     pub paths: Arc<Paths>,
     /// The leader epoch the run is concluded under (`None` off a cluster
-    /// leader): a finalize transaction takes it with
-    /// [`crate::ledger::hold_leader`] so a superseded leader commits nothing.
-    pub lead: Option<crate::ledger::Epoch>,
+    /// leader): every finalize write takes it through [`RunCtx::lead`], so
+    /// a superseded leader commits and publishes nothing.
+    pub leader_epoch: Option<crate::ledger::Epoch>,
+}
+
+/// A finalize's write transaction under the leader fence, opened by
+/// [`RunCtx::lead`]: the leader epoch and the unfinished run are held (row
+/// locks) until [`LeadTx::commit`]. Report publication needs one, so
+/// reports appear only while the epoch is current.
+pub struct LeadTx(DbTx);
+
+impl LeadTx {
+    /// The transaction, for the kind's own writes (break register, carried records).
+    pub fn tx(&mut self) -> &mut DbTx {
+        &mut self.0
+    }
+
+    pub async fn commit(self) -> Result<(), JobError> {
+        Ok(self.0.commit().await?)
+    }
 }
 
 impl RunCtx {
+    /// Opens the write transaction of this run's conclusion: fails with
+    /// [`LedgerError::LeaderFenced`] when a newer leader was elected, and
+    /// with [`LedgerError::WrongState`] when the run already ended.
+    pub async fn lead(&self) -> Result<LeadTx, JobError> {
+        Ok(LeadTx(
+            self.ledger
+                .begin_conclusion(&self.run_id, self.leader_epoch)
+                .await?,
+        ))
+    }
+
     /// `reports/{business_date}/{job}/{run_id}/`.
     pub fn report_dir(&self) -> PathBuf {
         self.paths
             .reports_dir
             .join(self.business_date.to_string())
             .join(&self.job.name)
-            .join(&self.run_id)
+            .join(self.run_id.as_str())
     }
 }
 
@@ -234,9 +291,11 @@ pub trait JobKind: Send + Sync {
 impl RunCtx {
     /// Publishes report files into [`RunCtx::report_dir`] with a manifest
     /// naming this run, plus `report.xlsx` built from them when reckon.toml or
-    /// the job asks for workbooks; returns the paths written.
+    /// the job asks for workbooks, while `_lead` holds the leader fence (commit
+    /// it after); returns the paths written.
     pub fn publish(
         &self,
+        _lead: &LeadTx,
         mut files: Vec<(String, Vec<u8>, u64)>,
     ) -> Result<Vec<PathBuf>, ReportError> {
         if self.paths.reports_xlsx || self.job.reports_xlsx {
@@ -246,7 +305,7 @@ impl RunCtx {
         let manifest = crate::report::Manifest {
             job: self.job.name.clone(),
             business_date: self.business_date.to_string(),
-            run_id: self.run_id.clone(),
+            run_id: self.run_id.to_string(),
             attempt: self.attempt,
             instance: self.instance.clone(),
             generated_at: self.ledger.clock().now().to_rfc3339(),

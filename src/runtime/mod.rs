@@ -15,7 +15,7 @@ pub use cascade::CascadeReport;
 pub use coordinator::{
     Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer, RunRequest,
 };
-pub use kind::{JobError, JobKind, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
+pub use kind::{JobError, JobKind, LeadTx, Paths, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use registry::KindRegistry;
 pub use shard::ItemEnd;

@@ -237,7 +237,7 @@ impl Runner {
             });
         }
         let ctx = ShardCtx {
-            run_id: run.run_id.clone(),
+            run_id: run.id(),
             job: job.clone(),
             business_date: run.business_date,
             item,

@@ -1,17 +1,22 @@
-//! Randomized process-level fault trials on a 3-node cluster (real
-//! PostgreSQL, real ZooKeeper, `reckon serve` processes) and the invariant
+//! Randomized process-level fault trials on a 3-node cluster (a private
+//! PostgreSQL cluster that the trials may restart, real ZooKeeper,
+//! `reckon serve` processes, a local HTTP downstream) and the invariant
 //! checker run after each: shared by `tests/faults.rs` (a short series) and
 //! `benches/faults.rs` (a long one).
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reckon::ledger::{Ledger, RunFilter, RunStatus};
+use chrono::{DateTime, Utc};
+use reckon::ledger::{Ledger, RunFilter, RunRecord, RunStatus};
 use reckon::on_db;
 use reckon::schedule::SystemClock;
 
 use super::TestDb;
+use super::pg::PgServer;
+use super::receiver::Receiver;
 use super::zk::{Node, SESSION_TIMEOUT, Setup, ZkServer, client, instances, leader, wait_for};
 
 const NS: &str = "reckon-faults";
@@ -19,6 +24,14 @@ const NS: &str = "reckon-faults";
 const TERMINAL_BOUND: Duration = Duration::from_secs(150);
 const EOD_SHARDS: i64 = 6;
 const EOD_ROWS: i64 = 40;
+const COMP_SHARDS: i64 = 3;
+/// Messages the compensation run checks back and delivers in each trial.
+const COMP_MESSAGES: usize = 300;
+/// The downstream's answer time, so deliveries are in flight when a fault lands.
+const DOWNSTREAM_DELAY: Duration = Duration::from_millis(40);
+/// The `tick` job's cron period.
+const TICK_PERIOD_S: i64 = 5;
+const BUSINESS_DATE: &str = "2026-11-21";
 
 /// The faults a trial draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,15 +42,24 @@ pub enum Fault {
     StopPastSession,
     ZkRestart,
     ZkOutage,
+    /// PostgreSQL crashes (`pg_ctl stop -m immediate`) and starts again at once.
+    PgRestart,
+    /// PostgreSQL is stopped (`-m fast`) for 2–5 s, then started.
+    PgOutage,
 }
 
-const FAULTS: [Fault; 6] = [
+/// Trial `seed` injects `FAULTS[seed % 8]` (every fault equally often in a
+/// series; CI's two trials from seed 1 are a leader kill and a PostgreSQL
+/// restart) at a random moment.
+const FAULTS: [Fault; 8] = [
     Fault::KillWorker,
     Fault::KillLeader,
+    Fault::PgRestart,
     Fault::KillTwo,
     Fault::StopPastSession,
     Fault::ZkRestart,
     Fault::ZkOutage,
+    Fault::PgOutage,
 ];
 
 /// What one trial saw.
@@ -68,7 +90,7 @@ impl Rng {
     }
 }
 
-fn jobs() -> Vec<(&'static str, String)> {
+fn jobs(downstream: &str) -> Vec<(&'static str, String)> {
     vec![
         (
             "eod",
@@ -78,21 +100,115 @@ fn jobs() -> Vec<(&'static str, String)> {
         ),
         (
             "tick",
-            "name = \"tick\"\nkind = \"checksum\"\nshards = 2\ncron = \"*/5 * * * * *\"\nruns_per_date = \"every_fire\"\ntimeout = \"20s\"\n[params]\nrows = 3\nwork = \"100ms\"\n".to_string(),
+            format!(
+                "name = \"tick\"\nkind = \"checksum\"\nshards = 2\ncron = \"*/{TICK_PERIOD_S} * * * * *\"\nruns_per_date = \"every_fire\"\ntimeout = \"20s\"\n[params]\nrows = 3\nwork = \"100ms\"\n"
+            ),
+        ),
+        (
+            "comp",
+            format!(
+                r#"name = "comp"
+kind = "compensation"
+shards = {COMP_SHARDS}
+retries = 2
+retry_backoff = "500ms"
+timeout = "30s"
+[params]
+min_age = "1s"
+backoff_initial = "1s"
+backoff_cap = "2s"
+max_attempts = 10
+batch_size = 20
+http_concurrency = 4
+http_timeout = "5s"
+[params.checkers.order]
+sql = "SELECT order_no, 'committed' FROM fault_orders WHERE order_no IN ({{keys}})"
+[params.downstreams.order]
+http = "{downstream}"
+"#
+            ),
         ),
     ]
 }
 
-/// One trial: a cluster, a run of `eod`, one random fault at a random
-/// moment while it runs, then the invariants.
-pub async fn trial(seed: u64) -> Trial {
+/// The compensation run's input: `COMP_MESSAGES` prepared messages whose
+/// business transactions all committed.
+async fn prepare_messages(db: &TestDb) {
+    on_db!(&db.db, pool => {
+        sqlx::query("CREATE TABLE fault_orders (order_no TEXT PRIMARY KEY)")
+            .execute(pool).await.expect("fault_orders");
+    });
+    let created = Utc::now().timestamp_millis() - 60_000;
+    for n in 0..COMP_MESSAGES {
+        let key = format!("O-{n:04}");
+        on_db!(&db.db, pool => {
+            sqlx::query("INSERT INTO fault_orders (order_no) VALUES ($1)")
+                .bind(&key).execute(pool).await.expect("order");
+        });
+        reckon::jobs::compensation::prepare(
+            &db.db,
+            &reckon::jobs::compensation::NewMessage {
+                id: format!("M-{n:04}"),
+                txn_type: "order".into(),
+                business_key: key,
+                payload: "{}".into(),
+            },
+            created,
+        )
+        .await
+        .expect("message prepared");
+    }
+}
+
+/// The newest run of `job`, once there is one.
+async fn run_of(ledger: &Ledger, job: &str) -> String {
+    let l = ledger.clone();
+    let job = job.to_string();
+    wait_for("a run", Duration::from_secs(60), || {
+        let l = l.clone();
+        let job = job.clone();
+        async move {
+            let run = l
+                .runs(&RunFilter {
+                    job: Some(job),
+                    limit: 1,
+                    ..RunFilter::default()
+                })
+                .await
+                .ok()?
+                .pop()?;
+            Some(run.run_id)
+        }
+    })
+    .await
+}
+
+/// Waits (at most `until`) for `run_id` to be final.
+async fn final_status(ledger: &Ledger, run_id: &str, until: Instant) -> Option<RunStatus> {
+    while Instant::now() < until {
+        if let Ok(run) = ledger.run(run_id).await
+            && run.status.is_final()
+        {
+            return Some(run.status);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    None
+}
+
+/// One trial on the series' PostgreSQL server `pg`: a cluster, a run of
+/// `eod` and one of `comp`, one fault at a random moment while they run,
+/// then the invariants.
+pub async fn trial(seed: u64, pg: &PgServer) -> Trial {
     let started = Instant::now();
     let mut rng = Rng::new(seed);
-    let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
+    let fault = FAULTS[(seed % FAULTS.len() as u64) as usize];
     let delay_ms = 200 + rng.below(3000);
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres_at(&pg.url("postgres")).await;
+    prepare_messages(&db).await;
+    let (receiver, downstream) = Receiver::start(DOWNSTREAM_DELAY).await;
     let mut zk = ZkServer::start();
-    let job_texts = jobs();
+    let job_texts = jobs(&format!("http://{downstream}/deliver"));
     let job_refs: Vec<(&str, &str)> = job_texts.iter().map(|(n, t)| (*n, t.as_str())).collect();
     let setup = Setup::new(db.dir.path(), &db.url, zk.url(NS), &job_refs);
     let ledger = Ledger::new(db.db.clone(), Arc::new(SystemClock));
@@ -111,27 +227,18 @@ pub async fn trial(seed: u64) -> Trial {
         async move { leader(&c, NS).await }
     })
     .await;
-    let mut cli = setup
-        .cli(true, &["run", "eod", "--date", "2026-11-21"])
-        .spawn()
-        .expect("reckon run starts");
-    let l = ledger.clone();
-    let run_id = wait_for("the eod run", Duration::from_secs(60), || {
-        let l = l.clone();
-        async move {
-            let run = l
-                .runs(&RunFilter {
-                    job: Some("eod".into()),
-                    limit: 1,
-                    ..RunFilter::default()
-                })
-                .await
-                .ok()?
-                .pop()?;
-            Some(run.run_id)
-        }
-    })
-    .await;
+    let cluster_up = Utc::now();
+    let mut clis = Vec::new();
+    for job in ["eod", "comp"] {
+        clis.push(
+            setup
+                .cli(true, &["run", job, "--date", BUSINESS_DATE])
+                .spawn()
+                .expect("reckon run starts"),
+        );
+    }
+    let eod = run_of(&ledger, "eod").await;
+    let comp = run_of(&ledger, "comp").await;
     tokio::time::sleep(Duration::from_millis(delay_ms)).await;
     let index_of = |id: &str| ids.iter().position(|i| *i == id).unwrap_or(0);
     let leader_index = index_of(&first_leader);
@@ -170,32 +277,39 @@ pub async fn trial(seed: u64) -> Trial {
             tokio::time::sleep(SESSION_TIMEOUT * 2 + Duration::from_millis(rng.below(3000))).await;
             zk.restart();
         }
-    }
-    let l = ledger.clone();
-    let r = run_id.clone();
-    let deadline = Instant::now() + TERMINAL_BOUND;
-    let mut status = None;
-    while Instant::now() < deadline {
-        if let Ok(run) = l.run(&r).await
-            && run.status.is_final()
-        {
-            status = Some(run.status);
-            break;
+        Fault::PgRestart => {
+            // The checker's own pool loses its connections too.
+            tokio::task::block_in_place(|| pg.restart());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        Fault::PgOutage => {
+            let outage = Duration::from_millis(2000 + rng.below(3000));
+            tokio::task::block_in_place(|| {
+                pg.stop("fast");
+                std::thread::sleep(outage);
+                pg.start_again();
+            });
+        }
     }
+    let deadline = Instant::now() + TERMINAL_BOUND;
+    let status = final_status(&ledger, &eod, deadline).await;
+    let comp_status = final_status(&ledger, &comp, deadline).await;
     let mut violations = Vec::new();
-    if status.is_none() {
-        violations.push(format!(
-            "run {run_id} not final {}s after the fault",
-            TERMINAL_BOUND.as_secs()
-        ));
+    for (job, run_id, status) in [("eod", &eod, status), ("comp", &comp, comp_status)] {
+        if status.is_none() {
+            violations.push(format!(
+                "{job} run {run_id} not final {}s after the fault",
+                TERMINAL_BOUND.as_secs()
+            ));
+        }
     }
     // Let the cron job fire once more with everyone up, then stop looking.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    violations.extend(check(&db, &ledger).await);
-    let _ = cli.kill();
-    let _ = cli.wait();
+    violations.extend(check(&db, &ledger, cluster_up).await);
+    violations.extend(check_deliveries(&db, &receiver.seen(), comp_status).await);
+    for mut cli in clis {
+        let _ = cli.kill();
+        let _ = cli.wait();
+    }
     drop(nodes);
     drop(zk);
     db.cleanup().await;
@@ -208,9 +322,50 @@ pub async fn trial(seed: u64) -> Trial {
     }
 }
 
-/// The invariants of issue 13 over everything in the ledger.
-pub async fn check(db: &TestDb, ledger: &Ledger) -> Vec<String> {
+/// Compensation delivers each message at most once per fence epoch, never
+/// outside a fence; a succeeded run delivered every message.
+pub async fn check_deliveries(
+    db: &TestDb,
+    seen: &BTreeMap<(String, Option<i64>), u32>,
+    status: Option<RunStatus>,
+) -> Vec<String> {
     let mut violations = Vec::new();
+    for ((key, fence), n) in seen {
+        match fence {
+            None => violations.push(format!("message {key} delivered outside a fence")),
+            Some(epoch) if *n > 1 => violations.push(format!(
+                "message {key} delivered {n} times under fence epoch {epoch}"
+            )),
+            Some(_) => {}
+        }
+    }
+    if status == Some(RunStatus::Succeeded) {
+        let undelivered: i64 = on_db!(&db.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM txn_messages WHERE state <> 'delivered'")
+                .fetch_one(pool).await.expect("message states")
+        });
+        if undelivered > 0 {
+            violations.push(format!(
+                "comp succeeded with {undelivered} messages not delivered"
+            ));
+        }
+        let keys: std::collections::BTreeSet<&String> = seen.keys().map(|(k, _)| k).collect();
+        if keys.len() != COMP_MESSAGES {
+            violations.push(format!(
+                "comp succeeded but the downstream saw {} of {COMP_MESSAGES} messages",
+                keys.len()
+            ));
+        }
+    }
+    violations
+}
+
+/// The invariants of issue 13 over everything in the ledger.
+pub async fn check(db: &TestDb, ledger: &Ledger, cluster_up: DateTime<Utc>) -> Vec<String> {
+    let mut violations = Vec::new();
+    // The fire mark before the runs: a fire handled meanwhile (its run and
+    // the mark commit together) must not look lost.
+    let mark = ledger.last_fire("tick").await.expect("fire mark");
     let runs = ledger
         .runs(&RunFilter {
             limit: 10_000,
@@ -220,7 +375,11 @@ pub async fn check(db: &TestDb, ledger: &Ledger) -> Vec<String> {
         .expect("runs");
     for run in &runs {
         let shards = ledger.shards(&run.run_id).await.expect("shards");
-        let expected = if run.job == "eod" { EOD_SHARDS } else { 2 } as usize;
+        let expected = match run.job.as_str() {
+            "eod" => EOD_SHARDS,
+            "comp" => COMP_SHARDS,
+            _ => 2,
+        } as usize;
         let events = ledger.events(&run.run_id).await.expect("events");
         // No succeeded run without all its shards.
         if run.status == RunStatus::Succeeded
@@ -303,26 +462,105 @@ pub async fn check(db: &TestDb, ledger: &Ledger) -> Vec<String> {
             ));
         }
     }
-    // No lost cron fire: the fire mark keeps up with the clock.
-    if let Ok(Some(last)) = ledger.last_fire("tick").await {
-        let lag = chrono::Utc::now() - last;
-        if lag > chrono::Duration::seconds(12) {
-            violations.push(format!(
-                "cron fire mark of `tick` lags {}s",
-                lag.num_seconds()
-            ));
+    violations.extend(check_fires(ledger, &runs, cluster_up, mark).await);
+    violations
+}
+
+/// No lost and no doubled cron fire: every fire time of `tick` from its
+/// first handled one up to the scheduler's mark is named exactly once — by
+/// the reason of the run it created ("fire time T[, standing for N due fire
+/// times]": a pass after a leader gap answers every fire due since the last
+/// one) or by a `fire_covered` event on the run that already covered its
+/// date. The first fire comes within 2 periods of the cluster being up, and
+/// the mark keeps up with the clock.
+pub async fn check_fires(
+    ledger: &Ledger,
+    runs: &[RunRecord],
+    cluster_up: DateTime<Utc>,
+    mark: Option<DateTime<Utc>>,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let period = chrono::Duration::seconds(TICK_PERIOD_S);
+    let mut named: BTreeMap<DateTime<Utc>, u32> = BTreeMap::new();
+    let mut name = |text: &str, violations: &mut Vec<String>| match parse_fire(text) {
+        Some((last, n)) => {
+            for k in 0..n {
+                *named.entry(last - period * k as i32).or_default() += 1;
+            }
         }
-    } else {
+        None => violations.push(format!("cannot read the fire time of `{text}`")),
+    };
+    for run in runs.iter().filter(|r| r.job == "tick") {
+        match run.reason.as_deref() {
+            Some(reason) => name(reason, &mut violations),
+            None => violations.push(format!("tick run {} names no fire time", run.run_id)),
+        }
+        for event in ledger.events(&run.run_id).await.expect("events") {
+            if event.kind == "fire_covered" {
+                name(&event.message, &mut violations);
+            }
+        }
+    }
+    let Some(mark) = mark else {
         violations.push("the cron job `tick` never fired".into());
+        return violations;
+    };
+    let lag = Utc::now() - mark;
+    if lag > chrono::Duration::seconds(12) {
+        violations.push(format!(
+            "cron fire mark of `tick` lags {}s",
+            lag.num_seconds()
+        ));
+    }
+    let Some(first) = named.keys().next().copied() else {
+        violations.push("no run of `tick` names a fire time".into());
+        return violations;
+    };
+    if first > cluster_up + period * 2 {
+        violations.push(format!(
+            "first fire of `tick` handled is {first}, cluster up at {cluster_up}"
+        ));
+    }
+    let mut t = first;
+    while t <= mark {
+        match named.get(&t).copied().unwrap_or(0) {
+            1 => {}
+            0 => violations.push(format!("cron fire {t} of `tick` lost: no run names it")),
+            n => violations.push(format!("cron fire {t} of `tick` named {n} times")),
+        }
+        t += period;
     }
     violations
 }
 
-/// Runs `trials` trials from `seed`, printing one line each; returns them.
+/// (fire time, how many due fire times it stands for) from a run reason or
+/// a `fire_covered` event (src/scheduler.rs, `fire_text`).
+fn parse_fire(text: &str) -> Option<(DateTime<Utc>, i64)> {
+    let time = |t: &str| {
+        DateTime::parse_from_rfc3339(t.split([' ', ',']).next()?)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    // fire_once after the misfire threshold: "catch-up for N missed fire time(s), latest T".
+    if let Some(rest) = text.strip_prefix("catch-up for ") {
+        let n = rest.split(' ').next()?.parse().ok()?;
+        return Some((time(rest.split("latest ").nth(1)?)?, n));
+    }
+    let rest = text.split("fire time ").nth(1)?;
+    let n = match rest.split_once(", standing for ") {
+        Some((_, tail)) => tail.split(' ').next()?.parse().ok()?,
+        None => 1,
+    };
+    Some((time(rest)?, n))
+}
+
+/// Runs `trials` trials from `seed` on a private PostgreSQL cluster,
+/// printing one line each; returns them.
 pub async fn series(trials: u64, seed: u64) -> Vec<Trial> {
+    let pg = tokio::task::block_in_place(PgServer::start);
     let mut done = Vec::new();
     for n in 0..trials {
-        let t = trial(seed + n).await;
+        let t = trial(seed + n, &pg).await;
         eprintln!(
             "trial {:>3} seed {} {:?} after {} ms: run {:?}, {} violation(s) {:?} ({} s)",
             n + 1,

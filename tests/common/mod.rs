@@ -30,7 +30,8 @@ pub struct TestDb {
     pub db: Db,
     pub url: String,
     pub dir: tempfile::TempDir,
-    postgres_name: Option<String>,
+    /// The server's admin URL and the database's name (PostgreSQL).
+    postgres_name: Option<(String, String)>,
 }
 
 impl TestDb {
@@ -49,7 +50,13 @@ impl TestDb {
 
     /// A fresh, migrated PostgreSQL database on the test server.
     pub async fn postgres() -> TestDb {
-        let admin_url = postgres_admin_url();
+        TestDb::postgres_at(&postgres_admin_url()).await
+    }
+
+    /// A fresh, migrated PostgreSQL database on the server of `admin_url`
+    /// (a database URL with the rights to create databases).
+    pub async fn postgres_at(admin_url: &str) -> TestDb {
+        let admin_url = admin_url.to_string();
         let name = format!("reckon_t_{}", uuid::Uuid::new_v4().simple());
         let admin = sqlx::PgPool::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!("PostgreSQL at {admin_url} is needed for this test (run .ci/run): {e}")
@@ -70,15 +77,15 @@ impl TestDb {
             db,
             url,
             dir,
-            postgres_name: Some(name),
+            postgres_name: Some((admin_url, name)),
         }
     }
 
     /// Drops a PostgreSQL test database (best effort).
     pub async fn cleanup(self) {
         self.db.close().await;
-        if let Some(name) = self.postgres_name
-            && let Ok(admin) = sqlx::PgPool::connect(&postgres_admin_url()).await
+        if let Some((admin_url, name)) = self.postgres_name
+            && let Ok(admin) = sqlx::PgPool::connect(&admin_url).await
         {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
@@ -203,7 +210,7 @@ impl JobKind for Probe {
                 .bind(&ctx.job.name).bind(ctx.business_date.to_string()).bind(i64::from(ctx.item))
                 .execute(&mut **conn).await?;
             sqlx::query("INSERT INTO probe_outputs (job, business_date, item, run_id, epoch) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&ctx.job.name).bind(ctx.business_date.to_string()).bind(i64::from(ctx.item)).bind(&ctx.run_id).bind(ctx.epoch)
+                .bind(&ctx.job.name).bind(ctx.business_date.to_string()).bind(i64::from(ctx.item)).bind(ctx.run_id.as_str()).bind(ctx.epoch)
                 .execute(&mut **conn).await?;
         });
         let outcome = ShardOutcome {
@@ -226,7 +233,9 @@ impl JobKind for Probe {
         for shard in shards {
             report.row([shard.item.to_string(), shard.rows_in.to_string()])?;
         }
-        let reports = ctx.publish(vec![report.finish()?])?;
+        let lead = ctx.lead().await?;
+        let reports = ctx.publish(&lead, vec![report.finish()?])?;
+        lead.commit().await?;
         Ok(RunOutcome {
             reports,
             summary: serde_json::json!({"shards": shards.len()}),
@@ -392,8 +401,11 @@ pub fn manual(job: &str, business_date: &str) -> NewRun {
 }
 pub mod faults;
 pub mod http;
+pub mod lead;
 pub mod ledger_rows;
 pub mod node;
+pub mod pg;
+pub mod receiver;
 pub mod recon;
 pub mod zk;
 

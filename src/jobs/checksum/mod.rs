@@ -39,6 +39,12 @@ fn records(job: &str, date: &str, item: u32, rows: u64) -> Vec<(i64, String, Dec
         .collect()
 }
 
+/// What a shard hands to finalize.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ChecksumShard {
+    total: Decimal,
+}
+
 #[async_trait::async_trait]
 impl JobKind for Checksum {
     fn name(&self) -> &'static str {
@@ -78,12 +84,7 @@ impl JobKind for Checksum {
                     .execute(&mut **conn).await?;
             }
         });
-        let outcome = ShardOutcome {
-            item: ctx.item,
-            rows_in: rows,
-            rows_out: rows,
-            summary: serde_json::json!({ "total": format_scaled(total, 2) }),
-        };
+        let outcome = ShardOutcome::typed(ctx.item, rows, rows, &ChecksumShard { total })?;
         ctx.commit_outputs(tx, &outcome).await?;
         Ok(outcome)
     }
@@ -101,12 +102,7 @@ impl JobKind for Checksum {
         let mut rows = 0u64;
         let mut grand = Decimal::ZERO;
         for shard in shards {
-            let total = shard.summary["total"]
-                .as_str()
-                .and_then(|t| t.parse::<Decimal>().ok())
-                .ok_or_else(|| {
-                    JobError::Failed(format!("shard {} recorded no total", shard.item))
-                })?;
+            let total = shard.summary_as::<ChecksumShard>()?.total;
             rows += shard.rows_out;
             grand += total;
             report.row([
@@ -116,7 +112,9 @@ impl JobKind for Checksum {
             ])?;
         }
         report.row(["all".to_string(), rows.to_string(), format_scaled(grand, 2)])?;
-        let reports = ctx.publish(vec![report.finish()?])?;
+        let lead = ctx.lead().await?;
+        let reports = ctx.publish(&lead, vec![report.finish()?])?;
+        lead.commit().await?;
         Ok(RunOutcome {
             reports,
             summary: serde_json::json!({ "rows": rows, "total": format_scaled(grand, 2) }),

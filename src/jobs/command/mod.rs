@@ -43,7 +43,7 @@ impl JobKind for Command {
         command
             .args(params.str_list("args")?)
             .env("RECKON_JOB", &ctx.job.name)
-            .env("RECKON_RUN_ID", &ctx.run_id)
+            .env("RECKON_RUN_ID", ctx.run_id.as_str())
             .env("RECKON_BUSINESS_DATE", ctx.business_date.to_string())
             .env("RECKON_SHARD_ITEM", ctx.item.to_string())
             .env("RECKON_SHARD_TOTAL", ctx.total_items.to_string())
@@ -111,7 +111,9 @@ impl JobKind for Command {
                 shard.rows_in.to_string(),
             ])?;
         }
-        let reports = ctx.publish(vec![summary.finish()?])?;
+        let lead = ctx.lead().await?;
+        let reports = ctx.publish(&lead, vec![summary.finish()?])?;
+        lead.commit().await?;
         Ok(RunOutcome {
             reports,
             summary: serde_json::json!({ "shards": shards.len() }),

@@ -2,7 +2,9 @@
 //! idempotency key so that a repeated delivery is harmless.
 //!
 //! HTTP protocol: `POST` of `{"id", "txn_type", "business_key", "payload"}`
-//! (payload as JSON when it parses) with header `Idempotency-Key: <id>`.
+//! (payload as JSON when it parses) with header `Idempotency-Key: <id>`
+//! and, from a fenced shard, `Reckon-Fence: <epoch>` (the fencing token: a
+//! downstream may refuse a lower epoch than one it has seen for the key).
 //! Success is a 2xx status whose body is empty or a JSON object without a
 //! non-null `error` member; anything else is a failure to retry later.
 //! Outbox: a `txn_outbox` row keyed by the id, written in the same
@@ -25,11 +27,13 @@ pub enum Delivery {
     Failed(String),
 }
 
-/// Delivers one message to the downstream of its transaction type.
+/// Delivers one message to the downstream of its transaction type; `fence`
+/// is the epoch of the shard fence the sender holds (sent as `Reckon-Fence`).
 pub async fn deliver(
     http: &HttpClient,
     downstreams: &BTreeMap<String, DownstreamConfig>,
     due: &Due,
+    fence: Option<i64>,
 ) -> Delivery {
     match downstreams.get(&due.txn_type) {
         None => Delivery::Failed(format!(
@@ -51,7 +55,7 @@ pub async fn deliver(
                 "payload": payload,
             });
             match http
-                .post_json(url, &due.id, body.to_string().into_bytes())
+                .post_json(url, &due.id, fence, body.to_string().into_bytes())
                 .await
             {
                 Err(why) => Delivery::Failed(why),

@@ -222,9 +222,10 @@ impl Engine {
             // The fence first: held (row locked) through the HTTP calls and
             // the state changes, committed together.
             let tx = store::begin_batch(&self.db, scope.fence.as_ref()).await?;
+            let epoch = scope.fence.as_ref().map(|f| f.epoch);
             let tries: Vec<_> = batch
                 .iter()
-                .map(|due| deliver(&self.http, &self.settings.downstreams, due))
+                .map(|due| deliver(&self.http, &self.settings.downstreams, due, epoch))
                 .collect();
             let results: Vec<Delivery> = futures::stream::iter(tries)
                 .buffered(self.settings.http_concurrency)

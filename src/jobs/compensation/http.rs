@@ -46,16 +46,22 @@ impl HttpClient {
         self.send(url, request).await
     }
 
-    /// `POST url` with a JSON body and an `Idempotency-Key` header.
+    /// `POST url` with a JSON body, an `Idempotency-Key` header and, when
+    /// the sender holds a shard fence, its epoch as `Reckon-Fence`.
     pub async fn post_json(
         &self,
         url: &str,
         idempotency_key: &str,
+        fence: Option<i64>,
         body: Vec<u8>,
     ) -> Result<Answer, String> {
-        let request = hyper::Request::post(url)
+        let mut request = hyper::Request::post(url)
             .header("content-type", "application/json")
-            .header("idempotency-key", idempotency_key)
+            .header("idempotency-key", idempotency_key);
+        if let Some(epoch) = fence {
+            request = request.header("reckon-fence", epoch.to_string());
+        }
+        let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("bad request to {url}: {e}"))?;
         self.send(url, request).await

@@ -89,14 +89,14 @@ impl JobKind for Compensation {
                 epoch: ctx.epoch,
             }),
             journal: store::Journal {
-                run_id: ctx.run_id.clone(),
+                run_id: ctx.run_id.to_string(),
                 item: ctx.item,
             },
             cancel: Some(ctx.cancel.clone()),
         };
         let tally = engine.run_partition(&scope).await?;
         let summary = ShardSummary {
-            run_id: ctx.run_id.clone(),
+            run_id: ctx.run_id.to_string(),
             tally,
         };
         let outcome = ShardOutcome {
@@ -120,13 +120,7 @@ impl JobKind for Compensation {
         let mut actions = Vec::new();
         let mut total = Tally::default();
         for shard in shards {
-            let summary: ShardSummary =
-                serde_json::from_value(shard.summary.clone()).map_err(|e| {
-                    JobError::Failed(format!(
-                        "shard {} left a summary reckon cannot read: {e}",
-                        shard.item
-                    ))
-                })?;
+            let summary: ShardSummary = shard.summary_as()?;
             let run_id = if summary.run_id.is_empty() {
                 ctx.run_id.as_str()
             } else {
@@ -154,7 +148,9 @@ impl JobKind for Compensation {
             report::compensation_csv(&actions, bom)?.finish()?,
             report::summary_csv(&actions, bom)?.finish()?,
         ];
-        let reports = ctx.publish(files)?;
+        let lead = ctx.lead().await?;
+        let reports = ctx.publish(&lead, files)?;
+        lead.commit().await?;
         Ok(RunOutcome {
             reports,
             summary: serde_json::to_value(total).map_err(|e| JobError::Failed(e.to_string()))?,

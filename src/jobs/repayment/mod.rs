@@ -111,6 +111,13 @@ fn validate(raw: &RawReceipt, disbursed_on: Option<chrono::NaiveDate>) -> Result
     })
 }
 
+/// What a shard hands to finalize (its rows are in the output tables).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct RepaymentShard {
+    loans: u64,
+    rejects: u64,
+}
+
 #[async_trait::async_trait]
 impl JobKind for Repayment {
     fn name(&self) -> &'static str {
@@ -233,12 +240,15 @@ impl JobKind for Repayment {
         }
         writer.flush(tx.tx()).await?;
         store::write_rejects(tx.tx(), &key, &rejects).await?;
-        let outcome = ShardOutcome {
+        let outcome = ShardOutcome::typed(
             item,
-            rows_in: (loans.len() + receipts_read) as u64,
-            rows_out: computed.len() as u64,
-            summary: serde_json::json!({ "loans": computed.len(), "rejects": rejects.len() }),
-        };
+            (loans.len() + receipts_read) as u64,
+            computed.len() as u64,
+            &RepaymentShard {
+                loans: computed.len() as u64,
+                rejects: rejects.len() as u64,
+            },
+        )?;
         ctx.commit_outputs(tx, &outcome).await?;
         Ok(outcome)
     }
@@ -246,8 +256,11 @@ impl JobKind for Repayment {
     async fn finalize(
         &self,
         ctx: &RunCtx,
-        _shards: &[ShardOutcome],
+        shards: &[ShardOutcome],
     ) -> Result<RunOutcome, JobError> {
+        for shard in shards {
+            shard.summary_as::<RepaymentShard>()?;
+        }
         reports::build(ctx).await
     }
 

@@ -56,7 +56,9 @@ pub async fn build(ctx: &RunCtx) -> Result<RunOutcome, JobError> {
         rejected.report.finish()?,
         summary.finish()?,
     ];
-    let reports = ctx.publish(files)?;
+    let lead = ctx.lead().await?;
+    let reports = ctx.publish(&lead, files)?;
+    lead.commit().await?;
     Ok(RunOutcome {
         reports,
         summary: totals,

@@ -157,7 +157,7 @@ pub fn balances(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::settlement::model::AccountType;
+    use crate::jobs::business::accounts::AccountType;
 
     fn dec(text: &str) -> Decimal {
         text.parse().unwrap()

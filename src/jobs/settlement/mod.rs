@@ -13,7 +13,6 @@
 //! `[params]`: `cut_off` (`HH:MM`, default `00:00`: the calendar day).
 
 pub mod compute;
-pub mod fixtures;
 pub mod model;
 pub mod reports;
 pub mod store;
@@ -136,6 +135,13 @@ async fn openings(
     Ok(closings)
 }
 
+/// What a shard hands to finalize (its rows are in the output tables).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SettlementShard {
+    merchant_lines: u64,
+    accounts: u64,
+}
+
 #[async_trait::async_trait]
 impl JobKind for Settlement {
     fn name(&self) -> &'static str {
@@ -152,15 +158,15 @@ impl JobKind for Settlement {
         if ctx.cancel.is_cancelled() {
             return Err(JobError::Cancelled);
         }
-        let outcome = ShardOutcome {
-            item: ctx.item,
-            rows_in: result.rows_in,
-            rows_out: (result.lines.len() + result.balances.len()) as u64,
-            summary: serde_json::json!({
-                "merchant_lines": result.lines.len(),
-                "accounts": result.balances.len(),
-            }),
-        };
+        let outcome = ShardOutcome::typed(
+            ctx.item,
+            result.rows_in,
+            (result.lines.len() + result.balances.len()) as u64,
+            &SettlementShard {
+                merchant_lines: result.lines.len() as u64,
+                accounts: result.balances.len() as u64,
+            },
+        )?;
         let key = store::OutputKey {
             job: &ctx.job.name,
             business_date: ctx.business_date,
@@ -177,8 +183,11 @@ impl JobKind for Settlement {
     async fn finalize(
         &self,
         ctx: &RunCtx,
-        _shards: &[ShardOutcome],
+        shards: &[ShardOutcome],
     ) -> Result<RunOutcome, JobError> {
+        for shard in shards {
+            shard.summary_as::<SettlementShard>()?;
+        }
         let db = ctx.ledger.db();
         let (job, date, items) = (&ctx.job.name, ctx.business_date, ctx.job.shards);
         let window = window_of(&ctx.job, date)?;
@@ -202,7 +211,9 @@ impl JobKind for Settlement {
             reports::balances(date, &balances, &account_names, bom)?,
             reports::summary(date, &trial, bom)?,
         ];
-        let reports = ctx.publish(files)?;
+        let lead = ctx.lead().await?;
+        let reports = ctx.publish(&lead, files)?;
+        lead.commit().await?;
         let failures = trial.failures();
         let failure = (!trial.is_balanced()).then(|| {
             format!(

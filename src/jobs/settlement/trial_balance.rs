@@ -438,7 +438,7 @@ fn account_problems(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::settlement::model::AccountType;
+    use crate::jobs::business::accounts::AccountType;
 
     fn dec(text: &str) -> Decimal {
         text.parse().unwrap()

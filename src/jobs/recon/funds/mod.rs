@@ -86,8 +86,7 @@ impl JobKind for ReconFunds {
         let mut notes = Vec::new();
         let mut fees = FeeTotals::default();
         for shard in shards {
-            let summary: ShardSummary = serde_json::from_value(shard.summary.clone())
-                .map_err(|e| JobError::Failed(format!("shard {} summary: {e}", shard.item)))?;
+            let summary: ShardSummary = shard.summary_as()?;
             ledger.merge(&summary.ledger);
             statement.merge(&summary.statement);
             notes.extend(summary.notes);
@@ -127,11 +126,14 @@ impl JobKind for ReconFunds {
             files.push(tieout::tieout_report(std::slice::from_ref(tie), bom)?);
             found.extend(tie.to_break());
         }
-        let mut tx = db.begin_write().await?;
-        let recorded = breaks::record_date(&mut tx, job, date, &ctx.run_id, &found).await?;
+        // Register, carried records, refund links and reports together, under
+        // the leader fence: a superseded leader writes none of them; a failed
+        // publish rolls the register back.
+        let mut lead = ctx.lead().await?;
+        let recorded = breaks::record_date(lead.tx(), job, date, &ctx.run_id, &found).await?;
         for decision in decisions.iter().filter(|d| d.changes_register()) {
             breaks::set_carried_state(
-                &mut tx,
+                lead.tx(),
                 decision.carried.id,
                 decision.state,
                 &decision.category,
@@ -141,14 +143,13 @@ impl JobKind for ReconFunds {
             )
             .await?;
         }
-        passes::record(&mut tx, job, date, &ctx.run_id, &day).await?;
-        // The roll-forward sees this run's register writes; the reports are
-        // published before the commit (a crash between: the rerun redoes both).
+        passes::record(lead.tx(), job, date, &ctx.run_id, &day).await?;
+        // The roll-forward sees this run's register writes.
         files.push(
-            breaks::rollforward_date_report(&mut tx, job, ctx.job.time_zone, date, bom).await?,
+            breaks::rollforward_date_report(lead.tx(), job, ctx.job.time_zone, date, bom).await?,
         );
-        let reports = ctx.publish(files)?;
-        tx.commit().await?;
+        let reports = ctx.publish(&lead, files)?;
+        lead.commit().await?;
 
         let engine_breaks = records.iter().filter(|r| r.category.is_break()).count();
         let pending = records.len() - engine_breaks;

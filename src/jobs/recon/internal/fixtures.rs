@@ -9,7 +9,7 @@
 //!   business-ledger layout of `fixtures/settlement/` (`orders.csv` =
 //!   payment_orders, `journal.csv`; `merchants.csv`, `accounts.csv` and
 //!   `refunds.csv` are header-only), loaded by
-//!   [`crate::jobs::settlement::fixtures::load`]. Every journal entry
+//!   [`crate::jobs::business::fixtures::load`]. Every journal entry
 //!   balances and posts to settlement's chart of accounts, so the demo's
 //!   trial balance still balances.
 //!
@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::db::{Db, DbTx};
-use crate::jobs::settlement::fixtures::FixtureError;
+use crate::jobs::business::fixtures::FixtureError;
 use crate::money::{CENTS, Money, parse_amount};
 use crate::on_tx;
 use crate::runtime::JobError;
@@ -55,7 +55,7 @@ pub struct BusinessOrder {
 
 /// Loads `dir`'s files; returns what was loaded.
 pub async fn load(db: &Db, dir: &Path, business_date: NaiveDate) -> Result<String, JobError> {
-    let ledger = crate::jobs::settlement::fixtures::load(db, dir, business_date).await?;
+    let ledger = crate::jobs::business::fixtures::load(db, dir, business_date).await?;
     let orders = read_business_orders(&dir.join("business_orders.csv"))?;
     let mut tx = db.begin().await.map_err(FixtureError::from)?;
     for order in &orders {

@@ -115,6 +115,13 @@ async fn compute_shard(ctx: &ShardCtx) -> Result<Outcome, JobError> {
     Ok(compute::reconcile(&orders, &payments, &entries))
 }
 
+/// What a shard hands to finalize (its rows are in `recon_shard_rows`).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct InternalShard {
+    order_numbers: u64,
+    breaks: u64,
+}
+
 #[async_trait::async_trait]
 impl JobKind for InternalRecon {
     fn name(&self) -> &'static str {
@@ -140,15 +147,15 @@ impl JobKind for InternalRecon {
             .collect();
         let tally = outcome.tally.to_rows();
         let rows_in: u64 = Side::ALL.iter().map(|s| outcome.tally.read_count(*s)).sum();
-        let shard_outcome = ShardOutcome {
-            item: ctx.item,
+        let shard_outcome = ShardOutcome::typed(
+            ctx.item,
             rows_in,
-            rows_out: findings.len() as u64,
-            summary: serde_json::json!({
-                "order_numbers": outcome.findings.len(),
-                "breaks": findings.len(),
-            }),
-        };
+            findings.len() as u64,
+            &InternalShard {
+                order_numbers: outcome.findings.len() as u64,
+                breaks: findings.len() as u64,
+            },
+        )?;
         let key = RowsKey {
             job: &ctx.job.name,
             business_date: ctx.business_date,
@@ -165,18 +172,22 @@ impl JobKind for InternalRecon {
     async fn finalize(
         &self,
         ctx: &RunCtx,
-        _shards: &[ShardOutcome],
+        shards: &[ShardOutcome],
     ) -> Result<RunOutcome, JobError> {
+        for shard in shards {
+            shard.summary_as::<InternalShard>()?;
+        }
         let (findings, tally) = merged(ctx).await?;
         reports::check_conservation(&tally, &findings).map_err(InternalReconError::from)?;
         let breaks = reports::breaks(&findings);
         let bom = ctx.paths.excel_bom;
         let mut files = vec![reports::summary(&tally, bom)?, reports::diff(&breaks, bom)?];
         let register: Vec<NewBreak> = breaks.iter().map(|f| new_break(f)).collect();
-        // Register and reports together: a failed publish rolls the register back.
-        let mut tx = ctx.ledger.db().begin_write().await?;
+        // Register and reports together, under the leader fence: a failed
+        // publish rolls the register back; a superseded leader writes neither.
+        let mut lead = ctx.lead().await?;
         let recorded = breaks::record_date(
-            &mut tx,
+            lead.tx(),
             &ctx.job.name,
             ctx.business_date,
             &ctx.run_id,
@@ -185,10 +196,10 @@ impl JobKind for InternalRecon {
         .await?;
         let (job, zone) = (&ctx.job.name, ctx.job.time_zone);
         files.push(
-            breaks::rollforward_date_report(&mut tx, job, zone, ctx.business_date, bom).await?,
+            breaks::rollforward_date_report(lead.tx(), job, zone, ctx.business_date, bom).await?,
         );
-        let reports = ctx.publish(files)?;
-        tx.commit().await?;
+        let reports = ctx.publish(&lead, files)?;
+        lead.commit().await?;
         let mut attention = attention(ctx, &breaks, recorded);
         let escalate = escalate_after_days(&ctx.job.params)?;
         if let Some(line) =

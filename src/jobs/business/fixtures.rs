@@ -1,5 +1,6 @@
 //! Loads the business-ledger fixtures (`fixtures/settlement/*.csv`) into the
-//! database for `reckon demo` and the tests. Loading is idempotent: each row
+//! shared business tables for `reckon demo` and the tests (settlement and
+//! the reconciliations read them). Loading is idempotent: each row
 //! is upserted by its key, so loading twice leaves the same rows.
 //!
 //! Files and columns (header row required, in this order):
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::model::{AccountType, Direction};
+use super::accounts::{AccountType, Direction};
 use crate::db::{Db, DbTx};
 use crate::money::{CENTS, Money, parse_amount};
 use crate::on_tx;
