@@ -55,6 +55,8 @@ pub enum BenchError {
     Schedule(#[from] super::schedule::ScheduleError),
     #[error("the computing thread stopped")]
     Producer,
+    #[error("the baseline did not write the job's rows: {0}")]
+    Baseline(String),
 }
 
 /// A loan of the generated book.
@@ -698,14 +700,16 @@ fn job_output_tables(job: &str, date: NaiveDate) -> Vec<(&'static str, String)> 
         ("repayment_loan_days", day.clone()),
         ("repayment_installment_days", day.clone()),
         ("repayment_allocations", day.clone()),
-        ("repayment_rejects", day),
+        ("repayment_rejects", day.clone()),
+        ("repayment_checkpoints", day),
     ]
 }
 
 /// The bare-`COPY` baseline of the job: the rows the job wrote for `date`
 /// are copied out (not timed), then `COPY`ed into empty tables of the same
-/// shape, indexes included, in one transaction (timed). Returns the rows and
-/// the time.
+/// shape, indexes included, in one transaction (timed). Then checked (not
+/// timed): each scratch table holds exactly the job's rows (`EXCEPT ALL`
+/// both ways is empty). Returns the rows and the time.
 pub async fn copy_job_outputs(
     url: &str,
     job: &str,
@@ -748,7 +752,19 @@ pub async fn copy_job_outputs(
     }
     tx.commit().await?;
     let elapsed = started.elapsed();
-    for (scratch, _) in &exported {
+    for (table, filter) in job_output_tables(job, date) {
+        let scratch = format!("bench_{table}");
+        let differing: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT COUNT(*) FROM (SELECT * FROM {table} WHERE {filter} EXCEPT ALL SELECT * FROM {scratch}) a) \
+             + (SELECT COUNT(*) FROM (SELECT * FROM {scratch} EXCEPT ALL SELECT * FROM {table} WHERE {filter}) b)"
+        )))
+        .fetch_one(&mut conn)
+        .await?;
+        if differing != 0 {
+            return Err(BenchError::Baseline(format!(
+                "{scratch} differs from the job's {table} rows in {differing} rows"
+            )));
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {scratch}")))
             .execute(&mut conn)
             .await?;
