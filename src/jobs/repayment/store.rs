@@ -414,7 +414,7 @@ pub async fn write_rejects(
 }
 
 /// Rows queued per table before they are written.
-const FLUSH_ROWS: usize = 10_000;
+const FLUSH_ROWS: usize = 50_000;
 
 /// The rows of a shard's loans, written many per statement. Each loan's old
 /// rows are deleted when the loan is queued, so its new rows (written later)
