@@ -137,6 +137,7 @@ on_both_backends! {
     stored_full_month_schedules_stay_valid => stored_full_month_schedules_stay_valid;
     prepay_mode_prepays_at_once => prepay_mode_prepays_at_once;
     checkpoints_give_the_outputs_of_a_full_replay => checkpoints_give_the_outputs_of_a_full_replay;
+    a_shard_failing_before_commit_leaves_no_checkpoint => a_shard_failing_before_commit_leaves_no_checkpoint;
 }
 
 async fn demo_date_reports(db: &TestDb) {
@@ -653,4 +654,64 @@ async fn checkpoints_give_the_outputs_of_a_full_replay(db: &TestDb) {
     let late_full = run(&runner, db, "2026-11-22").await;
     assert_same_reports(&late, &late_full, "late receipt: checkpoint vs full replay");
     assert_eq!(state(db).await, late_state);
+}
+
+/// Rows of `table` for 11-21 written by shard `item`.
+async fn rows_of_item(db: &TestDb, table: &str, item: u32) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE business_date = $1 AND item = $2");
+    on_db!(&db.db, pool => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(date("2026-11-21"))
+            .bind(i64::from(item))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+async fn a_shard_failing_before_commit_leaves_no_checkpoint(db: &TestDb) {
+    // The shard owning LN-9999's rejected receipt fails on its last write
+    // (the rejects), after its loan rows and checkpoints went into its
+    // transaction: none of them stays; the other shards' do.
+    let runner = runner(db).await;
+    let failing = reckon::sharding::partition_of("LN-9999", 4);
+    let statements: &[&str] = match &db.db {
+        reckon::db::Db::Sqlite(_) => &[
+            "CREATE TRIGGER fail_rejects BEFORE INSERT ON repayment_rejects \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
+        reckon::db::Db::Postgres(_) => &[
+            "CREATE FUNCTION fail_rejects() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_rejects BEFORE INSERT ON repayment_rejects \
+             FOR EACH ROW EXECUTE FUNCTION fail_rejects()",
+        ],
+    };
+    for sql in statements {
+        on_db!(&db.db, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(pool).await.unwrap();
+        });
+    }
+    let summary = runner
+        .run_now(manual(JOB, "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(summary.run.status, RunStatus::Failed);
+    for table in ["repayment_checkpoints", "repayment_loan_days"] {
+        assert_eq!(rows_of_item(db, table, failing).await, 0, "{table}");
+        let other = (failing + 1) % 4;
+        assert!(rows_of_item(db, table, other).await > 0, "{table}");
+    }
+    on_db!(&db.db, pool => {
+        sqlx::query("DROP TRIGGER fail_rejects").execute(pool).await.ok();
+        sqlx::query("DROP TRIGGER fail_rejects ON repayment_rejects").execute(pool).await.ok();
+    });
+    // The rerun writes them, and 11-22 continues from them as from a clean run.
+    let rerun = run(&runner, db, "2026-11-21").await;
+    assert!(rows_of_item(db, "repayment_checkpoints", failing).await > 0);
+    assert!(read(&rerun, "rejects.csv").contains("LN-9999"));
+    let resumed = run(&runner, db, "2026-11-22").await;
+    delete_checkpoints_before(db, "2026-11-22").await;
+    let full = run(&runner, db, "2026-11-22").await;
+    assert_same_reports(&resumed, &full, "after a failed shard");
 }
