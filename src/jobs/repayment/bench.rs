@@ -708,8 +708,9 @@ fn job_output_tables(job: &str, date: NaiveDate) -> Vec<(&'static str, String)> 
 /// The bare-`COPY` baseline of the job: the rows the job wrote for `date`
 /// are copied out (not timed), then `COPY`ed into empty tables of the same
 /// shape, indexes included, in one transaction (timed). Then checked (not
-/// timed): each scratch table holds exactly the job's rows (`EXCEPT ALL`
-/// both ways is empty). Returns the rows and the time.
+/// timed): each scratch table holds the job's rows — the same count and the
+/// same multiset fingerprint (sum of the first 64 bits of each row's MD5),
+/// one scan a side. Returns the rows and the time.
 pub async fn copy_job_outputs(
     url: &str,
     job: &str,
@@ -754,15 +755,24 @@ pub async fn copy_job_outputs(
     let elapsed = started.elapsed();
     for (table, filter) in job_output_tables(job, date) {
         let scratch = format!("bench_{table}");
-        let differing: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT (SELECT COUNT(*) FROM (SELECT * FROM {table} WHERE {filter} EXCEPT ALL SELECT * FROM {scratch}) a) \
-             + (SELECT COUNT(*) FROM (SELECT * FROM {scratch} EXCEPT ALL SELECT * FROM {table} WHERE {filter}) b)"
-        )))
+        let fingerprint = |from: String| {
+            format!(
+                "SELECT COUNT(*), COALESCE(SUM(('x' || SUBSTR(MD5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text \
+                 FROM {from} t"
+            )
+        };
+        let ours: (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(fingerprint(format!(
+            "(SELECT * FROM {table} WHERE {filter})"
+        ))))
         .fetch_one(&mut conn)
         .await?;
-        if differing != 0 {
+        let theirs: (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(fingerprint(scratch.clone())))
+            .fetch_one(&mut conn)
+            .await?;
+        if ours != theirs {
             return Err(BenchError::Baseline(format!(
-                "{scratch} differs from the job's {table} rows in {differing} rows"
+                "{scratch} ({} rows) differs from the job's {table} rows ({})",
+                theirs.0, ours.0
             )));
         }
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {scratch}")))

@@ -342,23 +342,64 @@ pub struct LoanState {
     /// Interest collected on prepaid principal, by day.
     #[serde(rename = "p")]
     pub prepayment_interest: Vec<(NaiveDate, Decimal)>,
-    /// Every installment: period, due date, principal, interest, exact
-    /// penalty units, paid principal, paid interest, paid penalty.
-    #[serde(rename = "i")]
-    pub installments: Vec<SavedInstallment>,
+    /// How many leading installments are the original schedule's rows
+    /// (same period, due date, principal and interest).
+    #[serde(rename = "o")]
+    pub original: u32,
+    /// The installments after those (regenerated after a prepayment):
+    /// period, due date, principal, interest.
+    #[serde(rename = "x")]
+    pub regenerated: Vec<(u32, NaiveDate, Decimal, Decimal)>,
+    /// The installments with anything paid or any penalty accrued: period,
+    /// paid principal, paid interest, paid penalty, exact penalty units.
+    /// The others have nothing paid and no penalty.
+    #[serde(rename = "s")]
+    pub paid: Vec<PaidInstallment>,
 }
 
-/// One installment of a [`LoanState`] (see its `installments`).
-pub type SavedInstallment = (
-    u32,
-    NaiveDate,
-    Decimal,
-    Decimal,
-    Decimal,
-    Decimal,
-    Decimal,
-    Decimal,
-);
+/// Period, paid principal, paid interest, paid penalty, penalty units.
+pub type PaidInstallment = (u32, Decimal, Decimal, Decimal, Decimal);
+
+impl LoanState {
+    /// The installments of the state, on the loan's original `schedule`;
+    /// `None` when the state does not fit it.
+    fn installments(
+        &self,
+        schedule: &[Installment],
+        basis: DayCountBasis,
+    ) -> Option<Vec<InstallmentState>> {
+        let original = schedule.get(..usize::try_from(self.original).ok()?)?;
+        let mut installments: Vec<InstallmentState> = original
+            .iter()
+            .map(|i| InstallmentState::new(i, basis))
+            .chain(
+                self.regenerated
+                    .iter()
+                    .map(|&(period, due_date, principal, interest)| {
+                        InstallmentState::new(
+                            &Installment {
+                                period,
+                                due_date,
+                                installment: principal + interest,
+                                principal,
+                                interest,
+                                remaining: ZERO_CENTS,
+                            },
+                            basis,
+                        )
+                    }),
+            )
+            .collect();
+        for &(period, paid_principal, paid_interest, paid_penalty, units) in &self.paid {
+            let installment = installments.iter_mut().find(|i| i.period == period)?;
+            installment.paid_principal = paid_principal;
+            installment.paid_interest = paid_interest;
+            installment.paid_penalty = paid_penalty;
+            installment.penalty.units = units;
+        }
+        Some(installments)
+    }
+}
 
 /// The fingerprint of everything a loan's replay through `through` reads:
 /// its terms (first-period convention included), its own penalty rate, the
@@ -424,8 +465,12 @@ pub fn replay_from(
     start: Option<LoanState>,
 ) -> Result<(LoanDay, LoanState), EodError> {
     let disbursed_on = loan.terms.disbursed_on;
-    let start = start.filter(|s| s.as_of < date && s.as_of >= disbursed_on);
-    let from = start.as_ref().map(|s| s.as_of);
+    let basis = loan.terms.basis;
+    // A state that does not fit the schedule is not continued from.
+    let start = start
+        .filter(|s| s.as_of < date && s.as_of >= disbursed_on)
+        .and_then(|s| s.installments(schedule, basis).map(|i| (s, i)));
+    let from = start.as_ref().map(|(s, _)| s.as_of);
     let after_start = |day: NaiveDate| from.is_none_or(|from| day > from);
     let mut receipts: Vec<&Receipt> = receipts
         .iter()
@@ -455,7 +500,6 @@ pub fn replay_from(
     events.sort_unstable();
     events.dedup();
 
-    let basis = loan.terms.basis;
     let mut book = Book {
         loan,
         config,
@@ -474,12 +518,8 @@ pub fn replay_from(
                 .map(|i| InstallmentState::new(i, basis))
                 .collect();
         }
-        Some(state) => {
-            book.installments = state
-                .installments
-                .iter()
-                .map(|saved| restore(saved, basis))
-                .collect();
+        Some((state, installments)) => {
+            book.installments = installments;
             book.regenerations_before = state.regenerations;
             book.advance = state.advance;
             book.prepayment_interest = state.prepayment_interest;
@@ -518,24 +558,7 @@ pub fn replay_from(
         .iter()
         .filter(|r| r.received_on == date)
         .fold((ZERO_CENTS, 0), |(total, n), r| (total + r.amount, n + 1));
-    Ok(book.finish(date, received, receipts_count, accrued_interest))
-}
-
-/// An installment of a saved state, with no penalty accrued on the day.
-fn restore(saved: &SavedInstallment, basis: DayCountBasis) -> InstallmentState {
-    let (period, due_date, principal, interest, units, paid_principal, paid_interest, paid_penalty) =
-        saved.clone();
-    InstallmentState {
-        period,
-        due_date,
-        principal,
-        interest,
-        penalty: Penalty { units, basis },
-        penalty_today: Penalty::zero(basis),
-        paid_principal,
-        paid_interest,
-        paid_penalty,
-    }
+    Ok(book.finish(schedule, date, received, receipts_count, accrued_interest))
 }
 
 /// A source of money being allocated: a receipt, or an advance entry.
@@ -882,34 +905,51 @@ impl Book<'_> {
 
     fn finish(
         self,
+        schedule: &[Installment],
         date: NaiveDate,
         received: Decimal,
         receipts_count: u32,
         accrued_interest: Decimal,
     ) -> (LoanDay, LoanState) {
-        let state = LoanState {
+        let mut state = LoanState {
             as_of: date,
             convention: self.loan.terms.first_period.convention().to_string(),
             regenerations: self.regenerations_before + self.regenerations.len() as u32,
             advance: self.advance.clone(),
             prepayment_interest: self.prepayment_interest.clone(),
-            installments: self
-                .installments
-                .iter()
-                .map(|i| {
-                    (
-                        i.period,
-                        i.due_date,
-                        i.principal,
-                        i.interest,
-                        i.penalty.units,
-                        i.paid_principal,
-                        i.paid_interest,
-                        i.paid_penalty,
-                    )
-                })
-                .collect(),
+            original: 0,
+            regenerated: Vec::new(),
+            paid: Vec::new(),
         };
+        let original = self
+            .installments
+            .iter()
+            .zip(schedule)
+            .take_while(|(i, o)| {
+                (i.period, i.due_date, i.principal, i.interest)
+                    == (o.period, o.due_date, o.principal, o.interest)
+            })
+            .count();
+        state.original = original as u32;
+        for (index, i) in self.installments.iter().enumerate() {
+            if index >= original {
+                state
+                    .regenerated
+                    .push((i.period, i.due_date, i.principal, i.interest));
+            }
+            let nothing = [i.paid_principal, i.paid_interest, i.paid_penalty, i.penalty.units]
+                .iter()
+                .all(|amount| amount.is_zero());
+            if !nothing {
+                state.paid.push((
+                    i.period,
+                    i.paid_principal,
+                    i.paid_interest,
+                    i.paid_penalty,
+                    i.penalty.units,
+                ));
+            }
+        }
         let mut day = LoanDay {
             business_date: date,
             status: LoanStatus::Active,
