@@ -621,7 +621,10 @@ async fn checkpoints_give_the_outputs_of_a_full_replay(db: &TestDb) {
     let tampered = run(&runner, db, "2026-11-22").await;
     let loans = read(&resumed, "loans.csv");
     let tampered_loans = read(&tampered, "loans.csv");
-    assert_ne!(rows_of(&tampered_loans, "LN-1002"), rows_of(&loans, "LN-1002"));
+    assert_ne!(
+        rows_of(&tampered_loans, "LN-1002"),
+        rows_of(&loans, "LN-1002")
+    );
     assert_eq!(
         rows_of(&tampered_loans, "LN-1003"),
         rows_of(&loans, "LN-1003")

@@ -181,6 +181,9 @@ fn bench_job_mode_runs_the_job_end_to_end_on_postgres() {
     // The night before leaves checkpoints; the baseline's rows are checked
     // to be the job's; the time is split into phases.
     assert!(stdout.contains("first night"), "{stdout}");
-    assert!(stdout.contains("checked identical to the job's"), "{stdout}");
+    assert!(
+        stdout.contains("checked identical to the job's"),
+        "{stdout}"
+    );
     assert!(stdout.contains("read checkpoints"), "{stdout}");
 }

@@ -319,10 +319,7 @@ async fn bench_repayment_job(args: &RepaymentArgs) -> Result<u8, Failure> {
 }
 
 /// Runs the benchmark's job for `date`; an error unless it succeeded.
-async fn run_job(
-    runner: &crate::runtime::Runner,
-    date: chrono::NaiveDate,
-) -> Result<(), Failure> {
+async fn run_job(runner: &crate::runtime::Runner, date: chrono::NaiveDate) -> Result<(), Failure> {
     let summary = runner
         .run_now(
             crate::ledger::NewRun {

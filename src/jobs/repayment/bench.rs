@@ -766,9 +766,10 @@ pub async fn copy_job_outputs(
         ))))
         .fetch_one(&mut conn)
         .await?;
-        let theirs: (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(fingerprint(scratch.clone())))
-            .fetch_one(&mut conn)
-            .await?;
+        let theirs: (i64, String) =
+            sqlx::query_as(sqlx::AssertSqlSafe(fingerprint(scratch.clone())))
+                .fetch_one(&mut conn)
+                .await?;
         if ours != theirs {
             return Err(BenchError::Baseline(format!(
                 "{scratch} ({} rows) differs from the job's {table} rows ({})",

@@ -937,9 +937,14 @@ impl Book<'_> {
                     .regenerated
                     .push((i.period, i.due_date, i.principal, i.interest));
             }
-            let nothing = [i.paid_principal, i.paid_interest, i.paid_penalty, i.penalty.units]
-                .iter()
-                .all(|amount| amount.is_zero());
+            let nothing = [
+                i.paid_principal,
+                i.paid_interest,
+                i.paid_penalty,
+                i.penalty.units,
+            ]
+            .iter()
+            .all(|amount| amount.is_zero());
             if !nothing {
                 state.paid.push((
                     i.period,
@@ -1427,7 +1432,10 @@ mod tests {
                 while day <= date("2027-03-15") {
                     let (full, state) =
                         replay_from(&loan, &schedule, &receipts, day, config, None).unwrap();
-                    assert_eq!(full, replay(&loan, &schedule, &receipts, day, config).unwrap());
+                    assert_eq!(
+                        full,
+                        replay(&loan, &schedule, &receipts, day, config).unwrap()
+                    );
                     for back in [1, 40] {
                         let Some(checkpoint) = day
                             .checked_sub_days(chrono::Days::new(back))
@@ -1469,7 +1477,10 @@ mod tests {
         // Order of the receipts does not matter; receipts after the date do not count.
         let reversed: Vec<Receipt> = receipts.iter().rev().cloned().collect();
         assert_eq!(inputs_digest(&loan, &config, &reversed, through), digest);
-        assert_eq!(inputs_digest(&loan, &config, &receipts[..1], through), digest);
+        assert_eq!(
+            inputs_digest(&loan, &config, &receipts[..1], through),
+            digest
+        );
         // A late receipt before the date, a changed amount or date, other
         // terms or settings: another digest.
         let mut late = receipts.clone();

@@ -150,7 +150,8 @@ impl JobKind for Repayment {
         let receipts_read: usize = receipts.values().map(Vec::len).sum();
         Phase::ReadBook.add(started);
         let started = Instant::now();
-        let checkpoints = store::checkpoints(ctx.db(), job, date, &shard_loans, item, items).await?;
+        let checkpoints =
+            store::checkpoints(ctx.db(), job, date, &shard_loans, item, items).await?;
         Phase::ReadCheckpoints.add(started);
 
         // Each loan's receipts validated one by one, and the checkpoint it
@@ -194,14 +195,13 @@ impl JobKind for Repayment {
         // A stored schedule is regenerated under its own convention.
         let mut unknown_convention = std::collections::BTreeSet::new();
         for loan in &mut loans {
-            match stored.get(&loan.loan_id) {
-                Some(s) => match FirstPeriod::from_convention(&s.convention) {
+            if let Some(s) = stored.get(&loan.loan_id) {
+                match FirstPeriod::from_convention(&s.convention) {
                     Some(rule) => loan.terms.first_period = rule,
                     None => {
                         unknown_convention.insert(loan.loan_id.clone());
                     }
-                },
-                None => {}
+                }
             }
         }
         let mut computed = Vec::with_capacity(loans.len());

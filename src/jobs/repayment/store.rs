@@ -10,11 +10,11 @@ use rust_decimal::Decimal;
 use super::allocation::Component;
 use super::eod::{Loan, LoanDay, LoanState};
 use super::interest::DayCountBasis;
+use super::profile::Phase;
 use super::schedule::{FirstPeriod, Installment, Method, Terms, ZERO_CENTS};
 use crate::batch::{RowBatch, Value, delete_in};
 use crate::db::{Db, DbTx};
 use crate::money::Money;
-use super::profile::Phase;
 use crate::sharding::partition_of;
 use crate::{on_db, on_tx};
 
@@ -139,26 +139,27 @@ pub async fn receipts(
     item: u32,
     items: u32,
 ) -> Result<BTreeMap<String, Vec<RawReceipt>>, sqlx::Error> {
-    const COLUMNS: &str =
-        "SELECT repayment_id, loan_id, received_on, amount FROM repayment_receipts WHERE received_on <= $1";
+    const COLUMNS: &str = "SELECT repayment_id, loan_id, received_on, amount FROM repayment_receipts WHERE received_on <= $1";
     let rows: Vec<(String, String, NaiveDate, Money)> = match db {
         Db::Sqlite(pool) => sqlx::query_as(COLUMNS).bind(date).fetch_all(pool).await?,
         Db::Postgres(pool) => {
             // The shard's loans, plus receipts naming no loan of the book
             // (rejected by the shard their loan id hashes to).
-            let mut rows: Vec<(String, String, NaiveDate, Money)> =
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} AND loan_id = ANY($2)")))
-                    .bind(date)
-                    .bind(loans)
-                    .fetch_all(pool)
-                    .await?;
-            let orphans: Vec<(String, String, NaiveDate, Money)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{COLUMNS} AND NOT EXISTS (SELECT 1 FROM repayment_loans l \
-                 WHERE l.loan_id = repayment_receipts.loan_id AND l.disbursed_on <= $1)"
-            )))
+            let mut rows: Vec<(String, String, NaiveDate, Money)> = sqlx::query_as(
+                sqlx::AssertSqlSafe(format!("{COLUMNS} AND loan_id = ANY($2)")),
+            )
             .bind(date)
+            .bind(loans)
             .fetch_all(pool)
             .await?;
+            let orphans: Vec<(String, String, NaiveDate, Money)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS} AND NOT EXISTS (SELECT 1 FROM repayment_loans l \
+                 WHERE l.loan_id = repayment_receipts.loan_id AND l.disbursed_on <= $1)"
+                )))
+                .bind(date)
+                .fetch_all(pool)
+                .await?;
             rows.extend(orphans);
             rows
         }
@@ -222,12 +223,14 @@ pub async fn checkpoints(
                 .await?
         }
         Db::Postgres(pool) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{COLUMNS} AND loan_id = ANY($3)")))
-                .bind(job)
-                .bind(latest)
-                .bind(loans)
-                .fetch_all(pool)
-                .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} AND loan_id = ANY($3)"
+            )))
+            .bind(job)
+            .bind(latest)
+            .bind(loans)
+            .fetch_all(pool)
+            .await?
         }
     };
     let by_loan = rows
