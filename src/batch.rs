@@ -183,7 +183,8 @@ fn push_int(out: &mut Vec<u8>, value: i64) {
     push_digits(out, u128::from(value.unsigned_abs()));
 }
 
-fn push_digits(out: &mut Vec<u8>, mut value: u128) {
+/// Appends `value` in decimal.
+pub fn push_digits(out: &mut Vec<u8>, mut value: u128) {
     let mut digits = [0u8; 40];
     let mut at = digits.len();
     loop {
@@ -198,7 +199,7 @@ fn push_digits(out: &mut Vec<u8>, mut value: u128) {
 }
 
 /// Appends `YYYY-MM-DD` (other years through `Display`).
-fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
+pub fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
     use chrono::Datelike;
     let year = date.year();
     if !(1000..=9999).contains(&year) {
@@ -222,7 +223,7 @@ fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
 
 /// Appends `amount` exactly as `Display` writes it (every digit of its
 /// scale), with a fast path for scale 2.
-fn push_decimal(out: &mut Vec<u8>, amount: Decimal) {
+pub fn push_decimal(out: &mut Vec<u8>, amount: Decimal) {
     if amount.scale() != 2 {
         out.extend_from_slice(amount.to_string().as_bytes());
         return;

@@ -19,6 +19,7 @@ use super::schedule::{FirstPeriod, Installment, Method, Terms, generate_into};
 
 /// The convention of the benchmark's schedules (every loan's first period is a whole month).
 const CONVENTION: &str = "cny-v2";
+use crate::batch::{push_date, push_decimal as push_amount, push_digits};
 use crate::money::Money;
 
 /// Loans per multi-row INSERT statement on SQLite (11 parameters a row).
@@ -167,53 +168,6 @@ fn thread_cpu_time() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(nanos))
-}
-
-/// Appends a scale-2 amount as text (fast path; other scales via Display).
-fn push_amount(out: &mut Vec<u8>, amount: Decimal) {
-    if amount.scale() != 2 {
-        out.extend_from_slice(amount.to_string().as_bytes());
-        return;
-    }
-    let mantissa = amount.mantissa();
-    if mantissa < 0 {
-        out.push(b'-');
-    }
-    let cents = mantissa.unsigned_abs();
-    push_digits(out, cents / 100);
-    out.push(b'.');
-    out.push(b'0' + (cents / 10 % 10) as u8);
-    out.push(b'0' + (cents % 10) as u8);
-}
-
-fn push_digits(out: &mut Vec<u8>, mut value: u128) {
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
-fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
-    let (y, m, d) = (date.year() as u32, date.month(), date.day());
-    out.extend_from_slice(&[
-        b'0' + (y / 1000 % 10) as u8,
-        b'0' + (y / 100 % 10) as u8,
-        b'0' + (y / 10 % 10) as u8,
-        b'0' + (y % 10) as u8,
-        b'-',
-        b'0' + (m / 10) as u8,
-        b'0' + (m % 10) as u8,
-        b'-',
-        b'0' + (d / 10) as u8,
-        b'0' + (d % 10) as u8,
-    ]);
 }
 
 /// Appends one loan's schedule as COPY text rows (tab-separated).
