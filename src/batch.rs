@@ -134,10 +134,10 @@ impl RowBatch {
                             }
                         }
                     }
-                    Value::Int(int) => out.extend_from_slice(int.to_string().as_bytes()),
-                    Value::Date(date) => out.extend_from_slice(date.to_string().as_bytes()),
+                    Value::Int(int) => push_int(&mut out, *int),
+                    Value::Date(date) => push_date(&mut out, *date),
                     Value::Money(amount) | Value::OptionalMoney(Some(amount)) => {
-                        out.extend_from_slice(amount.to_string().as_bytes())
+                        push_decimal(&mut out, *amount)
                     }
                     Value::OptionalMoney(None) => out.extend_from_slice(b"\\N"),
                 }
@@ -175,11 +175,77 @@ impl RowBatch {
     }
 }
 
-/// Most keys in one `IN (…)` list.
+/// Appends `value` in decimal.
+fn push_int(out: &mut Vec<u8>, value: i64) {
+    if value < 0 {
+        out.push(b'-');
+    }
+    push_digits(out, u128::from(value.unsigned_abs()));
+}
+
+/// Appends `value` in decimal.
+pub fn push_digits(out: &mut Vec<u8>, mut value: u128) {
+    let mut digits = [0u8; 40];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends `YYYY-MM-DD` (other years through `Display`).
+pub fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
+    use chrono::Datelike;
+    let year = date.year();
+    if !(1000..=9999).contains(&year) {
+        out.extend_from_slice(date.to_string().as_bytes());
+        return;
+    }
+    let (y, m, d) = (year as u32, date.month(), date.day());
+    out.extend_from_slice(&[
+        b'0' + (y / 1000 % 10) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+        b'-',
+        b'0' + (m / 10) as u8,
+        b'0' + (m % 10) as u8,
+        b'-',
+        b'0' + (d / 10) as u8,
+        b'0' + (d % 10) as u8,
+    ]);
+}
+
+/// Appends `amount` exactly as `Display` writes it (every digit of its
+/// scale), with a fast path for scale 2.
+pub fn push_decimal(out: &mut Vec<u8>, amount: Decimal) {
+    if amount.scale() != 2 {
+        out.extend_from_slice(amount.to_string().as_bytes());
+        return;
+    }
+    let mantissa = amount.mantissa();
+    if mantissa < 0 {
+        out.push(b'-');
+    }
+    let cents = mantissa.unsigned_abs();
+    push_digits(out, cents / 100);
+    out.push(b'.');
+    out.push(b'0' + (cents / 10 % 10) as u8);
+    out.push(b'0' + (cents % 10) as u8);
+}
+
+/// Most keys in one `IN (…)` list (SQLite).
 const KEYS_MAX: usize = 10_000;
 
 /// Deletes from `table` the rows whose `column` is one of `keys` and that
-/// meet `condition`, which may use `{date}` for `date`. Many keys per statement.
+/// meet `condition`, which may use `{date}` for `date`. On PostgreSQL one
+/// statement, `column = ANY($n)` with the keys as one array parameter; on
+/// SQLite `IN (…)` lists of up to 10,000 keys.
 pub async fn delete_in(
     tx: &mut DbTx,
     table: &str,
@@ -188,23 +254,27 @@ pub async fn delete_in(
     column: &str,
     keys: &[String],
 ) -> Result<(), sqlx::Error> {
-    for chunk in keys.chunks(KEYS_MAX) {
-        let first = usize::from(date.is_some()) + 1;
-        let (condition, list) = match tx {
-            DbTx::Sqlite(_) => (
-                condition.replace("{date}", "?"),
-                vec!["?".to_string(); chunk.len()],
-            ),
-            DbTx::Postgres(_) => (
-                condition.replace("{date}", "$1"),
-                (0..chunk.len())
-                    .map(|i| format!("${}", first + i))
-                    .collect(),
-            ),
-        };
+    if keys.is_empty() {
+        return Ok(());
+    }
+    if let DbTx::Postgres(conn) = tx {
+        let array = if date.is_some() { "$2" } else { "$1" };
         let sql = format!(
-            "DELETE FROM {table} WHERE {condition} AND {column} IN ({})",
-            list.join(", ")
+            "DELETE FROM {table} WHERE {} AND {column} = ANY({array})",
+            condition.replace("{date}", "$1")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+        if let Some(date) = date {
+            query = query.bind(date);
+        }
+        query.bind(keys).execute(&mut **conn).await?;
+        return Ok(());
+    }
+    for chunk in keys.chunks(KEYS_MAX) {
+        let sql = format!(
+            "DELETE FROM {table} WHERE {} AND {column} IN ({})",
+            condition.replace("{date}", "?"),
+            vec!["?"; chunk.len()].join(", ")
         );
         on_tx!(tx, conn => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
@@ -239,9 +309,16 @@ mod copy_tests {
             Value::Date(NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()),
             Value::OptionalMoney(Some("0.00".parse().unwrap())),
         ]);
+        batch.push(vec![
+            Value::Text("-".into()),
+            Value::Int(i64::MIN),
+            Value::Money("-0.05".parse().unwrap()),
+            Value::OptionalMoney(Some("-1234567.891".parse().unwrap())),
+        ]);
         assert_eq!(
             String::from_utf8(batch.copy_text()).unwrap(),
-            "x\\ty\\\\z\\nw\t-7\t12.30\t\\N\n\t0\t2026-11-21\t0.00\n"
+            "x\\ty\\\\z\\nw\t-7\t12.30\t\\N\n\t0\t2026-11-21\t0.00\n\
+             -\t-9223372036854775808\t-0.05\t-1234567.891\n"
         );
     }
 }

@@ -137,6 +137,8 @@ on_both_backends! {
     bad_receipts_are_rejected_one_by_one => bad_receipts_are_rejected_one_by_one;
     stored_full_month_schedules_stay_valid => stored_full_month_schedules_stay_valid;
     prepay_mode_prepays_at_once => prepay_mode_prepays_at_once;
+    checkpoints_give_the_outputs_of_a_full_replay => checkpoints_give_the_outputs_of_a_full_replay;
+    a_shard_failing_before_commit_leaves_no_checkpoint => a_shard_failing_before_commit_leaves_no_checkpoint;
 }
 
 async fn demo_date_reports(db: &TestDb) {
@@ -536,4 +538,184 @@ async fn reruns_never_apply_a_repayment_twice(db: &TestDb) {
             "{file} after a later day"
         );
     }
+}
+
+const REPORTS: [&str; 6] = [
+    "schedules.csv",
+    "due.csv",
+    "overdue.csv",
+    "loans.csv",
+    "rejects.csv",
+    "summary.csv",
+];
+
+fn assert_same_reports(a: &Path, b: &Path, why: &str) {
+    for file in REPORTS {
+        assert_eq!(read(a, file), read(b, file), "{file}: {why}");
+    }
+}
+
+/// Checkpoints of the job stored for `day`.
+async fn checkpoints_of(db: &TestDb, day: &str) -> i64 {
+    on_db!(&db.db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM repayment_checkpoints WHERE job = $1 AND business_date = $2")
+            .bind(JOB)
+            .bind(date(day))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+/// Deletes every checkpoint before `day`: its next run replays every loan
+/// from the disbursement.
+async fn delete_checkpoints_before(db: &TestDb, day: &str) {
+    on_db!(&db.db, pool => {
+        sqlx::query("DELETE FROM repayment_checkpoints WHERE business_date < $1")
+            .bind(date(day))
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+/// Adds 1.00 held for `loan` to its checkpoint of `day`, leaving the
+/// digest of its inputs as it was (what a run continuing from it must show).
+async fn tamper_checkpoint(db: &TestDb, loan: &str, day: &str) {
+    let text: String = on_db!(&db.db, pool => {
+        sqlx::query_scalar("SELECT state FROM repayment_checkpoints WHERE loan_id = $1 AND business_date = $2")
+            .bind(loan)
+            .bind(date(day))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    let mut state: serde_json::Value = serde_json::from_str(&text).unwrap();
+    state["a"]
+        .as_array_mut()
+        .expect("the advance held")
+        .push(serde_json::json!(["TAMPERED", "1.00"]));
+    on_db!(&db.db, pool => {
+        sqlx::query("UPDATE repayment_checkpoints SET state = $1 WHERE loan_id = $2 AND business_date = $3")
+            .bind(state.to_string())
+            .bind(loan)
+            .bind(date(day))
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+}
+
+async fn checkpoints_give_the_outputs_of_a_full_replay(db: &TestDb) {
+    let runner = runner(db).await;
+    for day in ["2026-11-19", "2026-11-20", "2026-11-21"] {
+        run(&runner, db, day).await;
+    }
+    assert!(checkpoints_of(db, "2026-11-21").await >= 10);
+    // 11-22 continues from the checkpoints of 11-21.
+    let resumed = run(&runner, db, "2026-11-22").await;
+    let resumed_state = state(db).await;
+
+    // It does read them: a checkpoint changed under the same input digest
+    // changes the loan's day (1.00 more held for LN-1002).
+    tamper_checkpoint(db, "LN-1002", "2026-11-21").await;
+    let tampered = run(&runner, db, "2026-11-22").await;
+    let loans = read(&resumed, "loans.csv");
+    let tampered_loans = read(&tampered, "loans.csv");
+    assert_ne!(
+        rows_of(&tampered_loans, "LN-1002"),
+        rows_of(&loans, "LN-1002")
+    );
+    assert_eq!(
+        rows_of(&tampered_loans, "LN-1003"),
+        rows_of(&loans, "LN-1003")
+    );
+
+    // Without checkpoints every loan is replayed from its disbursement:
+    // byte-identical reports, identical rows.
+    delete_checkpoints_before(db, "2026-11-22").await;
+    let full = run(&runner, db, "2026-11-22").await;
+    assert_same_reports(&resumed, &full, "full replay vs from a checkpoint");
+    assert_eq!(state(db).await, resumed_state);
+
+    // A rerun of 11-21 writes its checkpoints again; 11-22 continues from them.
+    run(&runner, db, "2026-11-21").await;
+    let again = run(&runner, db, "2026-11-22").await;
+    assert_same_reports(&resumed, &again, "rerun from rewritten checkpoints");
+    assert_eq!(state(db).await, resumed_state);
+
+    // A late receipt of 11-20 changes what the 11-21 checkpoint summarised:
+    // rerunning 11-22 alone counts it (LN-1007 replayed from its
+    // disbursement), exactly as a replay of the whole book does.
+    insert_receipt(db, "RP-LATE", "LN-1007", "2026-11-20", "200.00").await;
+    let late = run(&runner, db, "2026-11-22").await;
+    assert_ne!(
+        rows_of(&read(&late, "loans.csv"), "LN-1007"),
+        rows_of(&loans, "LN-1007")
+    );
+    let late_state = state(db).await;
+    delete_checkpoints_before(db, "2026-11-22").await;
+    let late_full = run(&runner, db, "2026-11-22").await;
+    assert_same_reports(&late, &late_full, "late receipt: checkpoint vs full replay");
+    assert_eq!(state(db).await, late_state);
+}
+
+/// Rows of `table` for 11-21 written by shard `item`.
+async fn rows_of_item(db: &TestDb, table: &str, item: u32) -> i64 {
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE business_date = $1 AND item = $2");
+    on_db!(&db.db, pool => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(date("2026-11-21"))
+            .bind(i64::from(item))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+async fn a_shard_failing_before_commit_leaves_no_checkpoint(db: &TestDb) {
+    // The shard owning LN-9999's rejected receipt fails on its last write
+    // (the rejects), after its loan rows and checkpoints went into its
+    // transaction: none of them stays; the other shards' do.
+    let runner = runner(db).await;
+    let failing = reckon::sharding::partition_of("LN-9999", 4);
+    let statements: &[&str] = match &db.db {
+        reckon::db::Db::Sqlite(_) => &[
+            "CREATE TRIGGER fail_rejects BEFORE INSERT ON repayment_rejects \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ],
+        reckon::db::Db::Postgres(_) => &[
+            "CREATE FUNCTION fail_rejects() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_rejects BEFORE INSERT ON repayment_rejects \
+             FOR EACH ROW EXECUTE FUNCTION fail_rejects()",
+        ],
+    };
+    for sql in statements {
+        on_db!(&db.db, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(pool).await.unwrap();
+        });
+    }
+    let summary = runner
+        .run_now(manual(JOB, "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(summary.run.status, RunStatus::Failed);
+    for table in ["repayment_checkpoints", "repayment_loan_days"] {
+        assert_eq!(rows_of_item(db, table, failing).await, 0, "{table}");
+        let other = (failing + 1) % 4;
+        assert!(rows_of_item(db, table, other).await > 0, "{table}");
+    }
+    on_db!(&db.db, pool => {
+        sqlx::query("DROP TRIGGER fail_rejects").execute(pool).await.ok();
+        sqlx::query("DROP TRIGGER fail_rejects ON repayment_rejects").execute(pool).await.ok();
+    });
+    // The rerun writes them, and 11-22 continues from them as from a clean run.
+    let rerun = run(&runner, db, "2026-11-21").await;
+    assert!(rows_of_item(db, "repayment_checkpoints", failing).await > 0);
+    assert!(read(&rerun, "rejects.csv").contains("LN-9999"));
+    let resumed = run(&runner, db, "2026-11-22").await;
+    delete_checkpoints_before(db, "2026-11-22").await;
+    let full = run(&runner, db, "2026-11-22").await;
+    assert_same_reports(&resumed, &full, "after a failed shard");
 }

@@ -178,4 +178,12 @@ fn bench_job_mode_runs_the_job_end_to_end_on_postgres() {
     assert!(stdout.contains("300 loans"), "{stdout}");
     assert!(stdout.contains("repayment job end to end"), "{stdout}");
     assert!(stdout.contains("job / bare COPY ="), "{stdout}");
+    // The night before leaves checkpoints; the baseline's rows are checked
+    // to be the job's; the time is split into phases.
+    assert!(stdout.contains("first night"), "{stdout}");
+    assert!(
+        stdout.contains("checked identical to the job's"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("read checkpoints"), "{stdout}");
 }

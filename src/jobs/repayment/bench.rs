@@ -19,6 +19,7 @@ use super::schedule::{FirstPeriod, Installment, Method, Terms, generate_into};
 
 /// The convention of the benchmark's schedules (every loan's first period is a whole month).
 const CONVENTION: &str = "cny-v2";
+use crate::batch::{push_date, push_decimal as push_amount, push_digits};
 use crate::money::Money;
 
 /// Loans per multi-row INSERT statement on SQLite (11 parameters a row).
@@ -55,6 +56,8 @@ pub enum BenchError {
     Schedule(#[from] super::schedule::ScheduleError),
     #[error("the computing thread stopped")]
     Producer,
+    #[error("the baseline did not write the job's rows: {0}")]
+    Baseline(String),
 }
 
 /// A loan of the generated book.
@@ -165,53 +168,6 @@ fn thread_cpu_time() -> Option<Duration> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let nanos: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(Duration::from_nanos(nanos))
-}
-
-/// Appends a scale-2 amount as text (fast path; other scales via Display).
-fn push_amount(out: &mut Vec<u8>, amount: Decimal) {
-    if amount.scale() != 2 {
-        out.extend_from_slice(amount.to_string().as_bytes());
-        return;
-    }
-    let mantissa = amount.mantissa();
-    if mantissa < 0 {
-        out.push(b'-');
-    }
-    let cents = mantissa.unsigned_abs();
-    push_digits(out, cents / 100);
-    out.push(b'.');
-    out.push(b'0' + (cents / 10 % 10) as u8);
-    out.push(b'0' + (cents % 10) as u8);
-}
-
-fn push_digits(out: &mut Vec<u8>, mut value: u128) {
-    let mut digits = [0u8; 40];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
-fn push_date(out: &mut Vec<u8>, date: NaiveDate) {
-    let (y, m, d) = (date.year() as u32, date.month(), date.day());
-    out.extend_from_slice(&[
-        b'0' + (y / 1000 % 10) as u8,
-        b'0' + (y / 100 % 10) as u8,
-        b'0' + (y / 10 % 10) as u8,
-        b'0' + (y % 10) as u8,
-        b'-',
-        b'0' + (m / 10) as u8,
-        b'0' + (m % 10) as u8,
-        b'-',
-        b'0' + (d / 10) as u8,
-        b'0' + (d % 10) as u8,
-    ]);
 }
 
 /// Appends one loan's schedule as COPY text rows (tab-separated).
@@ -698,14 +654,17 @@ fn job_output_tables(job: &str, date: NaiveDate) -> Vec<(&'static str, String)> 
         ("repayment_loan_days", day.clone()),
         ("repayment_installment_days", day.clone()),
         ("repayment_allocations", day.clone()),
-        ("repayment_rejects", day),
+        ("repayment_rejects", day.clone()),
+        ("repayment_checkpoints", day),
     ]
 }
 
 /// The bare-`COPY` baseline of the job: the rows the job wrote for `date`
 /// are copied out (not timed), then `COPY`ed into empty tables of the same
-/// shape, indexes included, in one transaction (timed). Returns the rows and
-/// the time.
+/// shape, indexes included, in one transaction (timed). Then checked (not
+/// timed): each scratch table holds the job's rows — the same count and the
+/// same multiset fingerprint (sum of the first 64 bits of each row's MD5),
+/// one scan a side. Returns the rows and the time.
 pub async fn copy_job_outputs(
     url: &str,
     job: &str,
@@ -748,7 +707,29 @@ pub async fn copy_job_outputs(
     }
     tx.commit().await?;
     let elapsed = started.elapsed();
-    for (scratch, _) in &exported {
+    for (table, filter) in job_output_tables(job, date) {
+        let scratch = format!("bench_{table}");
+        let fingerprint = |from: String| {
+            format!(
+                "SELECT COUNT(*), COALESCE(SUM(('x' || SUBSTR(MD5(t::text), 1, 16))::bit(64)::bigint::numeric), 0)::text \
+                 FROM {from} t"
+            )
+        };
+        let ours: (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(fingerprint(format!(
+            "(SELECT * FROM {table} WHERE {filter})"
+        ))))
+        .fetch_one(&mut conn)
+        .await?;
+        let theirs: (i64, String) =
+            sqlx::query_as(sqlx::AssertSqlSafe(fingerprint(scratch.clone())))
+                .fetch_one(&mut conn)
+                .await?;
+        if ours != theirs {
+            return Err(BenchError::Baseline(format!(
+                "{scratch} ({} rows) differs from the job's {table} rows ({})",
+                theirs.0, ours.0
+            )));
+        }
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {scratch}")))
             .execute(&mut conn)
             .await?;

@@ -12,12 +12,19 @@
 //! overdue installment due before d accrues one day of penalty on its unpaid
 //! principal. Days with no repayment and no due date in between are accrued
 //! together (the daily amount is constant over them).
+//!
+//! A replay can also continue from a [`LoanState`] saved at the end of an
+//! earlier date (a checkpoint, [`replay_from`]): the days after it are
+//! replayed exactly as a replay from the disbursement would replay them, so
+//! the result is the same, byte for byte (tested). The caller uses a
+//! checkpoint only when its [`inputs_digest`] matches today's inputs up to its
+//! date, so a late or changed receipt falls back to the full replay.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::allocation::{Allocation, Component, InstallmentState, allocate};
-use super::interest::{AccrualPeriod, Penalty};
+use super::interest::{AccrualPeriod, DayCountBasis, Penalty};
 use super::schedule::{
     FirstPeriod, Installment, Method, Plan, ScheduleError, Slot, Terms, ZERO_CENTS, amortize,
     check, slot_interest,
@@ -193,7 +200,8 @@ pub struct LoanDay {
     /// Where the repayments received on the day, and the advance applied on
     /// the day, went.
     pub allocations: Vec<ReceiptAllocation>,
-    /// Every regeneration up to and including the day.
+    /// Every regeneration replayed, up to and including the day (from the
+    /// disbursement, or after the checkpoint the replay started from).
     pub regenerations: Vec<Regeneration>,
     /// Repayments received on the day.
     pub received: Decimal,
@@ -312,8 +320,162 @@ pub fn replay(
     date: NaiveDate,
     config: &EodConfig,
 ) -> Result<LoanDay, EodError> {
+    replay_from(loan, schedule, receipts, date, config, None).map(|(day, _)| day)
+}
+
+/// A loan's replay state at the end of `as_of`: what [`replay_from`] needs to
+/// continue on a later date without replaying the days before. Stored as a
+/// checkpoint (compact JSON, amounts as exact decimal strings).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoanState {
+    #[serde(rename = "d")]
+    pub as_of: NaiveDate,
+    /// The first-period convention of the loan's original schedule.
+    #[serde(rename = "c")]
+    pub convention: String,
+    /// Regenerations so far (the next one is version `regenerations + 1`).
+    #[serde(rename = "r")]
+    pub regenerations: u32,
+    /// Money held (repayment id, amount), first in first out.
+    #[serde(rename = "a")]
+    pub advance: Vec<(String, Decimal)>,
+    /// Interest collected on prepaid principal, by day.
+    #[serde(rename = "p")]
+    pub prepayment_interest: Vec<(NaiveDate, Decimal)>,
+    /// How many leading installments are the original schedule's rows
+    /// (same period, due date, principal and interest).
+    #[serde(rename = "o")]
+    pub original: u32,
+    /// The installments after those (regenerated after a prepayment):
+    /// period, due date, principal, interest.
+    #[serde(rename = "x")]
+    pub regenerated: Vec<(u32, NaiveDate, Decimal, Decimal)>,
+    /// The installments with anything paid or any penalty accrued: period,
+    /// paid principal, paid interest, paid penalty, exact penalty units.
+    /// The others have nothing paid and no penalty.
+    #[serde(rename = "s")]
+    pub paid: Vec<PaidInstallment>,
+}
+
+/// Period, paid principal, paid interest, paid penalty, penalty units.
+pub type PaidInstallment = (u32, Decimal, Decimal, Decimal, Decimal);
+
+impl LoanState {
+    /// The installments of the state, on the loan's original `schedule`;
+    /// `None` when the state does not fit it.
+    fn installments(
+        &self,
+        schedule: &[Installment],
+        basis: DayCountBasis,
+    ) -> Option<Vec<InstallmentState>> {
+        let original = schedule.get(..usize::try_from(self.original).ok()?)?;
+        let mut installments: Vec<InstallmentState> = original
+            .iter()
+            .map(|i| InstallmentState::new(i, basis))
+            .chain(
+                self.regenerated
+                    .iter()
+                    .map(|&(period, due_date, principal, interest)| {
+                        InstallmentState::new(
+                            &Installment {
+                                period,
+                                due_date,
+                                installment: principal + interest,
+                                principal,
+                                interest,
+                                remaining: ZERO_CENTS,
+                            },
+                            basis,
+                        )
+                    }),
+            )
+            .collect();
+        for &(period, paid_principal, paid_interest, paid_penalty, units) in &self.paid {
+            let installment = installments.iter_mut().find(|i| i.period == period)?;
+            installment.paid_principal = paid_principal;
+            installment.paid_interest = paid_interest;
+            installment.paid_penalty = paid_penalty;
+            installment.penalty.units = units;
+        }
+        Some(installments)
+    }
+}
+
+/// The fingerprint of everything a loan's replay through `through` reads:
+/// its terms (first-period convention included), its own penalty rate, the
+/// job's settings and its valid receipts received on or before `through`
+/// (in replay order). A checkpoint of `through` is used only while this is
+/// unchanged. sha256, first 128 bits, hex; every field length-prefixed.
+pub fn inputs_digest(
+    loan: &Loan,
+    config: &EodConfig,
+    receipts: &[Receipt],
+    through: NaiveDate,
+) -> String {
+    use sha2::{Digest, Sha256};
+    fn field(hasher: &mut Sha256, text: &str) {
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
+    }
+    let mut hasher = Sha256::new();
+    let terms = &loan.terms;
+    for text in [
+        "repayment-checkpoint-v1".to_string(),
+        loan.loan_id.clone(),
+        terms.principal.to_string(),
+        terms.annual_rate.to_string(),
+        terms.months.to_string(),
+        terms.method.as_str().to_string(),
+        terms.disbursed_on.to_string(),
+        terms.repayment_day.to_string(),
+        terms.first_period.convention().to_string(),
+        terms.basis.days().to_string(),
+        format!("{:?}", loan.penalty_rate),
+        format!("{config:?}"),
+    ] {
+        field(&mut hasher, &text);
+    }
+    let mut included: Vec<&Receipt> = receipts
+        .iter()
+        .filter(|r| r.received_on <= through)
+        .collect();
+    included
+        .sort_by(|a, b| (a.received_on, &a.repayment_id).cmp(&(b.received_on, &b.repayment_id)));
+    for receipt in included {
+        field(&mut hasher, &receipt.repayment_id);
+        field(&mut hasher, &receipt.received_on.to_string());
+        field(&mut hasher, &receipt.amount.to_string());
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// [`replay`], continuing from `start` (the state at the end of an earlier
+/// date, computed from the same inputs) when given: only the receipts and
+/// due dates after `start.as_of` are replayed. Returns the day and the state
+/// at the end of `date`.
+pub fn replay_from(
+    loan: &Loan,
+    schedule: &[Installment],
+    receipts: &[Receipt],
+    date: NaiveDate,
+    config: &EodConfig,
+    start: Option<LoanState>,
+) -> Result<(LoanDay, LoanState), EodError> {
     let disbursed_on = loan.terms.disbursed_on;
-    let mut receipts: Vec<&Receipt> = receipts.iter().filter(|r| r.received_on <= date).collect();
+    let basis = loan.terms.basis;
+    // A state that does not fit the schedule is not continued from.
+    let start = start
+        .filter(|s| s.as_of < date && s.as_of >= disbursed_on)
+        .and_then(|s| s.installments(schedule, basis).map(|i| (s, i)));
+    let from = start.as_ref().map(|(s, _)| s.as_of);
+    let after_start = |day: NaiveDate| from.is_none_or(|from| day > from);
+    let mut receipts: Vec<&Receipt> = receipts
+        .iter()
+        .filter(|r| r.received_on <= date && after_start(r.received_on))
+        .collect();
     receipts
         .sort_by(|a, b| (a.received_on, &a.repayment_id).cmp(&(b.received_on, &b.repayment_id)));
     for receipt in &receipts {
@@ -332,28 +494,39 @@ pub fn replay(
         .iter()
         .map(|i| i.due_date)
         .chain(receipts.iter().map(|r| r.received_on))
-        .filter(|d| *d >= disbursed_on && *d <= date)
+        .filter(|d| *d >= disbursed_on && *d <= date && after_start(*d))
         .chain(std::iter::once(date))
         .collect();
     events.sort_unstable();
     events.dedup();
 
-    let basis = loan.terms.basis;
     let mut book = Book {
         loan,
         config,
         penalty_rate: loan.penalty_rate(config),
-        installments: schedule
-            .iter()
-            .map(|i| InstallmentState::new(i, basis))
-            .collect(),
+        installments: Vec::new(),
+        regenerations_before: 0,
         regenerations: Vec::new(),
         advance: Vec::new(),
         prepayment_interest: Vec::new(),
         allocations: Vec::new(),
     };
+    match start {
+        None => {
+            book.installments = schedule
+                .iter()
+                .map(|i| InstallmentState::new(i, basis))
+                .collect();
+        }
+        Some((state, installments)) => {
+            book.installments = installments;
+            book.regenerations_before = state.regenerations;
+            book.advance = state.advance;
+            book.prepayment_interest = state.prepayment_interest;
+        }
+    }
     let mut accrued_before = ZERO_CENTS;
-    let mut accrued_through = disbursed_on;
+    let mut accrued_through = from.unwrap_or(disbursed_on);
     for day in events {
         let quiet_days = (day - accrued_through).num_days() - 1;
         if quiet_days > 0 {
@@ -385,7 +558,7 @@ pub fn replay(
         .iter()
         .filter(|r| r.received_on == date)
         .fold((ZERO_CENTS, 0), |(total, n), r| (total + r.amount, n + 1));
-    Ok(book.finish(date, received, receipts_count, accrued_interest))
+    Ok(book.finish(schedule, date, received, receipts_count, accrued_interest))
 }
 
 /// A source of money being allocated: a receipt, or an advance entry.
@@ -402,6 +575,8 @@ struct Book<'a> {
     config: &'a EodConfig,
     penalty_rate: Decimal,
     installments: Vec<InstallmentState>,
+    /// Regenerations before the replay's start (a checkpoint's).
+    regenerations_before: u32,
     regenerations: Vec<Regeneration>,
     /// Money held (预存), first in first out: (repayment id, amount).
     advance: Vec<(String, Decimal)>,
@@ -720,7 +895,7 @@ impl Book<'_> {
         self.installments
             .extend(schedule.iter().map(|i| InstallmentState::new(i, basis)));
         self.regenerations.push(Regeneration {
-            version: self.regenerations.len() as u32 + 1,
+            version: self.regenerations_before + self.regenerations.len() as u32 + 1,
             generated_on: day,
             prepaid,
             schedule,
@@ -730,11 +905,56 @@ impl Book<'_> {
 
     fn finish(
         self,
+        schedule: &[Installment],
         date: NaiveDate,
         received: Decimal,
         receipts_count: u32,
         accrued_interest: Decimal,
-    ) -> LoanDay {
+    ) -> (LoanDay, LoanState) {
+        let mut state = LoanState {
+            as_of: date,
+            convention: self.loan.terms.first_period.convention().to_string(),
+            regenerations: self.regenerations_before + self.regenerations.len() as u32,
+            advance: self.advance.clone(),
+            prepayment_interest: self.prepayment_interest.clone(),
+            original: 0,
+            regenerated: Vec::new(),
+            paid: Vec::new(),
+        };
+        let original = self
+            .installments
+            .iter()
+            .zip(schedule)
+            .take_while(|(i, o)| {
+                (i.period, i.due_date, i.principal, i.interest)
+                    == (o.period, o.due_date, o.principal, o.interest)
+            })
+            .count();
+        state.original = original as u32;
+        for (index, i) in self.installments.iter().enumerate() {
+            if index >= original {
+                state
+                    .regenerated
+                    .push((i.period, i.due_date, i.principal, i.interest));
+            }
+            let nothing = [
+                i.paid_principal,
+                i.paid_interest,
+                i.paid_penalty,
+                i.penalty.units,
+            ]
+            .iter()
+            .all(|amount| amount.is_zero());
+            if !nothing {
+                state.paid.push((
+                    i.period,
+                    i.paid_principal,
+                    i.paid_interest,
+                    i.paid_penalty,
+                    i.penalty.units,
+                ));
+            }
+        }
         let mut day = LoanDay {
             business_date: date,
             status: LoanStatus::Active,
@@ -753,7 +973,7 @@ impl Book<'_> {
         } else {
             LoanStatus::Active
         };
-        day
+        (day, state)
     }
 }
 
@@ -1159,6 +1379,133 @@ mod tests {
                 day = day.succ_opt().unwrap();
             }
             assert_eq!(total, dec(billed), "{method} repayment day {repayment_day}");
+        }
+    }
+
+    /// Every field of a replay from the disbursement, with the
+    /// regenerations after `after` only (what a replay from a checkpoint of
+    /// `after` replays).
+    fn without_regenerations_through(day: &LoanDay, after: NaiveDate) -> LoanDay {
+        let mut day = day.clone();
+        day.regenerations.retain(|r| r.generated_on > after);
+        day
+    }
+
+    #[test]
+    fn a_replay_from_a_checkpoint_equals_the_replay_from_the_disbursement() {
+        // Every method and setting, receipts early, late, partial and
+        // prepaying, every day of 14 months, from a checkpoint of the day
+        // before and of 40 days before: the same day and the same state.
+        let receipts = [
+            receipt("A1", "2026-01-20", "300.00"),
+            receipt("A2", "2026-02-14", "888.49"),
+            receipt("A3", "2026-03-20", "500.00"),
+            receipt("A4", "2026-04-02", "700.00"),
+            receipt("A5", "2026-04-15", "3000.00"),
+            receipt("A6", "2026-06-30", "120.00"),
+            receipt("A7", "2026-08-15", "2500.00"),
+            receipt("A8", "2026-11-16", "9000.00"),
+        ];
+        let configs = [
+            EodConfig::default(),
+            prepay(),
+            with(EarlyPayment::Prepay, PrepaymentMode::LowerInstallment),
+            EodConfig {
+                payoff_interest: PayoffInterest::CurrentPeriod,
+                penalty_rate: Some(dec("0.18")),
+                ..EodConfig::default()
+            },
+        ];
+        let methods = [
+            Method::EqualInstallment,
+            Method::EqualPrincipal,
+            Method::InterestOnly,
+            Method::Bullet,
+        ];
+        for config in &configs {
+            for method in methods {
+                let mut loan = loan_of(method, 15, "0.12", "10000.00");
+                loan.terms.basis = DayCountBasis::Days365;
+                let schedule = generate(&loan.terms).unwrap();
+                let mut states = std::collections::BTreeMap::new();
+                let mut day = loan.terms.disbursed_on;
+                while day <= date("2027-03-15") {
+                    let (full, state) =
+                        replay_from(&loan, &schedule, &receipts, day, config, None).unwrap();
+                    assert_eq!(
+                        full,
+                        replay(&loan, &schedule, &receipts, day, config).unwrap()
+                    );
+                    for back in [1, 40] {
+                        let Some(checkpoint) = day
+                            .checked_sub_days(chrono::Days::new(back))
+                            .and_then(|c| states.get(&c))
+                        else {
+                            continue;
+                        };
+                        let checkpoint: &LoanState = checkpoint;
+                        let stored: LoanState =
+                            serde_json::from_str(&serde_json::to_string(checkpoint).unwrap())
+                                .unwrap();
+                        assert_eq!(&stored, checkpoint, "the stored form is exact");
+                        let (resumed, resumed_state) =
+                            replay_from(&loan, &schedule, &receipts, day, config, Some(stored))
+                                .unwrap();
+                        assert_eq!(
+                            resumed,
+                            without_regenerations_through(&full, checkpoint.as_of),
+                            "{method} {config:?} {day} from {}",
+                            checkpoint.as_of
+                        );
+                        assert_eq!(resumed_state, state, "{method} {day}");
+                    }
+                    states.insert(day, state);
+                    day = day.succ_opt().unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_inputs_digest_covers_terms_settings_and_receipts_through_its_date() {
+        let loan = loan();
+        let receipts = receipts();
+        let config = EodConfig::default();
+        let through = date("2026-02-22");
+        let digest = inputs_digest(&loan, &config, &receipts, through);
+        assert_eq!(digest.len(), 32);
+        // Order of the receipts does not matter; receipts after the date do not count.
+        let reversed: Vec<Receipt> = receipts.iter().rev().cloned().collect();
+        assert_eq!(inputs_digest(&loan, &config, &reversed, through), digest);
+        assert_eq!(
+            inputs_digest(&loan, &config, &receipts[..1], through),
+            digest
+        );
+        // A late receipt before the date, a changed amount or date, other
+        // terms or settings: another digest.
+        let mut late = receipts.clone();
+        late.push(receipt("L1", "2026-02-21", "10.00"));
+        let mut amount = receipts.clone();
+        amount[0].amount = dec("500.01");
+        let mut moved = receipts.clone();
+        moved[0].received_on = date("2026-02-19");
+        let mut terms = loan.clone();
+        terms.terms.annual_rate = dec("0.13");
+        let mut own_rate = loan.clone();
+        own_rate.penalty_rate = Some(dec("0.18"));
+        let mut full_month = loan.clone();
+        full_month.terms.first_period = FirstPeriod::FullMonth;
+        for other in [
+            inputs_digest(&loan, &config, &late, through),
+            inputs_digest(&loan, &config, &amount, through),
+            inputs_digest(&loan, &config, &moved, through),
+            inputs_digest(&terms, &config, &receipts, through),
+            inputs_digest(&own_rate, &config, &receipts, through),
+            inputs_digest(&full_month, &config, &receipts, through),
+            inputs_digest(&loan, &prepay(), &receipts, through),
+            inputs_digest(&loan, &config, &receipts, date("2026-02-25")),
+        ] {
+            assert_ne!(other, digest);
         }
     }
 

@@ -19,15 +19,25 @@ pub mod carry;
 pub mod eod;
 pub mod fixtures;
 pub mod interest;
+pub mod profile;
 pub mod reports;
 pub mod schedule;
 pub mod store;
 
 use rust_decimal::Decimal;
 
-use self::eod::{EarlyPayment, EodConfig, PayoffInterest, PrepaymentMode, Receipt, replay};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+
+use self::eod::{
+    EarlyPayment, EodConfig, Loan, LoanState, PayoffInterest, PrepaymentMode, Receipt,
+    inputs_digest, replay_from,
+};
+use self::profile::Phase;
 use self::schedule::{FirstPeriod, generate};
-use self::store::{LoanOutput, OutputKey, RawReceipt, Reject};
+use self::store::{LoanOutput, OutputKey, RawReceipt, Reject, StoredCheckpoint};
 use super::params::{ParamError, Params};
 use crate::runtime::{JobError, JobKind, RunCtx, RunOutcome, ShardCtx, ShardOutcome};
 
@@ -133,49 +143,108 @@ impl JobKind for Repayment {
         let config = config(&ctx.job.params)?;
         let date = ctx.business_date;
         let (item, items) = (ctx.item, ctx.total_items);
+        let job = ctx.job.name.as_str();
+        let started = Instant::now();
         let (mut loans, mut rejects) =
             store::loans(ctx.db(), date, item, items, config.first_period).await?;
-        let mut receipts = store::receipts(ctx.db(), date, item, items).await?;
-        let loan_ids: Vec<String> = loans.iter().map(|l| l.loan_id.clone()).collect();
-        let stored = store::original_schedules(ctx.db(), &loan_ids, item, items).await?;
+        // Rejected loans too: their receipts are rejected with them.
+        let shard_loans: Vec<String> = loans
+            .iter()
+            .map(|l| l.loan_id.clone())
+            .chain(rejects.iter().map(|r| r.record.clone()))
+            .collect();
+        let mut receipts = store::receipts(ctx.db(), date, &shard_loans, item, items).await?;
         let receipts_read: usize = receipts.values().map(Vec::len).sum();
+        Phase::ReadBook.add(started);
+        let started = Instant::now();
+        let checkpoints =
+            store::checkpoints(ctx.db(), job, date, &shard_loans, item, items).await?;
+        Phase::ReadCheckpoints.add(started);
 
-        // A stored schedule is regenerated under its own convention.
+        // Each loan's receipts validated one by one, and the checkpoint it
+        // continues from when that checkpoint's inputs are today's.
+        let started = Instant::now();
+        let mut plans = Vec::with_capacity(loans.len());
         for loan in &mut loans {
-            let stored = stored.get(&loan.loan_id);
-            if let Some(rule) = stored.and_then(|s| FirstPeriod::from_convention(&s.convention)) {
-                loan.terms.first_period = rule;
+            let raw = receipts.remove(&loan.loan_id).unwrap_or_default();
+            let mut good = Vec::with_capacity(raw.len());
+            let mut bad = Vec::new();
+            for receipt in &raw {
+                match validate(receipt, Some(loan.terms.disbursed_on)) {
+                    Ok(valid) => good.push(valid),
+                    Err(reason) => bad.push(receipt_reject(receipt, reason)),
+                }
             }
+            let start = checkpoints
+                .as_ref()
+                .and_then(|(as_of, stored)| resume_state(loan, &config, &good, *as_of, stored));
+            plans.push(Plan {
+                raw,
+                good,
+                bad,
+                start,
+            });
         }
+        Phase::Compute.add(started);
+
+        let started = Instant::now();
+        let unresumed: Vec<String> = loans
+            .iter()
+            .zip(&plans)
+            .filter(|(_, plan)| plan.start.is_none())
+            .map(|(loan, _)| loan.loan_id.clone())
+            .collect();
+        let stored = store::original_schedules(ctx.db(), &unresumed, item, items).await?;
+        Phase::ReadSchedules.add(started);
 
         // Compute everything first; the write transaction comes after.
+        let started = Instant::now();
+        // A stored schedule is regenerated under its own convention.
+        let mut unknown_convention = std::collections::BTreeSet::new();
+        for loan in &mut loans {
+            if let Some(s) = stored.get(&loan.loan_id) {
+                match FirstPeriod::from_convention(&s.convention) {
+                    Some(rule) => loan.terms.first_period = rule,
+                    None => {
+                        unknown_convention.insert(loan.loan_id.clone());
+                    }
+                }
+            }
+        }
         let mut computed = Vec::with_capacity(loans.len());
-        for loan in &loans {
+        for (loan, plan) in loans.iter().zip(plans) {
             if ctx.cancel.is_cancelled() {
                 return Err(JobError::Cancelled);
             }
-            let loan_receipts = receipts.remove(&loan.loan_id).unwrap_or_default();
+            let Plan {
+                raw,
+                good,
+                bad,
+                start,
+            } = plan;
+            let resumed = start.is_some();
             let stored = stored.get(&loan.loan_id);
-            if let Some(s) =
-                stored.filter(|s| FirstPeriod::from_convention(&s.convention).is_none())
-            {
+            if let Some(s) = stored.filter(|_| unknown_convention.contains(&loan.loan_id)) {
                 rejects.push(reject(
                     "loan",
                     &loan.loan_id,
                     format!("stored schedule has unknown convention `{}`", s.convention),
                 ));
-                reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
+                reject_receipts(&mut rejects, &raw, "its loan was rejected");
                 continue;
             }
             let generated = match generate(&loan.terms) {
                 Ok(schedule) => schedule,
                 Err(e) => {
                     rejects.push(reject("loan", &loan.loan_id, e.to_string()));
-                    reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
+                    reject_receipts(&mut rejects, &raw, "its loan was rejected");
                     continue;
                 }
             };
+            // A checkpoint's loan had its schedule stored (or checked) on an
+            // earlier date, under the terms its digest covers.
             let is_new = match stored {
+                _ if resumed => false,
                 None => true,
                 Some(s) if s.installments == generated => false,
                 Some(s) => {
@@ -187,20 +256,17 @@ impl JobKind for Repayment {
                             s.convention
                         ),
                     ));
-                    reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
+                    reject_receipts(&mut rejects, &raw, "its loan was rejected");
                     continue;
                 }
             };
-            let mut good = Vec::with_capacity(loan_receipts.len());
-            for raw in &loan_receipts {
-                match validate(raw, Some(loan.terms.disbursed_on)) {
-                    Ok(receipt) => good.push(receipt),
-                    Err(reason) => rejects.push(receipt_reject(raw, reason)),
-                }
-            }
-            match replay(loan, &generated, &good, date, &config) {
-                Ok(day) => match day.conservation_error() {
-                    None => computed.push((loan, is_new.then_some(generated), day)),
+            match replay_from(loan, &generated, &good, date, &config, start) {
+                Ok((day, state)) => match day.conservation_error() {
+                    None => {
+                        rejects.extend(bad);
+                        let inputs = inputs_digest(loan, &config, &good, date);
+                        computed.push((loan, is_new.then_some(generated), day, inputs, state));
+                    }
                     Some(e) => {
                         return Err(JobError::Input(format!(
                             "loan {}: conservation check failed: {e}",
@@ -209,8 +275,10 @@ impl JobKind for Repayment {
                     }
                 },
                 Err(e) => {
+                    // A receipt's own reason wins over its loan's (first in, kept).
+                    rejects.extend(bad);
                     rejects.push(reject("loan", &loan.loan_id, e.to_string()));
-                    reject_receipts(&mut rejects, &loan_receipts, "its loan was rejected");
+                    reject_receipts(&mut rejects, &raw, "its loan was rejected");
                 }
             }
         }
@@ -221,25 +289,34 @@ impl JobKind for Repayment {
                 rejects.push(receipt_reject(raw, reason));
             }
         }
+        Phase::Compute.add(started);
 
         let key = OutputKey {
             job: &ctx.job.name,
             business_date: date,
             item,
         };
+        let started = Instant::now();
         let mut tx = ctx.begin_outputs().await?;
         store::clear_outputs(tx.tx(), &key).await?;
+        store::prune_checkpoints(tx.tx(), &key).await?;
+        Phase::Delete.add(started);
         let mut writer = store::LoanWriter::default();
-        for (loan, generated, day) in &computed {
+        for (loan, generated, day, inputs, state) in &computed {
             let output = LoanOutput {
                 loan,
                 generated: generated.as_deref(),
                 day,
+                checkpoint: (inputs, state),
             };
             writer.write_loan(tx.tx(), &key, &output).await?;
         }
         writer.flush(tx.tx()).await?;
+        let started = Instant::now();
         store::write_rejects(tx.tx(), &key, &rejects).await?;
+        Phase::Write.add(started);
+        let rows_written = writer.rows + rejects.len() as u64;
+        profile::add_rows(rows_written);
         let outcome = ShardOutcome::typed(
             item,
             (loans.len() + receipts_read) as u64,
@@ -249,7 +326,9 @@ impl JobKind for Repayment {
                 rejects: rejects.len() as u64,
             },
         )?;
+        let started = Instant::now();
         ctx.commit_outputs(tx, &outcome).await?;
+        Phase::Commit.add(started);
         Ok(outcome)
     }
 
@@ -261,7 +340,10 @@ impl JobKind for Repayment {
         for shard in shards {
             shard.summary_as::<RepaymentShard>()?;
         }
-        reports::build(ctx).await
+        let started = Instant::now();
+        let outcome = reports::build(ctx).await;
+        Phase::Reports.add(started);
+        outcome
     }
 
     /// Loan and installment state at the end of the date (see [`carry`]).
@@ -271,10 +353,46 @@ impl JobKind for Repayment {
         _outcome: &RunOutcome,
     ) -> Result<Option<String>, JobError> {
         let (job, date) = (&ctx.job.name, ctx.business_date);
-        Ok(Some(
-            carry::digest(ctx.ledger.db(), job, date, ctx.job.shards).await?,
-        ))
+        let started = Instant::now();
+        let digest = carry::digest(ctx.ledger.db(), job, date, ctx.job.shards).await?;
+        Phase::CarryDigest.add(started);
+        Ok(Some(digest))
     }
+}
+
+/// One loan's receipts, validated, and the checkpoint it continues from.
+struct Plan {
+    raw: Vec<RawReceipt>,
+    good: Vec<Receipt>,
+    /// Receipts rejected on their own (written when the loan is processed;
+    /// a rejected loan rejects all its receipts with it).
+    bad: Vec<Reject>,
+    start: Option<LoanState>,
+}
+
+/// The state `loan` continues from: its checkpoint of `as_of`, when it
+/// decodes, names a known convention (which the loan's terms then take) and
+/// was computed from the inputs the loan has today up to `as_of`.
+fn resume_state(
+    loan: &mut Loan,
+    config: &EodConfig,
+    receipts: &[Receipt],
+    as_of: NaiveDate,
+    stored: &BTreeMap<String, StoredCheckpoint>,
+) -> Option<LoanState> {
+    let checkpoint = stored.get(&loan.loan_id)?;
+    let state: LoanState = serde_json::from_str(&checkpoint.state).ok()?;
+    let rule = FirstPeriod::from_convention(&state.convention)?;
+    if state.as_of != as_of {
+        return None;
+    }
+    let mut terms = loan.clone();
+    terms.terms.first_period = rule;
+    if inputs_digest(&terms, config, receipts, as_of) != checkpoint.inputs {
+        return None;
+    }
+    loan.terms.first_period = rule;
+    Some(state)
 }
 
 fn reject(source: &'static str, record: &str, reason: String) -> Reject {

@@ -8,8 +8,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::allocation::Component;
-use super::eod::{Loan, LoanDay};
+use super::eod::{Loan, LoanDay, LoanState};
 use super::interest::DayCountBasis;
+use super::profile::Phase;
 use super::schedule::{FirstPeriod, Installment, Method, Terms, ZERO_CENTS};
 use crate::batch::{RowBatch, Value, delete_in};
 use crate::db::{Db, DbTx};
@@ -126,21 +127,43 @@ fn loan_from_row(row: LoanRow, first_period: FirstPeriod) -> Result<Loan, String
 }
 
 /// Repayments received on or before `date` for the loans of shard `item`,
-/// by loan id, as stored (validated one by one by the job).
+/// by loan id, as stored (validated one by one by the job). On PostgreSQL
+/// the shard's `loans` are read only (`loan_id = ANY($2)`, by the receipts'
+/// loan index); SQLite reads the date's receipts and keeps the shard's. A
+/// receipt for a loan that is not in the book hashes to a shard like any
+/// other and comes back here, so it is rejected by that shard.
 pub async fn receipts(
     db: &Db,
     date: NaiveDate,
+    loans: &[String],
     item: u32,
     items: u32,
 ) -> Result<BTreeMap<String, Vec<RawReceipt>>, sqlx::Error> {
-    let rows: Vec<(String, String, NaiveDate, Money)> = on_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT repayment_id, loan_id, received_on, amount FROM repayment_receipts WHERE received_on <= $1",
-        )
-        .bind(date)
-        .fetch_all(pool)
-        .await?
-    });
+    const COLUMNS: &str = "SELECT repayment_id, loan_id, received_on, amount FROM repayment_receipts WHERE received_on <= $1";
+    let rows: Vec<(String, String, NaiveDate, Money)> = match db {
+        Db::Sqlite(pool) => sqlx::query_as(COLUMNS).bind(date).fetch_all(pool).await?,
+        Db::Postgres(pool) => {
+            // The shard's loans, plus receipts naming no loan of the book
+            // (rejected by the shard their loan id hashes to).
+            let mut rows: Vec<(String, String, NaiveDate, Money)> = sqlx::query_as(
+                sqlx::AssertSqlSafe(format!("{COLUMNS} AND loan_id = ANY($2)")),
+            )
+            .bind(date)
+            .bind(loans)
+            .fetch_all(pool)
+            .await?;
+            let orphans: Vec<(String, String, NaiveDate, Money)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{COLUMNS} AND NOT EXISTS (SELECT 1 FROM repayment_loans l \
+                 WHERE l.loan_id = repayment_receipts.loan_id AND l.disbursed_on <= $1)"
+                )))
+                .bind(date)
+                .fetch_all(pool)
+                .await?;
+            rows.extend(orphans);
+            rows
+        }
+    };
     let mut by_loan: BTreeMap<String, Vec<RawReceipt>> = BTreeMap::new();
     for (repayment_id, loan_id, received_on, amount) in rows {
         if partition_of(&loan_id, items) == item {
@@ -158,6 +181,92 @@ pub async fn receipts(
     Ok(by_loan)
 }
 
+/// A loan's checkpoint: the digest of the inputs it summarises and its
+/// state (JSON of [`super::eod::LoanState`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub inputs: String,
+    pub state: String,
+}
+
+/// The checkpoints of `job`'s latest date before `date` for the loans of
+/// shard `item` (on PostgreSQL read by the shard's `loans`), with that date;
+/// `None` when the job has none before `date`.
+pub async fn checkpoints(
+    db: &Db,
+    job: &str,
+    date: NaiveDate,
+    loans: &[String],
+    item: u32,
+    items: u32,
+) -> Result<Option<(NaiveDate, BTreeMap<String, StoredCheckpoint>)>, sqlx::Error> {
+    let latest: Option<NaiveDate> = on_db!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT MAX(business_date) FROM repayment_checkpoints WHERE job = $1 AND business_date < $2",
+        )
+        .bind(job)
+        .bind(date)
+        .fetch_one(pool)
+        .await?
+    });
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    const COLUMNS: &str = "SELECT loan_id, inputs, state FROM repayment_checkpoints \
+        WHERE job = $1 AND business_date = $2";
+    let rows: Vec<(String, String, String)> = match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as(COLUMNS)
+                .bind(job)
+                .bind(latest)
+                .fetch_all(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} AND loan_id = ANY($3)"
+            )))
+            .bind(job)
+            .bind(latest)
+            .bind(loans)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    let by_loan = rows
+        .into_iter()
+        .filter(|(loan_id, _, _)| partition_of(loan_id, items) == item)
+        .map(|(loan_id, inputs, state)| (loan_id, StoredCheckpoint { inputs, state }))
+        .collect();
+    Ok(Some((latest, by_loan)))
+}
+
+/// Days of checkpoints a shard keeps before the date it writes (older ones
+/// are deleted in the same transaction; a rerun of an older date replays
+/// its loans from the disbursement).
+pub const CHECKPOINT_RETENTION_DAYS: u64 = 7;
+
+/// Deletes the shard's checkpoints older than the retention before `key`'s date.
+pub async fn prune_checkpoints(tx: &mut DbTx, key: &OutputKey<'_>) -> Result<(), sqlx::Error> {
+    let Some(before) = key
+        .business_date
+        .checked_sub_days(chrono::Days::new(CHECKPOINT_RETENTION_DAYS))
+    else {
+        return Ok(());
+    };
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "DELETE FROM repayment_checkpoints WHERE job = $1 AND item = $2 AND business_date < $3",
+        )
+        .bind(key.job)
+        .bind(i64::from(key.item))
+        .bind(before)
+        .execute(&mut **conn)
+        .await?;
+    });
+    Ok(())
+}
+
 /// A stored original schedule and the convention it was generated under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSchedule {
@@ -167,11 +276,10 @@ pub struct StoredSchedule {
 
 type ScheduleRow = (String, i64, String, NaiveDate, Money, Money, Money, Money);
 
-/// The original (version 0) schedules of the loans of shard `item`.
-///
-/// On PostgreSQL only the rows of `loans` (the shard's) are read
-/// (`loan_id = ANY($1)`, by the primary key): the stored schedules are the
-/// largest input, twelve rows a loan. SQLite reads them all and keeps the shard's.
+/// The original (version 0) schedules of `loans` (of shard `item`): those
+/// without a usable checkpoint. Read by the primary key: `loan_id = ANY($1)`
+/// on PostgreSQL, `IN (…)` lists on SQLite — the stored schedules are the
+/// largest input, twelve rows a loan.
 pub async fn original_schedules(
     db: &Db,
     loans: &[String],
@@ -180,17 +288,32 @@ pub async fn original_schedules(
 ) -> Result<BTreeMap<String, StoredSchedule>, sqlx::Error> {
     const COLUMNS: &str = "SELECT loan_id, period, convention, due_date, installment, principal, \
         interest, remaining_balance FROM repayment_schedules WHERE version = 0";
-    let rows: Vec<ScheduleRow> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(COLUMNS).fetch_all(pool).await?,
-        Db::Postgres(pool) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    /// Loan ids per SQLite statement.
+    const SQLITE_KEYS: usize = 500;
+    let mut rows: Vec<ScheduleRow> = Vec::new();
+    match db {
+        Db::Sqlite(pool) => {
+            for chunk in loans.chunks(SQLITE_KEYS) {
+                let list = vec!["?"; chunk.len()].join(", ");
+                let sql = format!("{COLUMNS} AND loan_id IN ({list})");
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for loan in chunk {
+                    query = query.bind(loan.as_str());
+                }
+                let part: Vec<ScheduleRow> = query.fetch_all(pool).await?;
+                rows.extend(part);
+            }
+        }
+        Db::Postgres(pool) if !loans.is_empty() => {
+            rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "{COLUMNS} AND loan_id = ANY($1)"
             )))
             .bind(loans)
             .fetch_all(pool)
-            .await?
+            .await?;
         }
-    };
+        Db::Postgres(_) => {}
+    }
     let mut by_loan: BTreeMap<String, StoredSchedule> = BTreeMap::new();
     for (loan_id, period, convention, due_date, installment, principal, interest, remaining) in rows
     {
@@ -224,6 +347,8 @@ pub struct LoanOutput<'a> {
     /// The original schedule, when generated by this run.
     pub generated: Option<&'a [Installment]>,
     pub day: &'a LoanDay,
+    /// The loan's checkpoint of the date: its inputs' digest and state.
+    pub checkpoint: (&'a str, &'a LoanState),
 }
 
 /// The key of a shard's per-day outputs.
@@ -240,6 +365,7 @@ pub async fn clear_outputs(tx: &mut DbTx, key: &OutputKey<'_>) -> Result<(), sql
         "repayment_installment_days",
         "repayment_allocations",
         "repayment_rejects",
+        "repayment_checkpoints",
     ] {
         let sql =
             format!("DELETE FROM {table} WHERE job = $1 AND business_date = $2 AND item = $3");
@@ -291,7 +417,7 @@ pub async fn write_rejects(
 }
 
 /// Rows queued per table before they are written.
-const FLUSH_ROWS: usize = 10_000;
+const FLUSH_ROWS: usize = 50_000;
 
 /// The rows of a shard's loans, written many per statement. Each loan's old
 /// rows are deleted when the loan is queued, so its new rows (written later)
@@ -308,11 +434,19 @@ pub struct LoanWriter {
     installment_days: RowBatch,
     loan_days: RowBatch,
     allocations: RowBatch,
+    checkpoints: RowBatch,
+    /// Rows written so far.
+    pub rows: u64,
 }
 
 impl Default for LoanWriter {
     fn default() -> Self {
         LoanWriter {
+            rows: 0,
+            checkpoints: RowBatch::new(
+                "repayment_checkpoints",
+                &["job", "business_date", "item", "loan_id", "inputs", "state"],
+            ),
             generated: Vec::new(),
             loans: Vec::new(),
             business_date: None,
@@ -418,18 +552,20 @@ impl Default for LoanWriter {
 }
 
 impl LoanWriter {
-    fn batches(&mut self) -> [&mut RowBatch; 5] {
+    fn batches(&mut self) -> [&mut RowBatch; 6] {
         [
             &mut self.schedules,
             &mut self.installments,
             &mut self.installment_days,
             &mut self.loan_days,
             &mut self.allocations,
+            &mut self.checkpoints,
         ]
     }
 
     /// Deletes the queued loans' replaced rows, then writes their new rows.
     pub async fn flush(&mut self, tx: &mut DbTx) -> Result<(), sqlx::Error> {
+        let started = std::time::Instant::now();
         delete_in(
             tx,
             "repayment_schedules",
@@ -443,7 +579,7 @@ impl LoanWriter {
             delete_in(
                 tx,
                 "repayment_schedules",
-                "version >= 1 AND generated_on <= {date}",
+                "version >= 1 AND generated_on = {date}",
                 Some(date),
                 "loan_id",
                 &self.loans,
@@ -461,9 +597,15 @@ impl LoanWriter {
         .await?;
         self.generated.clear();
         self.loans.clear();
+        Phase::Delete.add(started);
+        let started = std::time::Instant::now();
+        let mut rows = 0;
         for batch in self.batches() {
+            rows += batch.len() as u64;
             batch.flush(tx).await?;
         }
+        self.rows += rows;
+        Phase::Write.add(started);
         Ok(())
     }
 
@@ -486,7 +628,13 @@ impl LoanWriter {
             self.queue_schedule(loan_id, 0, disbursed, "disbursement", convention, schedule);
         }
         let convention = output.loan.terms.first_period.convention();
-        for regeneration in &output.day.regenerations {
+        // The regenerations of the date; earlier ones are earlier dates' outputs.
+        for regeneration in output
+            .day
+            .regenerations
+            .iter()
+            .filter(|r| r.generated_on == key.business_date)
+        {
             self.queue_schedule(
                 loan_id,
                 regeneration.version,
@@ -499,6 +647,15 @@ impl LoanWriter {
         self.queue_installments(key, output);
         self.queue_loan_day(key, output);
         self.queue_allocations(key, output);
+        let (inputs, state) = output.checkpoint;
+        self.checkpoints.push(vec![
+            Value::Text(key.job.to_string()),
+            Value::Date(key.business_date),
+            Value::Int(i64::from(key.item)),
+            Value::Text(loan_id.to_string()),
+            Value::Text(inputs.to_string()),
+            Value::Text(serde_json::to_string(state).unwrap_or_default()),
+        ]);
         if self.batches().iter().any(|batch| batch.len() >= FLUSH_ROWS) {
             self.flush(tx).await?;
         }
