@@ -369,15 +369,32 @@ fn number_format0() -> Format {
 }
 
 /// Whether a row is part of the totals: not itself a total line
-/// (`total_read`, `total`, `合计` in the first column) and, in a report with
-/// a `dimension` column (rollforward.csv), a `total` line only — the age and
-/// category lines break the same figures down again.
+/// (`total_read`, `total`, `合计` in the first column), not after the
+/// report's own total line (summary.csv's finding and fee rows follow
+/// `total_read` and lie outside it) and, in a report with a `dimension`
+/// column (rollforward.csv), a `total` line only — the age and category lines
+/// break the same figures down again.
 fn counted(table: &Table, row: &[String]) -> bool {
-    let first = row.first().map(String::as_str).unwrap_or_default();
-    let own_total = first.starts_with("total") || first.starts_with("合计");
     let dimension = table.header.iter().position(|name| name == "dimension");
     let breakdown = dimension.is_some_and(|i| row.get(i).is_some_and(|d| d != "total"));
-    !own_total && !breakdown
+    let after_own_total = table
+        .rows
+        .iter()
+        .position(|r| own_total(r))
+        .is_some_and(|total| {
+            table
+                .rows
+                .iter()
+                .position(|r| std::ptr::eq(r.as_slice(), row))
+                .is_some_and(|at| at > total)
+        });
+    !own_total(row) && !breakdown && !after_own_total
+}
+
+/// A report's own total line: `total…` or `合计…` in the first column.
+fn own_total(row: &[String]) -> bool {
+    let first = row.first().map(String::as_str).unwrap_or_default();
+    first.starts_with("total") || first.starts_with("合计")
 }
 
 /// The exact sum of a numeric column over the [`counted`] rows (empty cells
