@@ -328,7 +328,7 @@ fn write_sheet(sheet: &mut Worksheet, table: &Table) -> Result<u64, String> {
             continue;
         }
         let letter = rust_xlsxwriter::utility::column_number_to_name(col);
-        let every_row_counted = table.rows.iter().all(|row| counted(table, row));
+        let every_row_counted = counted_rows(table).count() == table.rows.len();
         if !every_row_counted {
             // No plain SUM fits: the exact total of the counted rows, as a number.
             sheet
@@ -369,26 +369,24 @@ fn number_format0() -> Format {
 }
 
 /// Whether a row is part of the totals: not itself a total line
-/// (`total_read`, `total`, `合计` in the first column), not after the
-/// report's own total line (summary.csv's finding and fee rows follow
-/// `total_read` and lie outside it) and, in a report with a `dimension`
+/// (`total_read`, `total`, `合计` in the first column) and, in a report with a `dimension`
 /// column (rollforward.csv), a `total` line only — the age and category lines
 /// break the same figures down again.
 fn counted(table: &Table, row: &[String]) -> bool {
     let dimension = table.header.iter().position(|name| name == "dimension");
     let breakdown = dimension.is_some_and(|i| row.get(i).is_some_and(|d| d != "total"));
-    let after_own_total = table
+    !own_total(row) && !breakdown
+}
+
+/// The rows that make the totals: [`counted`] ones before the report's own
+/// total line (summary.csv's finding and fee rows follow `total_read` and lie
+/// outside it). One pass over the rows.
+fn counted_rows(table: &Table) -> impl Iterator<Item = &Vec<String>> {
+    table
         .rows
         .iter()
-        .position(|r| own_total(r))
-        .is_some_and(|total| {
-            table
-                .rows
-                .iter()
-                .position(|r| std::ptr::eq(r.as_slice(), row))
-                .is_some_and(|at| at > total)
-        });
-    !own_total(row) && !breakdown && !after_own_total
+        .take_while(|row| !own_total(row))
+        .filter(|row| counted(table, row))
 }
 
 /// A report's own total line: `total…` or `合计…` in the first column.
@@ -401,7 +399,7 @@ fn own_total(row: &[String]) -> bool {
 /// count as nothing).
 fn sum_column(table: &Table, index: usize) -> Result<Decimal, String> {
     let mut total = Decimal::ZERO;
-    let rows = table.rows.iter().filter(|row| counted(table, row));
+    let rows = counted_rows(table);
     for cell in rows.filter_map(|row| row.get(index)) {
         if cell.is_empty() {
             continue;
