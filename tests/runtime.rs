@@ -420,3 +420,103 @@ async fn every_fire_jobs_run_again_for_a_succeeded_date(db: &TestDb) {
     }
     assert_eq!(attempts, vec![1, 2]);
 }
+
+/// A kind whose outputs transaction takes this shard's `shard_runs` row lock
+/// (as the claim and the fenced commit do) and keeps the transaction open
+/// across several heartbeat intervals.
+struct HoldsShardRow(Duration);
+
+#[async_trait::async_trait]
+impl reckon::runtime::JobKind for HoldsShardRow {
+    fn name(&self) -> &'static str {
+        "holds-row"
+    }
+
+    async fn run_shard(
+        &self,
+        ctx: &reckon::runtime::ShardCtx,
+    ) -> Result<reckon::runtime::ShardOutcome, reckon::runtime::JobError> {
+        let mut tx = ctx.begin_outputs().await?;
+        reckon::on_tx!(tx.tx(), conn => {
+            sqlx::query("UPDATE shard_runs SET heartbeat_at = heartbeat_at WHERE run_id = $1 AND item = $2")
+                .bind(ctx.run_id.as_str())
+                .bind(i64::from(ctx.item))
+                .execute(&mut **conn)
+                .await?;
+        });
+        tokio::time::sleep(self.0).await;
+        let outcome = reckon::runtime::ShardOutcome {
+            item: ctx.item,
+            rows_in: 1,
+            rows_out: 1,
+            summary: serde_json::json!({}),
+        };
+        ctx.commit_outputs(tx, &outcome).await?;
+        Ok(outcome)
+    }
+
+    async fn finalize(
+        &self,
+        _ctx: &reckon::runtime::RunCtx,
+        _shards: &[reckon::runtime::ShardOutcome],
+    ) -> Result<reckon::runtime::RunOutcome, reckon::runtime::JobError> {
+        Ok(reckon::runtime::RunOutcome {
+            reports: vec![],
+            summary: serde_json::json!({}),
+            attention: vec![],
+            failure: None,
+        })
+    }
+}
+
+/// A shard's own heartbeat never starves its open transaction: with the
+/// database's lock and idle-in-transaction timeouts at 1 s (as a cluster's
+/// session timeout bounds them) and a heartbeat every 50 ms, a shard whose
+/// outputs transaction holds its row for 1.5 s commits on its first attempt.
+/// (A heartbeat awaited inside the loop that also drives the attempt waited
+/// for that row lock, the attempt was not polled meanwhile, and PostgreSQL
+/// ended its idle transaction: the CI flake of 2026-12-01.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_never_starves_the_shards_own_transaction() {
+    let mut db = TestDb::postgres().await;
+    let timeouts = reckon::db::DbTimeouts::bounded_by(Duration::from_secs(1));
+    db.db = reckon::db::Db::connect_with(&db.url, timeouts)
+        .await
+        .unwrap();
+    let mut kinds = reckon::runtime::KindRegistry::new();
+    kinds.register(Arc::new(HoldsShardRow(Duration::from_millis(1500))));
+    let config = reckon::runtime::RunnerConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        ..common::test_runner_config()
+    };
+    let runner = common::runner_with_coord(
+        &db,
+        kinds,
+        &[(
+            "held",
+            "name = \"held\"\nkind = \"holds-row\"\nshards = 2\nretries = 0\ntimeout = \"30s\"\n"
+                .to_string(),
+        )],
+        Arc::new(reckon::schedule::SystemClock),
+        Arc::new(reckon::coord::Embedded::new("test-node")),
+        config,
+    );
+    let summary = runner
+        .run_now(manual("held", "2026-11-21"), Arc::new(Progress::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.run.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        summary.run.error
+    );
+    for shard in &summary.shards {
+        assert_eq!(
+            (shard.status, shard.attempts),
+            (RunStatus::Succeeded, 1),
+            "{shard:?}"
+        );
+    }
+    db.cleanup().await;
+}

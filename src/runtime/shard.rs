@@ -72,18 +72,16 @@ impl Runner {
             // While this node holds the item (queued for a slot, waiting out a
             // backoff, running), its heartbeat tells the leader it is waiting,
             // not stalled.
+            // The heartbeat is polled beside the attempts, never instead of
+            // them: an attempt holding a transaction on this shard's row (the
+            // claim, the fenced outputs) keeps moving while a heartbeat waits
+            // for that row. A heartbeat run inside a `select!` arm would stall
+            // the attempt's open transaction until the database's lock and
+            // idle-in-transaction timeouts killed it.
             let attempts = self.attempts(run, job, item, permits, &progress, owner, &mut epoch);
-            tokio::pin!(attempts);
-            let _ = self.ledger.heartbeat_shard(&run.run_id, item).await;
-            loop {
-                tokio::select! {
-                    ended = &mut attempts => break ended,
-                    _ = tokio::time::sleep(self.config.heartbeat_interval) => {
-                        if let Err(err) = self.ledger.heartbeat_shard(&run.run_id, item).await {
-                            tracing::warn!(run_id = %run.run_id, item, error = %chain(&err), "shard heartbeat failed");
-                        }
-                    }
-                }
+            tokio::select! {
+                ended = attempts => ended,
+                never = self.shard_heartbeat(&run.run_id, item) => match never {},
             }
         };
         let (status, message) = match ended {
@@ -192,6 +190,17 @@ impl Runner {
             }
         }
         Ok(Some((RunStatus::Failed, last_error)))
+    }
+
+    /// Refreshes the shard's heartbeat every `heartbeat_interval`, for as long
+    /// as it is polled; a failed heartbeat is logged, never fatal.
+    async fn shard_heartbeat(&self, run_id: &str, item: u32) -> std::convert::Infallible {
+        loop {
+            if let Err(err) = self.ledger.heartbeat_shard(run_id, item).await {
+                tracing::warn!(run_id, item, error = %chain(&err), "shard heartbeat failed");
+            }
+            tokio::time::sleep(self.config.heartbeat_interval).await;
+        }
     }
 
     async fn attempt(
