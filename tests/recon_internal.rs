@@ -30,6 +30,7 @@ on_both_backends! {
     one_and_four_shards_agree => one_and_four_shards_agree;
     cut_off_moves_the_window => cut_off_moves_the_window;
     superseded_leader_finalize_writes_nothing => superseded_leader_finalize_writes_nothing;
+    crash_between_finalize_and_finish_commits_neither => crash_between_finalize_and_finish_commits_neither;
 }
 
 const D: &str = "2026-11-21";
@@ -621,4 +622,69 @@ async fn superseded_leader_finalize_writes_nothing(db: &TestDb) {
         register_rows(&db.db, JOB).await > 0,
         "the demo data has breaks"
     );
+}
+
+/// Issue 13: the finalize's writes (break register, report events) and the
+/// run's own finish commit in one transaction. A node that dies between the
+/// kind's finalize and the run's finish leaves neither — no register row,
+/// the run still running — and concluding the run again registers every
+/// break once, as a run without the crash does.
+async fn crash_between_finalize_and_finish_commits_neither(db: &TestDb) {
+    load_demo_fixtures(db).await;
+    let jobs = [(JOB, job_text(JOB, 2))];
+    let reached = std::sync::Arc::new(tokio::sync::Notify::new());
+    let crashing = common::runner_with(
+        db,
+        common::lead::builtin_stopping_before_finish(JOB, reached.clone()),
+        &jobs,
+        std::sync::Arc::new(reckon::schedule::SystemClock),
+    );
+    let run = crashing
+        .request(common::manual(JOB, D))
+        .await
+        .expect("run created");
+    common::lead::crash_before_finish(&crashing, &run.run_id, reached).await;
+    assert_eq!(
+        register_rows(&db.db, JOB).await,
+        0,
+        "the crashed finalize registered no break"
+    );
+
+    // The next node concludes the run again (a single node heals it after
+    // its lease; here directly): every break registered once.
+    let plain = runner(db, &[(JOB, 2)]);
+    plain.resume(&run.run_id).await.expect("run concluded again");
+    let healed = plain.ledger().run(&run.run_id).await.expect("run");
+    assert_eq!(healed.status, RunStatus::Succeeded, "{:?}", healed.error);
+    let registered = register_rows(&db.db, JOB).await;
+    assert!(registered > 0, "the demo data has breaks");
+    let events = plain.ledger().events(&run.run_id).await.expect("events");
+    let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
+    assert_eq!(count("finished"), 1, "finished once");
+    let outcome = healed.outcome.expect("outcome");
+    let reports = outcome["reports"].as_array().expect("reports").len();
+    assert_eq!(count("report"), reports, "each report recorded once");
+
+    // The same register as a run of the date that never crashed.
+    let rows_after_heal = register_keys(&db.db, JOB).await;
+    let again = rerun_run(&plain, &RunSummary {
+        run: plain.ledger().run(&run.run_id).await.expect("run"),
+        shards: plain.ledger().shards(&run.run_id).await.expect("shards"),
+    }, "compare with a run without a crash")
+    .await;
+    assert_succeeded(&again);
+    assert_eq!(register_keys(&db.db, JOB).await, rows_after_heal);
+}
+
+async fn register_keys(db: &Db, job: &str) -> Vec<(String, String, String, String)> {
+    on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT category, found_as, break_key, state FROM recon_breaks WHERE job = $1 \
+             ORDER BY category, found_as, break_key",
+        )
+        .bind(job)
+        .fetch_all(pool)
+        .await
+        .expect("register rows")
+    })
 }

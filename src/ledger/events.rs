@@ -57,6 +57,19 @@ impl Ledger {
         Ok(())
     }
 
+    /// Appends an event inside the caller's transaction: it commits with the
+    /// change it tells of, or not at all.
+    pub async fn append_event_in(
+        &self,
+        tx: &mut DbTx,
+        run_id: &str,
+        item: Option<u32>,
+        kind: &str,
+        message: &str,
+    ) -> Result<(), LedgerError> {
+        append_event_in(tx, run_id, item, kind, message, self.clock.now()).await
+    }
+
     /// Statement waits in seconds by job (from [`STATEMENT_WAIT_EVENT`] events).
     pub async fn statement_waits(&self) -> Result<Vec<(String, f64)>, LedgerError> {
         let rows: Vec<(String, String)> = on_db!(&self.db, pool => {

@@ -267,6 +267,29 @@ impl Ledger {
         Ok(())
     }
 
+    /// [`Ledger::finish_run`] inside the caller's write transaction (a run's
+    /// conclusion, [`Ledger::begin_conclusion`], which already holds the
+    /// leader epoch and the run): the finish commits with whatever else the
+    /// caller wrote there, or not at all. `Ok(false)` when the run was
+    /// already final (nothing written).
+    pub async fn finish_run_in(
+        &self,
+        tx: &mut DbTx,
+        run_id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        outcome: Option<&serde_json::Value>,
+    ) -> Result<bool, LedgerError> {
+        if !status.is_final() {
+            return Err(LedgerError::WrongState {
+                run_id: run_id.to_string(),
+                expected: "a final status".into(),
+                actual: status.to_string(),
+            });
+        }
+        finish_in(tx, run_id, status, error, outcome, self.clock.now()).await
+    }
+
     /// One run by id.
     pub async fn run(&self, run_id: &str) -> Result<RunRecord, LedgerError> {
         let row: Option<RunRow> = on_db!(&self.db, pool => {

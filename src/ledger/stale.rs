@@ -106,27 +106,49 @@ impl Ledger {
         lead: Option<Epoch>,
         outcome: impl FnOnce(&CarryEffect) -> Result<serde_json::Value, serde_json::Error>,
     ) -> Result<Option<CarryEffect>, LedgerError> {
-        let run_id = run_id.as_str();
-        let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         // A leader write like every other run conclusion (ledger/leader.rs).
         hold_leader(&mut tx, lead).await?;
-        let Some(run) = finishing(&mut tx, run_id).await? else {
-            tx.rollback().await?;
+        let effect = self
+            .finish_succeeded_carrying_in(&mut tx, run_id, digest, outcome)
+            .await?;
+        match effect {
+            Some(_) => tx.commit().await?,
+            None => tx.rollback().await?,
+        }
+        Ok(effect)
+    }
+
+    /// [`Ledger::finish_succeeded_carrying`] inside the caller's write
+    /// transaction (a run's conclusion, [`Ledger::begin_conclusion`], which
+    /// already holds the leader epoch): the run's success, its digest, the
+    /// stale marks and their events commit with whatever else the caller
+    /// wrote (the kind's finalize writes), or not at all. `Ok(None)` when
+    /// the run is already final; nothing was written then.
+    pub async fn finish_succeeded_carrying_in(
+        &self,
+        tx: &mut DbTx,
+        run_id: &super::RunId,
+        digest: &str,
+        outcome: impl FnOnce(&CarryEffect) -> Result<serde_json::Value, serde_json::Error>,
+    ) -> Result<Option<CarryEffect>, LedgerError> {
+        let run_id = run_id.as_str();
+        let now = self.clock.now();
+        let Some(run) = finishing(tx, run_id).await? else {
             return Ok(None);
         };
-        lock_job(&mut tx, &run.job).await?;
-        let previous = previous_digest(&mut tx, &run, run_id).await?;
+        lock_job(tx, &run.job).await?;
+        let previous = previous_digest(tx, &run, run_id).await?;
         let changed = previous.as_deref() != Some(digest);
         let mut effect = CarryEffect {
             changed,
             ..CarryEffect::default()
         };
         if changed {
-            effect.stale_later = later_succeeded(&mut tx, &run).await?;
+            effect.stale_later = later_succeeded(tx, &run).await?;
             for (date, stale_run) in &effect.stale_later {
                 insert_mark(
-                    &mut tx,
+                    tx,
                     stale_run,
                     &run.job,
                     *date,
@@ -137,10 +159,10 @@ impl Ledger {
                 .await?;
             }
         }
-        effect.stale_self = changed_while_running(&mut tx, &run).await?;
+        effect.stale_self = changed_while_running(tx, &run).await?;
         if let Some((cause_date, cause_run)) = &effect.stale_self {
             insert_mark(
-                &mut tx,
+                tx,
                 run_id,
                 &run.job,
                 run.business_date,
@@ -150,9 +172,9 @@ impl Ledger {
             )
             .await?;
         }
-        clear_older(&mut tx, &run, run_id, now).await?;
+        clear_older(tx, &run, run_id, now).await?;
         let value = outcome(&effect).map_err(|e| LedgerError::Encode(e.to_string()))?;
-        on_tx!(&mut tx, conn => {
+        on_tx!(&mut *tx, conn => {
             sqlx::query(
                 "INSERT INTO run_carry (run_id, job, business_date, digest, changed) VALUES ($1, $2, $3, $4, $5)",
             )
@@ -165,43 +187,9 @@ impl Ledger {
             .await?;
         });
         // The same finish as every run's (ledger/runs.rs), with the digest beside it.
-        super::runs::finish_in(
-            &mut tx,
-            run_id,
-            RunStatus::Succeeded,
-            None,
-            Some(&value),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        self.carry_events(run_id, &run, &effect).await?;
+        super::runs::finish_in(tx, run_id, RunStatus::Succeeded, None, Some(&value), now).await?;
+        carry_events_in(tx, run_id, &run, &effect, now).await?;
         Ok(Some(effect))
-    }
-
-    /// The event log entries of a finish with carried state (after the commit:
-    /// the marks themselves are in `run_stale`).
-    async fn carry_events(
-        &self,
-        run_id: &str,
-        run: &Finishing,
-        effect: &CarryEffect,
-    ) -> Result<(), LedgerError> {
-        for (_, stale_run) in &effect.stale_later {
-            let message = format!(
-                "stale: run {run_id} changed what {} carries into later dates",
-                run.business_date
-            );
-            self.append_event(stale_run, None, "stale", &message)
-                .await?;
-        }
-        if let Some((date, cause)) = &effect.stale_self {
-            let message = format!(
-                "stale: run {cause} changed what {date} carries while this run was running"
-            );
-            self.append_event(run_id, None, "stale", &message).await?;
-        }
-        Ok(())
     }
 
     /// The stale mark of a run (active or cleared), if it ever had one.
@@ -264,6 +252,30 @@ impl Ledger {
         });
         Ok(rows.into_iter().map(|(d,)| d).collect())
     }
+}
+
+/// The event log entries of a finish with carried state, in its transaction
+/// (the marks themselves are in `run_stale`).
+async fn carry_events_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    run: &Finishing,
+    effect: &CarryEffect,
+    now: DateTime<Utc>,
+) -> Result<(), LedgerError> {
+    for (_, stale_run) in &effect.stale_later {
+        let message = format!(
+            "stale: run {run_id} changed what {} carries into later dates",
+            run.business_date
+        );
+        super::events::append_event_in(tx, stale_run, None, "stale", &message, now).await?;
+    }
+    if let Some((date, cause)) = &effect.stale_self {
+        let message =
+            format!("stale: run {cause} changed what {date} carries while this run was running");
+        super::events::append_event_in(tx, run_id, None, "stale", &message, now).await?;
+    }
+    Ok(())
 }
 
 async fn finishing(tx: &mut DbTx, run_id: &str) -> Result<Option<Finishing>, LedgerError> {

@@ -1,57 +1,126 @@
-//! Finishing a succeeded run of a kind whose business date feeds the next
-//! one: the kind's carry digest goes to the ledger with the success, which
-//! marks later dates stale in the same transaction; the run's attention
-//! names them (docs/settlement.md, "Stale later dates").
+//! Recording a run's conclusion: the run's own finish (status, outcome,
+//! report events) and, for a kind whose business date feeds the next one,
+//! its carry digest with the stale marks of later dates, all written in the
+//! transaction the kind's finalize wrote under the leader fence
+//! ([`super::LeadTx`]) and committed with it — finalize effects and the
+//! run's success commit together or not at all (issue 13). The run's
+//! attention names the stale dates (docs/settlement.md, "Stale later dates").
 
 use super::kind::{JobKind, RunCtx, RunOutcome};
 use super::{RunError, Runner};
+use crate::db::DbTx;
 use crate::error_chain::chain;
-use crate::ledger::{CarryEffect, RunStatus};
+use crate::ledger::{CarryEffect, LedgerError, RunStatus};
 
 impl Runner {
-    /// Finishes a run whose finalize succeeded, when its kind carries state:
-    /// stores the digest, marks stale dates, adds them to the attention.
-    /// `Ok(false)` when the kind carries nothing (the caller finishes the
-    /// run as usual). A digest that cannot be computed fails the run.
-    pub(super) async fn finish_with_carry(
+    /// Records a finalize's `outcome` in `staged` (the conclusion
+    /// transaction the kind handed over with [`super::LeadTx::done`]; a kind
+    /// that wrote nothing under the fence gets one opened here) and commits:
+    /// report events, the run's final status and outcome, and — for a
+    /// succeeded run of a kind that carries state — its digest and the stale
+    /// marks. A digest that cannot be computed fails the run. Any error
+    /// rolls all of it back, the kind's writes included; the run stays
+    /// unfinished and is concluded again.
+    pub(super) async fn record_conclusion(
         &self,
         kind: &dyn JobKind,
         ctx: &RunCtx,
         outcome: &RunOutcome,
-    ) -> Result<bool, RunError> {
-        let digest = match kind.carry_digest(ctx, outcome).await {
-            Ok(None) => return Ok(false),
-            Ok(Some(digest)) => digest,
-            Err(err) => {
-                let reason = format!(
+        staged: Option<DbTx>,
+    ) -> Result<(), RunError> {
+        // Asked before anything is written: the digest reads the shards'
+        // committed outputs (or the outcome), not the finalize's writes.
+        let digest = match outcome.failure {
+            Some(_) => Ok(None),
+            None => kind.carry_digest(ctx, outcome).await.map_err(|err| {
+                format!(
                     "finalize failed: reading what {} carries into the next date: {}",
                     ctx.business_date,
                     chain(&err)
-                );
+                )
+            }),
+        };
+        let mut tx = match staged {
+            Some(tx) => tx,
+            None => match self
+                .ledger
+                .begin_conclusion(&ctx.run_id, ctx.leader_epoch)
+                .await
+            {
+                Ok(tx) => tx,
+                Err(LedgerError::WrongState { actual, .. }) => {
+                    tracing::warn!(run_id = %ctx.run_id, %actual, "run was already final at the barrier; left as it was");
+                    return Ok(());
+                }
+                Err(err) => return Err(err.into()),
+            },
+        };
+        match self
+            .conclusion_writes(&mut tx, ctx, outcome, digest)
+            .await
+        {
+            Ok(()) => {
+                tx.commit().await.map_err(LedgerError::from)?;
+                Ok(())
+            }
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(run_id = %ctx.run_id, error = %chain(&rollback), "rolling back a conclusion failed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn conclusion_writes(
+        &self,
+        tx: &mut DbTx,
+        ctx: &RunCtx,
+        outcome: &RunOutcome,
+        digest: Result<Option<String>, String>,
+    ) -> Result<(), RunError> {
+        let run_id = &ctx.run_id;
+        let value = serde_json::to_value(outcome).map_err(|e| RunError::BadSummary {
+            run_id: run_id.to_string(),
+            item: 0,
+            reason: format!("the run outcome does not serialize: {e}"),
+        })?;
+        for file in &outcome.reports {
+            self.ledger
+                .append_event_in(tx, run_id, None, "report", &file.display().to_string())
+                .await?;
+        }
+        let finished = match digest {
+            Err(reason) => {
                 self.ledger
-                    .finish_run_as(
-                        &ctx.run_id,
-                        RunStatus::Failed,
-                        Some(&reason),
-                        None,
-                        ctx.leader_epoch,
-                    )
-                    .await?;
-                return Ok(true);
+                    .finish_run_in(tx, run_id, RunStatus::Failed, Some(&reason), None)
+                    .await?
+            }
+            Ok(Some(digest)) => self
+                .ledger
+                .finish_succeeded_carrying_in(tx, run_id, &digest, |effect| {
+                    let mut outcome = outcome.clone();
+                    outcome.attention.extend(stale_attention(ctx, effect));
+                    serde_json::to_value(&outcome)
+                })
+                .await?
+                .is_some(),
+            // A kind may publish its reports and still fail the run
+            // (RunOutcome::failure): the reports stay recorded.
+            Ok(None) => {
+                let status = match outcome.failure {
+                    Some(_) => RunStatus::Failed,
+                    None => RunStatus::Succeeded,
+                };
+                self.ledger
+                    .finish_run_in(tx, run_id, status, outcome.failure.as_deref(), Some(&value))
+                    .await?
             }
         };
-        let finished = self
-            .ledger
-            .finish_succeeded_carrying(&ctx.run_id, &digest, ctx.leader_epoch, |effect| {
-                let mut outcome = outcome.clone();
-                outcome.attention.extend(stale_attention(ctx, effect));
-                serde_json::to_value(&outcome)
-            })
-            .await?;
-        if finished.is_none() {
-            tracing::warn!(run_id = %ctx.run_id, "run was already final at the barrier; left as it was");
+        if !finished {
+            tracing::warn!(run_id = %run_id, "run was already final at the barrier; left as it was");
         }
-        Ok(true)
+        Ok(())
     }
 }
 

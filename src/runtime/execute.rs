@@ -60,6 +60,9 @@ impl Runner {
         } else {
             let job = Arc::new(self.catalog.get(&run.job)?.clone());
             let heartbeat_stop = CancellationToken::new();
+            // Dropped mid-way (an aborted task, a lost leadership), the run
+            // stops heartbeating too, so it can be healed as abandoned.
+            let _stop_on_drop = heartbeat_stop.clone().drop_guard();
             let heartbeat = self.spawn_heartbeat(run_id, heartbeat_stop.clone());
             let result = self.execute_inner(&run, &job, progress, lead).await;
             heartbeat_stop.cancel();
@@ -416,48 +419,23 @@ impl Runner {
             ledger: self.ledger.clone(),
             paths: self.paths.clone(),
             leader_epoch: lead,
+            concluding: Arc::default(),
         };
         // A superseded leader stops here; an election during finalize is
         // caught by the kind's own writes and publication (RunCtx::lead).
         self.ledger.confirm_leader(lead).await?;
         match kind.finalize(&ctx, &outcomes).await {
             Ok(outcome) => {
-                let value = serde_json::to_value(&outcome).map_err(|e| RunError::BadSummary {
-                    run_id: run.run_id.clone(),
-                    item: 0,
-                    reason: format!("the run outcome does not serialize: {e}"),
-                })?;
-                for file in &outcome.reports {
-                    self.ledger
-                        .append_event(&run.run_id, None, "report", &file.display().to_string())
-                        .await?;
-                }
-                // A kind may publish its reports and still fail the run
-                // (RunOutcome::failure): the reports stay recorded.
-                let status = match outcome.failure {
-                    Some(_) => RunStatus::Failed,
-                    None => RunStatus::Succeeded,
-                };
-                // Carried state and stale later dates (runtime/carry.rs).
-                if status == RunStatus::Succeeded
-                    && self
-                        .finish_with_carry(kind.as_ref(), &ctx, &outcome)
-                        .await?
-                {
-                    return Ok(());
-                }
-                self.ledger
-                    .finish_run_as(
-                        &run.run_id,
-                        status,
-                        outcome.failure.as_deref(),
-                        Some(&value),
-                        lead,
-                    )
+                let staged = ctx.take_concluding();
+                self.record_conclusion(kind.as_ref(), &ctx, &outcome, staged)
                     .await?;
                 // Hook point for "a run finished" (after its status is recorded).
             }
             Err(err) => {
+                // Whatever the finalize wrote under the fence is not committed.
+                if let Some(staged) = ctx.take_concluding() {
+                    staged.rollback().await.map_err(LedgerError::from)?;
+                }
                 let reason = format!("finalize failed: {}", chain(&err));
                 self.ledger
                     .finish_run_as(&run.run_id, RunStatus::Failed, Some(&reason), None, lead)

@@ -212,35 +212,84 @@ pub struct RunCtx {
     /// leader): every finalize write takes it through [`RunCtx::lead`], so
     /// a superseded leader commits and publishes nothing.
     pub leader_epoch: Option<crate::ledger::Epoch>,
+    /// Where [`LeadTx::done`] leaves the conclusion transaction.
+    pub(super) concluding: Arc<Concluding>,
 }
+
+/// The slot through which a finalize hands its conclusion transaction to
+/// the runtime ([`LeadTx::done`]).
+pub(super) type Concluding = std::sync::Mutex<Option<DbTx>>;
 
 /// A finalize's write transaction under the leader fence, opened by
 /// [`RunCtx::lead`]: the leader epoch and the unfinished run are held (row
-/// locks) until [`LeadTx::commit`]. Report publication needs one, so
+/// locks) until the runtime commits it. Report publication needs one, so
 /// reports appear only while the epoch is current.
-pub struct LeadTx(DbTx);
+///
+/// The kind does not commit it: [`LeadTx::done`] hands it to the runtime,
+/// which records the run's own finish (status, outcome, report events,
+/// carried state and stale marks) in the same transaction and then commits
+/// all of it at once. A crash, a lost leadership or an error anywhere
+/// before that commit leaves none of the finalize's writes and the run
+/// unfinished, to be concluded again (issue 13).
+pub struct LeadTx {
+    tx: DbTx,
+    concluding: Arc<Concluding>,
+}
 
 impl LeadTx {
     /// The transaction, for the kind's own writes (break register, carried records).
     pub fn tx(&mut self) -> &mut DbTx {
-        &mut self.0
+        &mut self.tx
     }
 
-    pub async fn commit(self) -> Result<(), JobError> {
-        Ok(self.0.commit().await?)
+    /// The kind's conclusion writes are complete: hands the transaction to
+    /// the runtime, which finishes the run in it and commits. Call it last,
+    /// after [`RunCtx::publish`]; read what the writes changed through
+    /// [`LeadTx::tx`] before, not through the pool after (they are not
+    /// committed yet).
+    pub fn done(self) {
+        let mut slot = self
+            .concluding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(self.tx);
     }
 }
 
 impl RunCtx {
     /// Opens the write transaction of this run's conclusion: fails with
     /// [`LedgerError::LeaderFenced`] when a newer leader was elected, and
-    /// with [`LedgerError::WrongState`] when the run already ended.
+    /// with [`LedgerError::WrongState`] when the run already ended. One per
+    /// finalize: the run's row stays locked until the runtime commits it.
     pub async fn lead(&self) -> Result<LeadTx, JobError> {
-        Ok(LeadTx(
-            self.ledger
+        if self.concluding_taken() {
+            return Err(JobError::Failed(
+                "finalize asked for a second conclusion transaction; the first one holds the run"
+                    .into(),
+            ));
+        }
+        Ok(LeadTx {
+            tx: self
+                .ledger
                 .begin_conclusion(&self.run_id, self.leader_epoch)
                 .await?,
-        ))
+            concluding: self.concluding.clone(),
+        })
+    }
+
+    fn concluding_taken(&self) -> bool {
+        self.concluding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// The conclusion transaction the finalize handed over, if it did.
+    pub(super) fn take_concluding(&self) -> Option<DbTx> {
+        self.concluding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// `reports/{business_date}/{job}/{run_id}/`.
@@ -291,8 +340,8 @@ pub trait JobKind: Send + Sync {
 impl RunCtx {
     /// Publishes report files into [`RunCtx::report_dir`] with a manifest
     /// naming this run, plus `report.xlsx` built from them when reckon.toml or
-    /// the job asks for workbooks, while `_lead` holds the leader fence (commit
-    /// it after); returns the paths written.
+    /// the job asks for workbooks, while `_lead` holds the leader fence (hand it
+    /// over with [`LeadTx::done`] after); returns the paths written.
     pub fn publish(
         &self,
         _lead: &LeadTx,

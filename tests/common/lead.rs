@@ -98,3 +98,100 @@ pub async fn run_overtaken(db: &TestDb, runner: &Runner, job: &str, date: &str) 
     );
     (run.run_id, old)
 }
+
+/// `inner`, except that after its finalize returned (its writes handed to
+/// the runtime, not committed) the run "crashes": `carry_digest`, which the
+/// runtime asks between the finalize's writes and the run's own finish,
+/// tells `reached` and never returns, so the test can abort the task there.
+pub struct StopsBeforeFinish {
+    pub inner: Arc<dyn JobKind>,
+    pub reached: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl JobKind for StopsBeforeFinish {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn check_params(&self, params: &toml::Table) -> Result<(), (String, String)> {
+        self.inner.check_params(params)
+    }
+
+    async fn run_shard(&self, ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
+        self.inner.run_shard(ctx).await
+    }
+
+    async fn finalize(
+        &self,
+        ctx: &RunCtx,
+        shards: &[ShardOutcome],
+    ) -> Result<RunOutcome, JobError> {
+        self.inner.finalize(ctx, shards).await
+    }
+
+    async fn carry_digest(
+        &self,
+        _ctx: &RunCtx,
+        _outcome: &RunOutcome,
+    ) -> Result<Option<String>, JobError> {
+        self.reached.notify_one();
+        std::future::pending().await
+    }
+}
+
+/// The built-in kinds with `kind` wrapped in [`StopsBeforeFinish`].
+pub fn builtin_stopping_before_finish(
+    kind: &str,
+    reached: Arc<tokio::sync::Notify>,
+) -> KindRegistry {
+    let mut kinds = reckon::jobs::builtin();
+    let inner = kinds.get(kind).expect("a built-in kind");
+    kinds.register(Arc::new(StopsBeforeFinish { inner, reached }));
+    kinds
+}
+
+/// Executes `run_id` on `runner` (whose kind is wrapped in
+/// [`StopsBeforeFinish`]) and kills it at the hook: the task is aborted
+/// there, dropping the open conclusion transaction as a crashed process
+/// would. Then the run must still be running with no outcome, no `report`
+/// and no `finished` event.
+pub async fn crash_before_finish(
+    runner: &Runner,
+    run_id: &str,
+    reached: Arc<tokio::sync::Notify>,
+) {
+    let task = {
+        let runner = runner.clone();
+        let run_id = run_id.to_string();
+        tokio::spawn(async move {
+            runner
+                .execute(&run_id, Arc::new(Progress::default()))
+                .await
+        })
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), reached.notified())
+        .await
+        .expect("the run reaches the window between finalize and finish");
+    task.abort();
+    let ended = task.await;
+    assert!(
+        ended.as_ref().is_err_and(|e| e.is_cancelled()),
+        "the run was stopped at the hook: {ended:?}"
+    );
+    let ledger = runner.ledger();
+    let after = ledger.run(run_id).await.expect("run");
+    assert_eq!(after.status, RunStatus::Running, "the run is not finished");
+    assert!(after.outcome.is_none(), "no outcome recorded");
+    let kinds: Vec<String> = ledger
+        .events(run_id)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        !kinds.iter().any(|k| k == "report" || k == "finished"),
+        "nothing of the conclusion committed: {kinds:?}"
+    );
+}

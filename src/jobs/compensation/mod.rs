@@ -150,7 +150,7 @@ impl JobKind for Compensation {
         ];
         let lead = ctx.lead().await?;
         let reports = ctx.publish(&lead, files)?;
-        lead.commit().await?;
+        lead.done();
         Ok(RunOutcome {
             reports,
             summary: serde_json::to_value(total).map_err(|e| JobError::Failed(e.to_string()))?,

@@ -58,7 +58,7 @@ pub async fn build(ctx: &RunCtx) -> Result<RunOutcome, JobError> {
     ];
     let lead = ctx.lead().await?;
     let reports = ctx.publish(&lead, files)?;
-    lead.commit().await?;
+    lead.done();
     Ok(RunOutcome {
         reports,
         summary: totals,

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{Break, BreakState};
-use crate::db::Db;
+use crate::db::{Db, DbTx};
 use crate::money::Money;
-use crate::on_db;
+use crate::{on_db, on_tx};
 
 /// Why a register operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -225,24 +225,29 @@ pub async fn categories(db: &Db) -> Result<Vec<String>, BreakError> {
 /// An attention line when `job` has unresolved breaks more than `days` days
 /// older than `as_of` (the run's business date, so reruns say the same).
 pub async fn aged_attention(
-    db: &Db,
+    tx: &mut DbTx,
     job: &str,
     as_of: NaiveDate,
     days: u32,
 ) -> Result<Option<String>, BreakError> {
-    let filter = BreakFilter {
-        job: Some(job.to_string()),
-        unresolved: true,
-        older_than_days: Some(days),
-        today: Some(as_of),
-        ..BreakFilter::default()
-    };
-    let aged = list(db, &filter).await?;
-    Ok((!aged.is_empty()).then(|| {
+    // The same breaks as `list` with `unresolved` and `older_than_days`,
+    // counted inside the run's conclusion transaction, so the register
+    // writes of the run itself are seen before they commit.
+    let before = as_of - Duration::days(i64::from(days));
+    let aged: i64 = on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recon_breaks WHERE job = $1 AND state IN ('pending', 'open') \
+             AND business_date < $2",
+        )
+        .bind(job)
+        .bind(before)
+        .fetch_one(&mut **conn)
+        .await?
+    });
+    Ok((aged > 0).then(|| {
         format!(
-            "{} unresolved breaks of {job} are more than {days} days old \
-             (reckon breaks --job {job} --open --older-than {days})",
-            aged.len()
+            "{aged} unresolved breaks of {job} are more than {days} days old \
+             (reckon breaks --job {job} --open --older-than {days})"
         )
     }))
 }

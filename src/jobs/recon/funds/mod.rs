@@ -148,8 +148,11 @@ impl JobKind for ReconFunds {
         files.push(
             breaks::rollforward_date_report(lead.tx(), job, ctx.job.time_zone, date, bom).await?,
         );
+        // Counted in the conclusion transaction: it sees this run's register writes.
+        let aged =
+            breaks::aged_attention(lead.tx(), job, date, settings.escalate_after_days).await?;
         let reports = ctx.publish(&lead, files)?;
-        lead.commit().await?;
+        lead.done();
 
         let engine_breaks = records.iter().filter(|r| r.category.is_break()).count();
         let pending = records.len() - engine_breaks;
@@ -187,9 +190,7 @@ impl JobKind for ReconFunds {
                 "{fee_findings} fees differ from the channel contract (fee_overcharge / fee_undercharge in diff.csv)"
             ));
         }
-        if let Some(line) =
-            breaks::aged_attention(db, job, date, settings.escalate_after_days).await?
-        {
+        if let Some(line) = aged {
             attention.push(line);
         }
         if let Some(line) = tie.as_ref().and_then(tieout::Tieout::attention) {

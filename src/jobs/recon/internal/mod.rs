@@ -198,14 +198,13 @@ impl JobKind for InternalRecon {
         files.push(
             breaks::rollforward_date_report(lead.tx(), job, zone, ctx.business_date, bom).await?,
         );
-        let reports = ctx.publish(&lead, files)?;
-        lead.commit().await?;
-        let mut attention = attention(ctx, &breaks, recorded);
+        // Counted in the conclusion transaction: it sees this run's register writes.
         let escalate = escalate_after_days(&ctx.job.params)?;
-        if let Some(line) =
-            breaks::aged_attention(ctx.ledger.db(), &ctx.job.name, ctx.business_date, escalate)
-                .await?
-        {
+        let aged = breaks::aged_attention(lead.tx(), job, ctx.business_date, escalate).await?;
+        let reports = ctx.publish(&lead, files)?;
+        lead.done();
+        let mut attention = attention(ctx, &breaks, recorded);
+        if let Some(line) = aged {
             attention.push(line);
         }
         Ok(RunOutcome {
