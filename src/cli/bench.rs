@@ -29,6 +29,10 @@ enum Bench {
     /// The console's grid, runs, run and cluster pages on a generated book
     /// of runs (SQLite), beside the database reads each page makes
     Console(ConsoleBenchArgs),
+    /// The randomized fault series of issue 13 on 3 nodes with real
+    /// PostgreSQL and ZooKeeper (a launcher: runs the test harness from a
+    /// source checkout, `cargo bench --bench faults`)
+    Faults(super::bench_faults::FaultsArgs),
     /// Write the recon benchmark's ledger and/or statement file (e.g. into a
     /// named pipe, for runs too large to keep on disk)
     ReconGenerate(ReconGenerateArgs),
@@ -159,6 +163,7 @@ pub(super) async fn bench(config: &Config, args: BenchArgs) -> Result<u8, Failur
         Bench::Compensation(args) => bench_compensation(config, args).await,
         Bench::Recon(args) => bench_recon(args).await,
         Bench::Console(args) => bench_console(config, args).await,
+        Bench::Faults(args) => super::bench_faults::bench_faults(args),
         Bench::ReconGenerate(args) => {
             use crate::jobs::recon::engine::bench::generate_files;
             use crate::jobs::recon::engine::progress::NoProgress;

@@ -3,6 +3,7 @@
 //! configuration error.
 
 mod bench;
+mod bench_faults;
 mod breaks;
 mod cascade;
 mod cluster;
