@@ -276,7 +276,7 @@ impl Node {
                 .await
                 .map_err(|e| chain(&e))?
                 .job;
-            if paused.contains(&parent_job) {
+            if paused.contains(parent_job.as_str()) {
                 return Err(format!(
                     "job `{parent_job}` is disabled in this cluster (reckon cluster enable {parent_job})"
                 ));
@@ -294,9 +294,9 @@ impl Node {
         }
         let name = request
             .job
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| "the request names no job".to_string())?;
-        if paused.contains(name) {
+        if paused.contains(name.as_str()) {
             return Err(format!(
                 "job `{name}` is disabled in this cluster (reckon cluster enable {name})"
             ));
@@ -306,7 +306,7 @@ impl Node {
             .business_date
             .unwrap_or_else(|| crate::schedule::business_date_for(job, self.clock.now()));
         let new = NewRun {
-            job: name.to_string(),
+            job: name.clone(),
             business_date,
             trigger: Trigger::Manual,
             requested_by: request.requested_by.clone(),
@@ -337,7 +337,7 @@ impl Node {
         let lead = self.lead;
         self.tasks.spawn(async move {
             if let Err(err) = runner
-                .execute_as(run_id.as_str(), Arc::new(Progress::default()), lead)
+                .execute_as(&run_id, Arc::new(Progress::default()), lead)
                 .await
             {
                 tracing::error!(%run_id, error = %chain(&err), "run did not conclude here");

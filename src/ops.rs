@@ -54,14 +54,14 @@ pub fn run_dates(
 
 /// The run request of a manual run or backfill, journaled with who and why.
 pub fn manual_run(
-    job: &str,
+    job: &crate::ledger::JobName,
     business_date: NaiveDate,
     trigger: Trigger,
     requested_by: &str,
     reason: Option<&str>,
 ) -> NewRun {
     NewRun {
-        job: job.to_string(),
+        job: job.clone(),
         business_date,
         trigger,
         requested_by: requested_by.to_string(),

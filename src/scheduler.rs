@@ -81,7 +81,7 @@ impl Scheduler {
             .runner
             .catalog()
             .jobs()
-            .filter(|j| j.enabled && j.cron.is_some() && !paused.contains(&j.name))
+            .filter(|j| j.enabled && j.cron.is_some() && !paused.contains(j.name.as_str()))
             .cloned()
             .collect();
         for job in &jobs {
@@ -235,7 +235,7 @@ impl Scheduler {
                 let covering = match &err {
                     RunError::AlreadySucceeded { run_id, .. }
                     | RunError::Ledger(LedgerError::RunActive { run_id, .. }) => run_id.clone(),
-                    _ => String::new(),
+                    _ => crate::ledger::RunId::from(""),
                 };
                 if let Err(LedgerError::UnknownRun(_)) = self.runner.ledger().run(&covering).await {
                     // The covering run finished as we looked: the next tick

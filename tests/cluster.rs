@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::TestDb;
 use common::zk::{SESSION_TIMEOUT, Setup, ZkServer, client, instances, leader, wait_for};
 use reckon::db::Db;
-use reckon::ledger::{Ledger, RunFilter, RunRecord, RunStatus};
+use reckon::ledger::{JobName, Ledger, RunFilter, RunId, RunRecord, RunStatus};
 use reckon::schedule::SystemClock;
 
 const NS: &str = "reckon-test";
@@ -94,7 +94,7 @@ impl Cluster {
 
     /// Per item: (owner of every committed epoch). Owners come from the
     /// `claimed` events ("by {owner} with epoch {n}").
-    async fn commits(&self, run_id: &str) -> BTreeMap<u32, Vec<String>> {
+    async fn commits(&self, run_id: &RunId) -> BTreeMap<u32, Vec<String>> {
         let events = self.ledger.events(run_id).await.unwrap();
         let mut owner_of: BTreeMap<(u32, String), String> = BTreeMap::new();
         let mut commits: BTreeMap<u32, Vec<String>> = BTreeMap::new();
@@ -357,9 +357,9 @@ async fn kill_9_mid_run_fails_over_and_outputs_match_a_single_node_run() {
 }
 
 /// Waits until the latest run of `job` has `count` shards running on `node`.
-async fn wait_running_on(c: &Cluster, job: &str, node: &str, count: usize) -> String {
+async fn wait_running_on(c: &Cluster, job: &str, node: &str, count: usize) -> RunId {
     let ledger = c.ledger.clone();
-    let (job, node) = (job.to_string(), node.to_string());
+    let (job, node) = (JobName::from(job), node.to_string());
     wait_for(
         &format!("{node} to run {count} shards"),
         Duration::from_secs(30),

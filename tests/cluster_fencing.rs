@@ -22,12 +22,12 @@ async fn committed_shard_is_not_claimed_again(db: &TestDb) {
     let d = date("2026-11-21");
     let epoch = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-a")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-a")
         .await
         .unwrap();
     let fenced = h
         .ledger
-        .begin_fenced(&run.run_id, "eod", d, 0, epoch)
+        .begin_fenced(&run.run_id, &"eod".into(), d, 0, epoch)
         .await
         .unwrap();
     h.ledger
@@ -37,14 +37,14 @@ async fn committed_shard_is_not_claimed_again(db: &TestDb) {
     // A late failover taker must not run it again, nor bump the epoch.
     match h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-b")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-b")
         .await
     {
         Err(LedgerError::AlreadyCommitted { item, .. }) => assert_eq!(item, 0),
         other => panic!("expected AlreadyCommitted, got {other:?}"),
     }
     assert_eq!(
-        h.ledger.current_epoch("eod", d, 0).await.unwrap(),
+        h.ledger.current_epoch(&"eod".into(), d, 0).await.unwrap(),
         Some(epoch)
     );
     let shard = &h.ledger.shards(&run.run_id).await.unwrap()[0];
@@ -64,12 +64,12 @@ async fn superseded_owner_cannot_mark_the_end(db: &TestDb) {
     let d = date("2026-11-21");
     let old = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-a")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-a")
         .await
         .unwrap();
     let new = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-b")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-b")
         .await
         .unwrap();
     let marked = h

@@ -154,7 +154,7 @@ async fn serve(server: Arc<Server>) -> SocketAddr {
 struct Harness {
     runner: Runner,
     clock: Arc<ManualClock>,
-    last_run: Mutex<Option<String>>,
+    last_run: Mutex<Option<reckon::ledger::RunId>>,
 }
 
 impl Harness {
@@ -828,7 +828,7 @@ async fn superseded_fence_writes_nothing(db: &TestDb) {
         job: JOB.into(),
         business_date: "2026-11-21".parse().unwrap(),
         item: 0,
-        epoch: 7,
+        epoch: reckon::ledger::ShardEpoch(7),
     };
     let err = engine
         .check_back(&scope("zombie", Some(fence)))
@@ -872,7 +872,7 @@ async fn superseded_fence_delivers_nothing(db: &TestDb) {
         job: JOB.into(),
         business_date: "2026-11-21".parse().unwrap(),
         item: 0,
-        epoch: 7,
+        epoch: reckon::ledger::ShardEpoch(7),
     };
     let err = engine
         .deliver(&scope("zombie", Some(fence)))

@@ -137,7 +137,7 @@ fn metric(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
-async fn wait_final(runner: &Runner, run_id: &str) -> reckon::ledger::RunRecord {
+async fn wait_final(runner: &Runner, run_id: &reckon::ledger::RunId) -> reckon::ledger::RunRecord {
     for _ in 0..200 {
         let run = runner.ledger().run(run_id).await.unwrap();
         if run.status.is_final() {
@@ -272,7 +272,7 @@ async fn pages_actions_and_refusals(db: &TestDb) {
 
     // Runs list and one run: shards, events, reports, summary.csv as a table.
     let list = alice.get("/runs?job=settle").await;
-    assert!(list.status == 200 && list.body.contains(&ok.run_id));
+    assert!(list.status == 200 && list.body.contains(ok.run_id.as_str()));
     let page = alice.get(&format!("/runs/{}", ok.run_id)).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<h2>Shards</h2>") && page.body.contains("test-node"));
@@ -335,7 +335,7 @@ async fn pages_actions_and_refusals(db: &TestDb) {
         .next()
         .unwrap()
         .to_string();
-    let rerun = wait_final(&h.runner, &new_id).await;
+    let rerun = wait_final(&h.runner, &new_id.as_str().into()).await;
     assert_eq!(rerun.parent_run.as_deref(), Some(failed.run_id.as_str()));
     assert!(rerun.failed_only);
     assert_eq!(rerun.requested_by, "console:alice");
@@ -744,7 +744,9 @@ async fn pages_actions_and_refusals(db: &TestDb) {
     let mut reader = Browser::new(&base);
     let grid = reader.get("/?end=2026-11-21").await;
     assert_eq!(grid.status, 200);
-    assert!(grid.body.contains(&ok.run_id) && !grid.body.contains("action=\"/actions/run\""));
+    assert!(
+        grid.body.contains(ok.run_id.as_str()) && !grid.body.contains("action=\"/actions/run\"")
+    );
     let csrf = reader.get("/login").await.csrf();
     assert_eq!(
         reader

@@ -171,12 +171,7 @@ async fn cron_fire_survives_a_failed_run_creation(db: &TestDb) {
     let step = a.node.step().await.unwrap();
     assert_eq!(step.created.len(), 1, "the fire was not lost: {step:?}");
     a.node.drain().await;
-    let run = a
-        .runner
-        .ledger()
-        .run(step.created[0].as_str())
-        .await
-        .unwrap();
+    let run = a.runner.ledger().run(&step.created[0]).await.unwrap();
     assert_eq!(
         (run.business_date, run.status),
         (date("2026-11-21"), RunStatus::Succeeded)
@@ -295,7 +290,7 @@ async fn shard_of_a_failed_run_is_neither_claimed_nor_committed(db: &TestDb) {
         .unwrap();
     let epoch = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-a")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-a")
         .await
         .unwrap();
     h.ledger
@@ -310,7 +305,7 @@ async fn shard_of_a_failed_run_is_neither_claimed_nor_committed(db: &TestDb) {
         .unwrap();
     match h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 1, "node-b")
+        .claim_shard(&run.run_id, &"eod".into(), d, 1, "node-b")
         .await
     {
         Err(LedgerError::RunOver { item: 1, .. }) => {}
@@ -318,7 +313,7 @@ async fn shard_of_a_failed_run_is_neither_claimed_nor_committed(db: &TestDb) {
     }
     let fenced = h
         .ledger
-        .begin_fenced(&run.run_id, "eod", d, 0, epoch)
+        .begin_fenced(&run.run_id, &"eod".into(), d, 0, epoch)
         .await
         .unwrap();
     let committed = h
@@ -499,14 +494,7 @@ async fn catch_up_runs_every_missed_date_oldest_first(db: &TestDb) {
         let step = a.node.step().await.unwrap();
         a.node.drain().await;
         for id in step.created {
-            dates.push(
-                a.runner
-                    .ledger()
-                    .run(id.as_str())
-                    .await
-                    .unwrap()
-                    .business_date,
-            );
+            dates.push(a.runner.ledger().run(&id).await.unwrap().business_date);
         }
     }
     assert_eq!(
@@ -535,18 +523,19 @@ async fn paused_fence_holder_does_not_block_its_replacement() {
         .unwrap();
     let epoch = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-a")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-a")
         .await
         .unwrap();
     let holder = reckon::ledger::Ledger::new(holder_db.clone(), Arc::new(SystemClock));
     let mut fenced = holder
-        .begin_fenced(&run.run_id, "eod", d, 0, epoch)
+        .begin_fenced(&run.run_id, &"eod".into(), d, 0, epoch)
         .await
         .unwrap();
     // ... and the holder is paused here, its transaction open.
     let claimed = tokio::time::timeout(
         Duration::from_secs(8),
-        h.ledger.claim_shard(&run.run_id, "eod", d, 0, "node-b"),
+        h.ledger
+            .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-b"),
     )
     .await;
     let new = claimed
@@ -597,7 +586,7 @@ async fn jobs_lists_missed_business_dates_that_never_ran() {
     let ledger = reckon::ledger::Ledger::new(db.db.clone(), Arc::new(SystemClock));
     let skipped = Utc.with_ymd_and_hms(2026, 11, 19, 17, 30, 0).unwrap();
     ledger
-        .record_missed_fires("nightly", &[(skipped, date("2026-11-19"))], "skip")
+        .record_missed_fires(&"nightly".into(), &[(skipped, date("2026-11-19"))], "skip")
         .await
         .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_reckon"))

@@ -472,7 +472,7 @@ async fn fixed_record_is_auto_resolved_by_rerun(db: &TestDb) {
     });
     assert_eq!(
         state,
-        ("auto_resolved".to_string(), second.run.run_id.clone())
+        ("auto_resolved".to_string(), second.run.run_id.to_string())
     );
     let open = "SELECT COUNT(*) FROM recon_breaks WHERE job = $1 AND state = 'open'";
     assert_eq!(count(&db.db, open, JOB).await, 8);
@@ -653,7 +653,10 @@ async fn crash_between_finalize_and_finish_commits_neither(db: &TestDb) {
     // The next node concludes the run again (a single node heals it after
     // its lease; here directly): every break registered once.
     let plain = runner(db, &[(JOB, 2)]);
-    plain.resume(&run.run_id).await.expect("run concluded again");
+    plain
+        .resume(&run.run_id)
+        .await
+        .expect("run concluded again");
     let healed = plain.ledger().run(&run.run_id).await.expect("run");
     assert_eq!(healed.status, RunStatus::Succeeded, "{:?}", healed.error);
     let registered = register_rows(&db.db, JOB).await;
@@ -667,10 +670,14 @@ async fn crash_between_finalize_and_finish_commits_neither(db: &TestDb) {
 
     // The same register as a run of the date that never crashed.
     let rows_after_heal = register_keys(&db.db, JOB).await;
-    let again = rerun_run(&plain, &RunSummary {
-        run: plain.ledger().run(&run.run_id).await.expect("run"),
-        shards: plain.ledger().shards(&run.run_id).await.expect("shards"),
-    }, "compare with a run without a crash")
+    let again = rerun_run(
+        &plain,
+        &RunSummary {
+            run: plain.ledger().run(&run.run_id).await.expect("run"),
+            shards: plain.ledger().shards(&run.run_id).await.expect("shards"),
+        },
+        "compare with a run without a crash",
+    )
     .await;
     assert_succeeded(&again);
     assert_eq!(register_keys(&db.db, JOB).await, rows_after_heal);

@@ -401,7 +401,7 @@ async fn refunds_are_linked_across_days(db: &TestDb) {
     let late = rerun(&runner, &day2b).await;
     let marks = runner
         .ledger()
-        .active_stale_marks(Some(job))
+        .active_stale_marks(Some(&job.into()))
         .await
         .expect("stale marks");
     assert_eq!(

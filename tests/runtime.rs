@@ -106,7 +106,7 @@ async fn failed_shard_then_rerun_failed_only(db: &TestDb) {
     // Outputs replaced, never appended: one row per item.
     let rows = probe_rows(&db.db, "eod").await;
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
-    assert_eq!(rows[2].1, second.run.run_id);
+    assert_eq!(rows[2].1, second.run.run_id.as_str());
     // The history shows the link.
     let history = h
         .ledger
@@ -159,23 +159,27 @@ async fn superseded_epoch_cannot_commit(db: &TestDb) {
     let d = date("2026-11-21");
     let old = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-a")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-a")
         .await
         .unwrap();
     let new = h
         .ledger
-        .claim_shard(&run.run_id, "eod", d, 0, "node-b")
+        .claim_shard(&run.run_id, &"eod".into(), d, 0, "node-b")
         .await
         .unwrap();
     assert!(new > old, "epochs only grow");
-    match h.ledger.begin_fenced(&run.run_id, "eod", d, 0, old).await {
+    match h
+        .ledger
+        .begin_fenced(&run.run_id, &"eod".into(), d, 0, old)
+        .await
+    {
         Err(LedgerError::Fenced { held, .. }) => assert_eq!(held, old),
         Err(other) => panic!("unexpected {other:?}"),
         Ok(_) => panic!("a superseded epoch must not open its outputs"),
     }
     let fenced = h
         .ledger
-        .begin_fenced(&run.run_id, "eod", d, 0, new)
+        .begin_fenced(&run.run_id, &"eod".into(), d, 0, new)
         .await
         .unwrap();
     h.ledger
@@ -196,7 +200,7 @@ async fn takeover_during_run_fences_old_attempt(db: &TestDb) {
     *h.control.before_commit.lock().unwrap() = Some(Box::new(move |ctx| {
         let ledger = ledger.clone();
         let (run_id, job, d, item) = (
-            ctx.run_id.to_string(),
+            ctx.run_id.clone(),
             ctx.job.name.clone(),
             ctx.business_date,
             ctx.item,
@@ -302,7 +306,7 @@ async fn succeeded_date_not_run_twice(db: &TestDb) {
     assert_eq!(second.run.status, RunStatus::Succeeded);
     let rows = probe_rows(&db.db, "eod").await;
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r.1 == second.run.run_id));
+    assert!(rows.iter().all(|r| r.1 == second.run.run_id.as_str()));
     let read = |run: &reckon::ledger::RunRecord| {
         std::fs::read(
             db.reports_dir()

@@ -120,7 +120,7 @@ async fn single_node_switches(db: &TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| r.job)
+        .map(|r| r.job.to_string())
         .collect();
     assert_eq!(fired, ["b"]);
     // The node's own instance disabled: nothing fires.
@@ -153,7 +153,7 @@ async fn single_node_switches(db: &TestDb) {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.job, r.business_date))
+        .map(|r| (r.job.to_string(), r.business_date))
         .collect();
     fired.sort();
     assert_eq!(

@@ -89,13 +89,13 @@ fn attention(summary: &RunSummary) -> String {
 }
 
 /// Active stale marks of `job` as (date, run id), by date.
-async fn stale(ledger: &Ledger, job: &str) -> Vec<(String, String)> {
+async fn stale(ledger: &Ledger, job: &str) -> Vec<(String, reckon::ledger::RunId)> {
     ledger
-        .active_stale_marks(Some(job))
+        .active_stale_marks(Some(&job.into()))
         .await
         .expect("stale marks")
         .into_iter()
-        .map(|m| (m.business_date.to_string(), m.run_id))
+        .map(|m| (m.business_date.to_string(), m.run_id.into()))
         .collect()
 }
 

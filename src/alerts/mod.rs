@@ -478,12 +478,12 @@ impl Alerts {
         use crate::ledger::RunStatus;
         let base = |kind: AlertKind, title: String, lines: Vec<String>| AlertEvent {
             kind,
-            key: run.run_id.clone(),
+            key: run.run_id.to_string(),
             title,
             lines,
-            job: Some(run.job.clone()),
+            job: Some(run.job.to_string()),
             business_date: Some(run.business_date),
-            run_id: Some(run.run_id.clone()),
+            run_id: Some(run.run_id.to_string()),
             instance: run.owner.clone(),
             at: run.finished_at.unwrap_or_else(chrono::Utc::now),
         };

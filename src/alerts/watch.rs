@@ -201,7 +201,7 @@ impl Watcher {
                             job.time_zone.name()
                         ),
                         lines: vec![],
-                        job: Some(job.name.clone()),
+                        job: Some(job.name.to_string()),
                         business_date: Some(date),
                         run_id: None,
                         instance: None,

@@ -12,7 +12,7 @@ use crate::schedule::CronSchedule;
 #[derive(Debug, Clone)]
 pub struct JobDef {
     /// Unique name, also the file stem of its TOML file.
-    pub name: String,
+    pub name: crate::ledger::JobName,
     /// The job kind that implements it (`settlement`, `recon-funds`, …).
     pub kind: String,
     pub description: String,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::def::{
     BusinessDateRule, ItemParameters, JobDef, MisfirePolicy, RetryPolicy, RunsPerDate,
 };
+use crate::ledger::JobName;
 use crate::schedule::CronSchedule;
 
 /// Upper bound on shard items per job.
@@ -74,7 +75,7 @@ pub trait KindCheck {
 /// The validated set of jobs, in name order.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    jobs: BTreeMap<String, JobDef>,
+    jobs: BTreeMap<JobName, JobDef>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,7 +365,7 @@ fn build(
             .ok()
     });
     Some(JobDef {
-        name: raw.name,
+        name: raw.name.into(),
         kind: raw.kind,
         description: raw.description,
         cron,
@@ -431,11 +432,11 @@ fn parse_duration(
     }
 }
 
-fn check_dependencies(jobs: &BTreeMap<String, JobDef>) -> Vec<FileProblem> {
+fn check_dependencies(jobs: &BTreeMap<JobName, JobDef>) -> Vec<FileProblem> {
     let mut problems = Vec::new();
     for job in jobs.values() {
         for dep in &job.depends_on {
-            if !jobs.contains_key(dep) {
+            if !jobs.contains_key(dep.as_str()) {
                 problems.push(problem(
                     &job.source,
                     "depends_on",
@@ -457,11 +458,13 @@ fn check_dependencies(jobs: &BTreeMap<String, JobDef>) -> Vec<FileProblem> {
 }
 
 /// A dependency path from `start` back to itself, if there is one.
-fn find_cycle(jobs: &BTreeMap<String, JobDef>, start: &str) -> Option<Vec<String>> {
+fn find_cycle(jobs: &BTreeMap<JobName, JobDef>, start: &str) -> Option<Vec<String>> {
     let mut stack: Vec<(String, Vec<String>)> = vec![(start.to_string(), vec![start.to_string()])];
     let mut seen = BTreeSet::new();
     while let Some((name, path)) = stack.pop() {
-        let Some(job) = jobs.get(&name) else { continue };
+        let Some(job) = jobs.get(name.as_str()) else {
+            continue;
+        };
         for dep in &job.depends_on {
             if dep == start {
                 let mut cycle = path.clone();

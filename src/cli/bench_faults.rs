@@ -169,7 +169,10 @@ mod tests {
             ]
         );
         let debug = super::launch(&args(true, None), Some("/zk.jar")).expect("a launch");
-        assert_eq!(debug.args[..4], ["test", "--test", "faults", "random_faults"]);
+        assert_eq!(
+            debug.args[..4],
+            ["test", "--test", "faults", "random_faults"]
+        );
         assert_eq!(debug.env[0].0, "RECKON_FAULT_TRIALS");
     }
 
@@ -177,7 +180,10 @@ mod tests {
     fn explains_what_it_needs() {
         let elsewhere = launch(&args(false, Some(PathBuf::from("/nonexistent"))), Some("x"))
             .expect_err("no checkout");
-        assert!(elsewhere.contains("not a reckon source checkout"), "{elsewhere}");
+        assert!(
+            elsewhere.contains("not a reckon source checkout"),
+            "{elsewhere}"
+        );
         let no_zk = launch(&args(false, None), None).expect_err("no ZooKeeper");
         assert!(no_zk.contains("RECKON_TEST_ZK_CLASSPATH"), "{no_zk}");
     }

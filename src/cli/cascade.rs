@@ -11,6 +11,7 @@ use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
 use crate::coord::zookeeper::Registry;
 use crate::coord::zookeeper::triggers::TriggerRequest;
+use crate::ledger::RunId;
 use crate::runtime::CascadeReport;
 
 /// `reckon rerun <run-id> --cascade --reason TEXT`.
@@ -24,6 +25,7 @@ pub(super) async fn rerun_cascade(
     }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
+    let run_id = RunId::from(run_id);
     let parent = runner.ledger().run(&run_id).await.map_err(Failure::run)?;
     println!(
         "cascade: rerunning {} {}, then every later date that had succeeded, in date order",
@@ -80,12 +82,13 @@ async fn in_cluster(
     reason: String,
 ) -> Result<u8, Failure> {
     let ledger = ledger(config).await?;
+    let run_id = RunId::from(run_id);
     let parent = ledger.run(&run_id).await.map_err(Failure::run)?;
     let later = ledger
         .succeeded_dates_after(&parent.job, parent.business_date)
         .await
         .map_err(Failure::run)?;
-    let request = |rerun_of: String, reason: String| TriggerRequest {
+    let request = |rerun_of: RunId, reason: String| TriggerRequest {
         job: None,
         business_date: None,
         rerun_of: Some(rerun_of),

@@ -57,7 +57,7 @@ pub(super) async fn cluster(config: &Config, command: ClusterCommand) -> Result<
 
 async fn status(config: &Config, registry: &Registry) -> Result<u8, Failure> {
     let catalog_jobs: Vec<String> = super::context::catalog(config)
-        .map(|c| c.jobs().map(|j| j.name.clone()).collect())
+        .map(|c| c.jobs().map(|j| j.name.to_string()).collect())
         .unwrap_or_default();
     let status = cluster_status(registry, &catalog_jobs)
         .await

@@ -51,7 +51,7 @@ pub(super) async fn demo(config: &Config, args: DemoArgs) -> Result<u8, Failure>
         args.fixtures.display()
     );
     let mut code = EXIT_OK;
-    let jobs: Vec<String> = runner
+    let jobs: Vec<crate::ledger::JobName> = runner
         .catalog()
         .dependency_order()
         .iter()

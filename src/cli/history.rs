@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::context::ledger;
 use super::{EXIT_OK, Failure};
 use crate::config::Config;
-use crate::ledger::{Ledger, RunFilter, RunStatus, StaleMark};
+use crate::ledger::{JobName, Ledger, RunFilter, RunId, RunStatus, StaleMark};
 
 /// How `runs` and `show` call a succeeded run built on carried state that changed since.
 const STALE: &str = "stale";
@@ -49,15 +49,16 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
             .map_err(Failure::usage)?,
     };
     let ledger = ledger(config).await?;
+    let job = args.job.map(JobName::from);
     let stale: HashSet<String> = ledger
-        .active_stale_marks(args.job.as_deref())
+        .active_stale_marks(job.as_ref())
         .await
         .map_err(Failure::run)?
         .into_iter()
         .map(|mark| mark.run_id)
         .collect();
     let filter = RunFilter {
-        job: args.job,
+        job,
         business_date: args.date,
         status,
         limit: if only_stale {
@@ -68,7 +69,7 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
     };
     let mut runs = ledger.runs(&filter).await.map_err(Failure::run)?;
     if only_stale {
-        runs.retain(|run| stale.contains(&run.run_id));
+        runs.retain(|run| stale.contains(run.run_id.as_str()));
         runs.truncate(usize::try_from(args.limit).unwrap_or(0));
     }
     println!(
@@ -83,7 +84,7 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
             run.business_date,
             run.attempt,
             run.trigger,
-            status_text(run.status, stale.contains(&run.run_id)),
+            status_text(run.status, stale.contains(run.run_id.as_str())),
             time(run.started_at),
             duration(run.started_at, run.finished_at),
             run.parent_run.as_deref().unwrap_or("-")
@@ -95,7 +96,10 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
 /// `reckon show`.
 pub(super) async fn show(config: &Config, args: ShowArgs) -> Result<u8, Failure> {
     let ledger = ledger(config).await?;
-    let run = ledger.run(&args.run_id).await.map_err(Failure::run)?;
+    let run = ledger
+        .run(&RunId::from(args.run_id))
+        .await
+        .map_err(Failure::run)?;
     println!("run          {}", run.run_id);
     println!(
         "job          {}  business date {}  attempt {}",
@@ -167,7 +171,7 @@ pub(super) async fn show(config: &Config, args: ShowArgs) -> Result<u8, Failure>
 /// Staleness and carried state of a run, for `reckon show`.
 async fn stale_lines(
     ledger: &Ledger,
-    run_id: &str,
+    run_id: &RunId,
     mark: Option<StaleMark>,
 ) -> Result<(), Failure> {
     if let Some(mark) = mark {

@@ -11,7 +11,7 @@ use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
 use crate::coord::zookeeper::triggers::TriggerRequest;
 use crate::error_chain::chain;
-use crate::ledger::{RunStatus, Trigger};
+use crate::ledger::{JobName, RunId, RunStatus, Trigger};
 use crate::runtime::{Progress, RunError, RunSummary, Runner};
 
 #[derive(Debug, Args)]
@@ -108,7 +108,7 @@ pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failur
         let request = TriggerRequest {
             job: None,
             business_date: None,
-            rerun_of: Some(args.run_id),
+            rerun_of: Some(RunId::from(args.run_id)),
             failed_only: args.failed_only,
             reason: Some(args.reason),
             requested_by: requested_by(),
@@ -119,7 +119,7 @@ pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failur
     install_signal_handler(&runner, config);
     let run = runner
         .request_rerun(
-            &args.run_id,
+            &RunId::from(args.run_id),
             args.failed_only,
             &args.reason,
             &requested_by(),
@@ -143,7 +143,7 @@ async fn run_in_cluster(
     let mut code = EXIT_OK;
     for date in dates {
         let request = TriggerRequest {
-            job: Some(args.job.clone()),
+            job: Some(JobName::from(args.job.as_str())),
             business_date: date,
             rerun_of: None,
             failed_only: false,
@@ -155,7 +155,7 @@ async fn run_in_cluster(
     Ok(code)
 }
 
-async fn execute(runner: &Runner, run_id: &str) -> Result<u8, Failure> {
+async fn execute(runner: &Runner, run_id: &RunId) -> Result<u8, Failure> {
     let progress = Arc::new(Progress::default());
     let watcher = watch(progress.clone());
     let summary: RunSummary = runner
@@ -173,7 +173,7 @@ async fn execute(runner: &Runner, run_id: &str) -> Result<u8, Failure> {
 
 /// `; STALE …` when a skipped date's run is stale (a rerun of an earlier
 /// date changed what it was built on): skipping it must not look like success.
-async fn stale_note(runner: &Runner, run_id: &str) -> String {
+async fn stale_note(runner: &Runner, run_id: &RunId) -> String {
     match runner.ledger().stale_mark(run_id).await {
         Ok(Some(mark)) if mark.is_active() => format!(
             "; STALE since run {} changed {}: rerun it with `reckon rerun {run_id} --cascade --reason …`",

@@ -327,7 +327,7 @@ async fn submit(app: &App, new: crate::ledger::NewRun) -> Result<String, RunRefu
         .await
         .map_err(|e| RunRefusal::Leader(crate::error_chain::chain(&e)))?;
         return match (answer.run_id, answer.error) {
-            (Some(run_id), _) => Ok(run_id),
+            (Some(run_id), _) => Ok(run_id.to_string()),
             (None, error) => Err(RunRefusal::Leader(format!(
                 "the leader ({}) refused: {}",
                 answer.leader,
@@ -350,7 +350,7 @@ async fn submit(app: &App, new: crate::ledger::NewRun) -> Result<String, RunRefu
         None => runner.request(new).await,
     };
     let run = requested.map_err(RunRefusal::Run)?;
-    let run_id = run.run_id.clone();
+    let run_id = run.run_id.to_string();
     tokio::spawn(async move {
         if let Err(err) = runner
             .execute(
@@ -390,7 +390,8 @@ pub(super) async fn rerun(
         Ok(r) => r,
         Err(e) => return back(&page, false, e),
     };
-    let parent = match app.state.runner.ledger().run(form.run_id.trim()).await {
+    let parent_id = crate::ledger::RunId::from(form.run_id.trim());
+    let parent = match app.state.runner.ledger().run(&parent_id).await {
         Ok(p) => p,
         Err(e) => return back("/runs", false, crate::error_chain::chain(&e)),
     };

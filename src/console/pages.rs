@@ -396,7 +396,7 @@ pub(super) async fn grid(
                 )
             })
             .unwrap_or_else(|| "<span class=\"muted\">manual</span>".into());
-        let disabled = if job.enabled && !switches.jobs.contains(&job.name) {
+        let disabled = if job.enabled && !switches.jobs.contains(job.name.as_str()) {
             String::new()
         } else {
             format!(" {}", pill("disabled"))
@@ -408,7 +408,7 @@ pub(super) async fn grid(
             esc(&job.kind)
         );
         let due = due_dates(job, start, end, now);
-        let paused = switches.jobs.contains(&job.name);
+        let paused = switches.jobs.contains(job.name.as_str());
         for d in &dates {
             match by.get(&(job.name.as_str(), *d)) {
                 Some(cell) => {
@@ -505,7 +505,11 @@ pub(super) async fn runs(
         .filter(|s| !s.is_empty())
         .and_then(|s| s.parse::<RunStatus>().ok());
     let filter = RunFilter {
-        job: q.job.clone().filter(|j| !j.is_empty()),
+        job: q
+            .job
+            .as_deref()
+            .filter(|j| !j.is_empty())
+            .map(crate::ledger::JobName::from),
         business_date: parse_date(q.date.as_deref()),
         status,
         limit: 200,
@@ -606,6 +610,7 @@ pub(super) async fn run(
 ) -> Response {
     let visit = readable!(app, headers, &format!("/runs/{}", url(&id)));
     let ledger = app.state.runner.ledger();
+    let id = crate::ledger::RunId::from(id);
     let run = match ledger.run(&id).await {
         Ok(run) => run,
         Err(crate::ledger::LedgerError::UnknownRun(_)) => {
@@ -837,7 +842,13 @@ pub(super) async fn report(
     Path((id, n)): Path<(String, usize)>,
 ) -> Response {
     let visit = readable!(app, headers, &format!("/runs/{}", url(&id)));
-    let run = match app.state.runner.ledger().run(&id).await {
+    let run = match app
+        .state
+        .runner
+        .ledger()
+        .run(&crate::ledger::RunId::from(id.as_str()))
+        .await
+    {
         Ok(run) => run,
         Err(_) => {
             return error_page(
@@ -997,7 +1008,7 @@ pub(super) async fn breaks(
             .catalog()
             .jobs()
             .filter(|j| j.kind.starts_with("recon"))
-            .map(|j| j.name.clone()),
+            .map(|j| j.name.to_string()),
     );
     job_names.sort();
     job_names.dedup();
@@ -1419,7 +1430,7 @@ pub(super) async fn cluster(
             );
             body.push_str("<h2>Jobs</h2><table><thead><tr><th>Job</th><th>Kind</th><th>Shards</th><th>State</th><th></th></tr></thead><tbody>");
             for job in runner.catalog().jobs() {
-                let off = switches.jobs.contains(&job.name);
+                let off = switches.jobs.contains(job.name.as_str());
                 let state = if !job.enabled {
                     format!(
                         "{} <span class=\"sub\">in its job file</span>",
@@ -1446,8 +1457,11 @@ pub(super) async fn cluster(
             body.push_str("</tbody></table><p class=\"muted\">A disabled job does not fire; a disabled instance fires nothing (the switch lives in this node's database; <code>reckon cluster disable|enable NAME --reason …</code> does the same). <code>enabled = false</code> in a job file turns a job off for good.</p>");
         }
         Some(cluster) => {
-            let catalog_jobs: Vec<String> =
-                runner.catalog().jobs().map(|j| j.name.clone()).collect();
+            let catalog_jobs: Vec<String> = runner
+                .catalog()
+                .jobs()
+                .map(|j| j.name.to_string())
+                .collect();
             let status = cluster
                 .status(&catalog_jobs)
                 .await

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Event, Ledger, LedgerError};
+use super::{Event, Ledger, LedgerError, RunId};
 use crate::db::DbTx;
 use crate::{on_db, on_tx};
 
@@ -37,7 +37,7 @@ impl Ledger {
     /// Appends an event; events are never updated or deleted.
     pub async fn append_event(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         item: Option<u32>,
         kind: &str,
         message: &str,
@@ -62,7 +62,7 @@ impl Ledger {
     pub async fn append_event_in(
         &self,
         tx: &mut DbTx,
-        run_id: &str,
+        run_id: &RunId,
         item: Option<u32>,
         kind: &str,
         message: &str,
@@ -90,7 +90,7 @@ impl Ledger {
     }
 
     /// A run's events in the order they happened.
-    pub async fn events(&self, run_id: &str) -> Result<Vec<Event>, LedgerError> {
+    pub async fn events(&self, run_id: &RunId) -> Result<Vec<Event>, LedgerError> {
         let events = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT id, run_id, item, at, kind, message FROM run_events WHERE run_id = $1 ORDER BY id")
                 .bind(run_id)

@@ -9,18 +9,18 @@
 
 use chrono::NaiveDate;
 
-use super::{Ledger, LedgerError};
+use super::{JobName, Ledger, LedgerError, RunId, ShardEpoch};
 use crate::db::DbTx;
 use crate::on_tx;
 
 /// An open transaction that holds a shard's fence.
 pub struct FencedTx {
     tx: DbTx,
-    run_id: String,
-    job: String,
+    run_id: RunId,
+    job: JobName,
     business_date: NaiveDate,
     item: u32,
-    epoch: i64,
+    epoch: ShardEpoch,
 }
 
 /// Takes (or re-takes) a shard's fence inside `tx`: the first statement of
@@ -30,10 +30,10 @@ pub struct FencedTx {
 /// of each batch's transaction.
 pub async fn hold_fence(
     tx: &mut DbTx,
-    job: &str,
+    job: &JobName,
     date: NaiveDate,
     item: u32,
-    epoch: i64,
+    epoch: ShardEpoch,
 ) -> Result<(), LedgerError> {
     let held = on_tx!(tx, conn => {
         sqlx::query(
@@ -65,11 +65,11 @@ impl Ledger {
     /// [`LedgerError::Fenced`] when another claim superseded it.
     pub async fn begin_fenced(
         &self,
-        run_id: &str,
-        job: &str,
+        run_id: &RunId,
+        job: &JobName,
         date: NaiveDate,
         item: u32,
-        epoch: i64,
+        epoch: ShardEpoch,
     ) -> Result<FencedTx, LedgerError> {
         let mut tx = self.db.begin().await?;
         if let Err(err) = hold_fence(&mut tx, job, date, item, epoch).await {
@@ -78,8 +78,8 @@ impl Ledger {
         }
         Ok(FencedTx {
             tx,
-            run_id: run_id.to_string(),
-            job: job.to_string(),
+            run_id: run_id.clone(),
+            job: job.clone(),
             business_date: date,
             item,
             epoch,
@@ -119,7 +119,7 @@ impl Ledger {
         if marked != 1 {
             fenced.tx.rollback().await?;
             return Err(LedgerError::Fenced {
-                job: fenced.job,
+                job: fenced.job.to_string(),
                 business_date: fenced.business_date,
                 item: fenced.item,
                 held: fenced.epoch,
@@ -146,7 +146,7 @@ impl FencedTx {
     }
 
     /// The epoch this transaction is fenced by.
-    pub fn epoch(&self) -> i64 {
+    pub fn epoch(&self) -> ShardEpoch {
         self.epoch
     }
 }

@@ -19,7 +19,8 @@ pub use events::STATEMENT_WAIT_EVENT;
 pub use fence::{FencedTx, hold_fence};
 pub use leader::{Epoch, LeaderRecord, hold_leader};
 pub use records::{
-    Event, JobName, NewRun, RunFilter, RunId, RunRecord, RunStatus, ShardRecord, Trigger,
+    Event, JobName, NewRun, RunFilter, RunId, RunRecord, RunStatus, ShardEpoch, ShardRecord,
+    Trigger,
 };
 pub use stale::{CarryEffect, StaleMark, StaleRun};
 pub use views::{CellRun, LedgerStats, TimedRow};
@@ -40,7 +41,7 @@ pub enum LedgerError {
     RunActive {
         job: String,
         business_date: NaiveDate,
-        run_id: String,
+        run_id: RunId,
         status: RunStatus,
     },
     #[error("no run with id `{0}`")]
@@ -52,7 +53,7 @@ pub enum LedgerError {
         job: String,
         business_date: NaiveDate,
         item: u32,
-        held: i64,
+        held: ShardEpoch,
     },
     #[error(
         "leader epoch {held} is no longer current: a newer leader was elected; this write was not committed"

@@ -109,19 +109,35 @@ impl FromStr for Trigger {
 }
 
 /// A run's identity (UUIDv7 text), where the node loop passes runs around.
+/// Stored and bound as its text (`sqlx` transparent).
 #[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
 )]
 #[serde(transparent)]
+#[sqlx(transparent)]
 pub struct RunId(String);
 
 impl RunId {
+    /// A new run's id (UUIDv7: ordered by creation).
+    pub fn generate() -> RunId {
+        RunId(uuid::Uuid::now_v7().to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
-/// Reads as the id text wherever a `&str` is taken (SQL binds, paths, logs).
+/// Reads as the id text wherever a `&str` is taken (paths, logs, messages).
 impl std::ops::Deref for RunId {
     type Target = str;
     fn deref(&self) -> &str {
@@ -141,18 +157,107 @@ impl From<&str> for RunId {
     }
 }
 
+impl From<&String> for RunId {
+    fn from(id: &String) -> RunId {
+        RunId(id.clone())
+    }
+}
+
+impl From<RunId> for String {
+    fn from(id: RunId) -> String {
+        id.0
+    }
+}
+
+impl AsRef<str> for RunId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A directory name (`reports/{date}/{job}/{run_id}/`).
+impl AsRef<std::path::Path> for RunId {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for RunId {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&self.0)
+    }
+}
+
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
+impl PartialEq<str> for RunId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for RunId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<RunId> for String {
+    fn eq(&self, other: &RunId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<RunId> for &str {
+    fn eq(&self, other: &RunId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<String> for RunId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
 /// A job's name from the catalog, where the node loop passes jobs around.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Stored and bound as its text (`sqlx` transparent).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
 pub struct JobName(String);
 
 impl JobName {
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Reads as the name wherever a `&str` is taken (paths, logs, messages).
+impl std::ops::Deref for JobName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for JobName {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -163,33 +268,126 @@ impl From<&str> for JobName {
     }
 }
 
+impl From<String> for JobName {
+    fn from(name: String) -> JobName {
+        JobName(name)
+    }
+}
+
+impl From<&String> for JobName {
+    fn from(name: &String) -> JobName {
+        JobName(name.clone())
+    }
+}
+
+impl From<JobName> for String {
+    fn from(name: JobName) -> String {
+        name.0
+    }
+}
+
+impl AsRef<str> for JobName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A directory name (`reports/{date}/{job}/{run_id}/`).
+impl AsRef<std::path::Path> for JobName {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for JobName {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        std::ffi::OsStr::new(&self.0)
+    }
+}
+
 impl fmt::Display for JobName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
+impl PartialEq<str> for JobName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for JobName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<JobName> for String {
+    fn eq(&self, other: &JobName) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<JobName> for &str {
+    fn eq(&self, other: &JobName) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<String> for JobName {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+/// A shard's fencing token: the epoch of `(job, business_date, item)` in
+/// `shard_fences`, bumped by every claim. Distinct from the leader
+/// [`super::Epoch`], so the two cannot be mixed up.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct ShardEpoch(pub i64);
+
+impl fmt::Display for ShardEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl RunRecord {
     /// The run's identity, typed.
     pub fn id(&self) -> RunId {
-        RunId(self.run_id.clone())
+        self.run_id.clone()
     }
 
     /// The run's job, typed.
     pub fn job_name(&self) -> JobName {
-        JobName(self.job.clone())
+        self.job.clone()
     }
 }
 
 /// A request to create a run.
 #[derive(Debug, Clone)]
 pub struct NewRun {
-    pub job: String,
+    pub job: JobName,
     pub business_date: NaiveDate,
     pub trigger: Trigger,
     pub requested_by: String,
     pub reason: Option<String>,
-    pub parent_run: Option<String>,
+    pub parent_run: Option<RunId>,
     /// Rerun only the shards that did not succeed in `parent_run`.
     pub failed_only: bool,
     pub params: serde_json::Value,
@@ -198,15 +396,15 @@ pub struct NewRun {
 /// One run as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRecord {
-    pub run_id: String,
-    pub job: String,
+    pub run_id: RunId,
+    pub job: JobName,
     pub business_date: NaiveDate,
     pub attempt: i64,
     pub trigger: Trigger,
     pub status: RunStatus,
     pub requested_by: String,
     pub reason: Option<String>,
-    pub parent_run: Option<String>,
+    pub parent_run: Option<RunId>,
     pub failed_only: bool,
     pub params: serde_json::Value,
     pub owner: Option<String>,
@@ -220,15 +418,15 @@ pub struct RunRecord {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct RunRow {
-    run_id: String,
-    job: String,
+    run_id: RunId,
+    job: JobName,
     business_date: NaiveDate,
     attempt: i64,
     trigger: String,
     status: String,
     requested_by: String,
     reason: Option<String>,
-    parent_run: Option<String>,
+    parent_run: Option<RunId>,
     failed_only: bool,
     params: String,
     owner: Option<String>,
@@ -273,17 +471,17 @@ impl TryFrom<RunRow> for RunRecord {
 /// One shard of one run as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShardRecord {
-    pub run_id: String,
+    pub run_id: RunId,
     pub item: u32,
     pub instance: Option<String>,
-    pub epoch: Option<i64>,
+    pub epoch: Option<ShardEpoch>,
     pub status: RunStatus,
     pub attempts: i64,
     pub rows_in: i64,
     pub rows_out: i64,
     pub error: Option<String>,
     /// The earlier run whose committed outputs this shard reuses.
-    pub carried_from: Option<String>,
+    pub carried_from: Option<RunId>,
     pub outcome: Option<serde_json::Value>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -293,16 +491,16 @@ pub struct ShardRecord {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ShardRow {
-    run_id: String,
+    run_id: RunId,
     item: i64,
     instance: Option<String>,
-    epoch: Option<i64>,
+    epoch: Option<ShardEpoch>,
     status: String,
     attempts: i64,
     rows_in: i64,
     rows_out: i64,
     error: Option<String>,
-    carried_from: Option<String>,
+    carried_from: Option<RunId>,
     outcome: Option<String>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
@@ -336,7 +534,7 @@ impl TryFrom<ShardRow> for ShardRecord {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
-    pub run_id: String,
+    pub run_id: RunId,
     pub item: Option<i64>,
     pub at: DateTime<Utc>,
     pub kind: String,
@@ -346,7 +544,7 @@ pub struct Event {
 /// Filters for listing runs; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
-    pub job: Option<String>,
+    pub job: Option<JobName>,
     pub business_date: Option<NaiveDate>,
     pub status: Option<RunStatus>,
     /// Upper bound on rows returned (newest first).

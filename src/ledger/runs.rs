@@ -5,7 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::records::RunRow;
-use super::{Epoch, Ledger, LedgerError, NewRun, RunFilter, RunRecord, RunStatus, hold_leader};
+use super::{
+    Epoch, JobName, Ledger, LedgerError, NewRun, RunFilter, RunId, RunRecord, RunStatus,
+    hold_leader,
+};
 use crate::db::{DbTx, is_unique_violation};
 use crate::{on_db, on_tx};
 
@@ -40,7 +43,7 @@ impl Ledger {
     ) -> Result<RunRecord, LedgerError> {
         self.fail_abandoned_as(&new.job, new.business_date, lease, lead)
             .await?;
-        let run_id = uuid::Uuid::now_v7().to_string();
+        let run_id = RunId::generate();
         let now = self.clock.now();
         let params = new.params.to_string();
         let mut tx = self.db.begin_write().await?;
@@ -85,7 +88,7 @@ impl Ledger {
 
     async fn active_conflict(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
     ) -> Result<LedgerError, LedgerError> {
         let active = self.active_run(job, date).await?;
@@ -100,7 +103,7 @@ impl Ledger {
             None => LedgerError::RunActive {
                 job: job.to_string(),
                 business_date: date,
-                run_id: "(just finished)".to_string(),
+                run_id: RunId::from("(just finished)"),
                 status: RunStatus::Running,
             },
         })
@@ -110,7 +113,7 @@ impl Ledger {
     /// than `lease` as failed, with their unfinished shards.
     pub async fn fail_abandoned(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
         lease: Duration,
     ) -> Result<u64, LedgerError> {
@@ -120,14 +123,14 @@ impl Ledger {
     /// [`Ledger::fail_abandoned`] as a leader write (checked against `lead`).
     pub async fn fail_abandoned_as(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
         lease: Duration,
         lead: Option<Epoch>,
     ) -> Result<u64, LedgerError> {
         let now = self.clock.now();
         let cutoff = now - chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let stale: Vec<(String, Option<String>)> = on_db!(&self.db, pool => {
+        let stale: Vec<(RunId, Option<String>)> = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT run_id, owner FROM runs WHERE job = $1 AND business_date = $2 \
                  AND status IN ('pending', 'running') AND COALESCE(heartbeat_at, created_at) < $3",
@@ -156,10 +159,10 @@ impl Ledger {
     /// without its shards. Checked against the leader epoch `lead`.
     pub async fn start_run_with_shards(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         owner: &str,
         to_run: &[u32],
-        carry: Option<(&str, &[u32])>,
+        carry: Option<(&RunId, &[u32])>,
         lead: Option<Epoch>,
     ) -> Result<(), LedgerError> {
         let now = self.clock.now();
@@ -216,7 +219,7 @@ impl Ledger {
     }
 
     /// Records that the run's owner is alive.
-    pub async fn heartbeat(&self, run_id: &str) -> Result<(), LedgerError> {
+    pub async fn heartbeat(&self, run_id: &RunId) -> Result<(), LedgerError> {
         let now = self.clock.now();
         on_db!(&self.db, pool => {
             sqlx::query("UPDATE runs SET heartbeat_at = $2 WHERE run_id = $1 AND status IN ('pending', 'running')")
@@ -232,7 +235,7 @@ impl Ledger {
     /// Moves an unfinished run to a final status. A run already final is left alone.
     pub async fn finish_run(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         status: RunStatus,
         error: Option<&str>,
         outcome: Option<&serde_json::Value>,
@@ -246,7 +249,7 @@ impl Ledger {
     /// transaction, so no shard of a failed run can commit into it afterwards.
     pub async fn finish_run_as(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         status: RunStatus,
         error: Option<&str>,
         outcome: Option<&serde_json::Value>,
@@ -275,7 +278,7 @@ impl Ledger {
     pub async fn finish_run_in(
         &self,
         tx: &mut DbTx,
-        run_id: &str,
+        run_id: &RunId,
         status: RunStatus,
         error: Option<&str>,
         outcome: Option<&serde_json::Value>,
@@ -291,7 +294,7 @@ impl Ledger {
     }
 
     /// One run by id.
-    pub async fn run(&self, run_id: &str) -> Result<RunRecord, LedgerError> {
+    pub async fn run(&self, run_id: &RunId) -> Result<RunRecord, LedgerError> {
         let row: Option<RunRow> = on_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1")))
                 .bind(run_id)
@@ -325,7 +328,7 @@ impl Ledger {
     /// The pending or running run of a job and date, if any.
     pub async fn active_run(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
     ) -> Result<Option<RunRecord>, LedgerError> {
         self.last_run_where(job, date, "status IN ('pending', 'running')")
@@ -335,7 +338,7 @@ impl Ledger {
     /// The latest succeeded run of a job and date, if any.
     pub async fn succeeded_run(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
     ) -> Result<Option<RunRecord>, LedgerError> {
         self.last_run_where(job, date, "status = 'succeeded'").await
@@ -343,7 +346,7 @@ impl Ledger {
 
     async fn last_run_where(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
         condition: &'static str,
     ) -> Result<Option<RunRecord>, LedgerError> {

@@ -30,7 +30,10 @@ pub(super) async fn mark_fire_in(
 
 impl Ledger {
     /// The last fire time handled for a job, if the scheduler ever ran it.
-    pub async fn last_fire(&self, job: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
+    pub async fn last_fire(
+        &self,
+        job: &super::JobName,
+    ) -> Result<Option<DateTime<Utc>>, LedgerError> {
         let row: Option<(DateTime<Utc>,)> = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT last_fire_at FROM scheduler_state WHERE job = $1")
                 .bind(job)
@@ -43,7 +46,7 @@ impl Ledger {
     /// Records `fire_at` as handled; never moves the mark backwards.
     pub async fn mark_fire_handled(
         &self,
-        job: &str,
+        job: &super::JobName,
         fire_at: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
@@ -58,9 +61,9 @@ impl Ledger {
     /// mark without being named somewhere.
     pub async fn mark_fire_covered(
         &self,
-        job: &str,
+        job: &super::JobName,
         fire_at: DateTime<Utc>,
-        covering: &str,
+        covering: &super::RunId,
         text: &str,
         lead: Option<Epoch>,
     ) -> Result<(), LedgerError> {
@@ -77,7 +80,7 @@ impl Ledger {
     /// `skip`, or older dates collapsed by `fire_once`); idempotent.
     pub async fn record_missed_fires(
         &self,
-        job: &str,
+        job: &super::JobName,
         missed: &[(DateTime<Utc>, chrono::NaiveDate)],
         policy: &str,
     ) -> Result<(), LedgerError> {
@@ -103,7 +106,10 @@ impl Ledger {
 
     /// Business dates of `job` whose fire time was passed over and that no
     /// run (of any status) ever covered, oldest first.
-    pub async fn missed_dates(&self, job: &str) -> Result<Vec<chrono::NaiveDate>, LedgerError> {
+    pub async fn missed_dates(
+        &self,
+        job: &super::JobName,
+    ) -> Result<Vec<chrono::NaiveDate>, LedgerError> {
         let rows: Vec<(chrono::NaiveDate,)> = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT DISTINCT m.business_date FROM missed_fires m WHERE m.job = $1 \

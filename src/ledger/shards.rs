@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 
 use super::records::ShardRow;
-use super::{Epoch, Ledger, LedgerError, ShardRecord, hold_leader};
+use super::{Epoch, JobName, Ledger, LedgerError, RunId, ShardEpoch, ShardRecord, hold_leader};
 use crate::db::DbTx;
 use crate::{on_db, on_tx};
 
@@ -81,7 +81,7 @@ pub(super) async fn fail_unfinished_in(
 
 impl Ledger {
     /// Adds `items` to a run as pending shards.
-    pub async fn add_shards(&self, run_id: &str, items: &[u32]) -> Result<(), LedgerError> {
+    pub async fn add_shards(&self, run_id: &RunId, items: &[u32]) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
         insert_pending_in(&mut tx, run_id, items).await?;
         tx.commit().await?;
@@ -93,7 +93,7 @@ impl Ledger {
     /// Checked against the leader epoch `lead`.
     pub async fn add_missing_shards(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         items: &[u32],
         lead: Option<Epoch>,
     ) -> Result<(), LedgerError> {
@@ -109,8 +109,8 @@ impl Ledger {
     /// `(job, business_date, shard)`, are already in place.
     pub async fn carry_shards(
         &self,
-        run_id: &str,
-        parent_run: &str,
+        run_id: &RunId,
+        parent_run: &RunId,
         items: &[u32],
     ) -> Result<(), LedgerError> {
         let mut tx = self.db.begin().await?;
@@ -122,7 +122,7 @@ impl Ledger {
     /// Records that the node holding a shard is alive (queued for a slot,
     /// waiting out a retry backoff or running): the leader's stall detector
     /// tells waiting from stalling by it.
-    pub async fn heartbeat_shard(&self, run_id: &str, item: u32) -> Result<(), LedgerError> {
+    pub async fn heartbeat_shard(&self, run_id: &RunId, item: u32) -> Result<(), LedgerError> {
         let now = self.clock.now();
         on_db!(&self.db, pool => {
             sqlx::query(
@@ -145,16 +145,16 @@ impl Ledger {
     /// already succeeded is refused with [`LedgerError::AlreadyCommitted`].
     pub async fn claim_shard(
         &self,
-        run_id: &str,
-        job: &str,
+        run_id: &RunId,
+        job: &JobName,
         date: NaiveDate,
         item: u32,
         owner: &str,
-    ) -> Result<i64, LedgerError> {
+    ) -> Result<ShardEpoch, LedgerError> {
         let now = self.clock.now();
         let mut tx = self.db.begin().await?;
-        let epoch: (i64, u64) = on_tx!(&mut tx, conn => {
-            let (epoch,): (i64,) = sqlx::query_as(
+        let epoch: (ShardEpoch, u64) = on_tx!(&mut tx, conn => {
+            let (epoch,): (ShardEpoch,) = sqlx::query_as(
                 "INSERT INTO shard_fences (job, business_date, item, epoch, owner, run_id, claimed_at) \
                  VALUES ($1, $2, $3, 1, $4, $5, $6) \
                  ON CONFLICT (job, business_date, item) DO UPDATE SET epoch = shard_fences.epoch + 1, \
@@ -223,11 +223,11 @@ impl Ledger {
     /// The current fencing epoch of a shard, if it was ever claimed.
     pub async fn current_epoch(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
         item: u32,
-    ) -> Result<Option<i64>, LedgerError> {
-        let epoch: Option<(i64,)> = on_db!(&self.db, pool => {
+    ) -> Result<Option<ShardEpoch>, LedgerError> {
+        let epoch: Option<(ShardEpoch,)> = on_db!(&self.db, pool => {
             sqlx::query_as("SELECT epoch FROM shard_fences WHERE job = $1 AND business_date = $2 AND item = $3")
                 .bind(job)
                 .bind(date)
@@ -242,7 +242,7 @@ impl Ledger {
     /// that already succeeded is left alone.
     pub async fn end_shard(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         item: u32,
         status: super::RunStatus,
         error: &str,
@@ -257,11 +257,11 @@ impl Ledger {
     /// that failed over to another node). Returns whether the shard was marked.
     pub async fn end_shard_fenced(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         item: u32,
         status: super::RunStatus,
         error: &str,
-        epoch: Option<i64>,
+        epoch: Option<ShardEpoch>,
     ) -> Result<bool, LedgerError> {
         let now = self.clock.now();
         let marked = on_db!(&self.db, pool => {
@@ -291,7 +291,7 @@ impl Ledger {
     /// Fails every pending or running shard of a run.
     pub async fn fail_unfinished_shards(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         reason: &str,
     ) -> Result<(), LedgerError> {
         self.fail_unfinished_shards_as(run_id, reason, None).await
@@ -300,7 +300,7 @@ impl Ledger {
     /// [`Ledger::fail_unfinished_shards`] as a leader write (checked against `lead`).
     pub async fn fail_unfinished_shards_as(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         reason: &str,
         lead: Option<Epoch>,
     ) -> Result<(), LedgerError> {
@@ -313,7 +313,7 @@ impl Ledger {
     }
 
     /// The shards of a run, by item.
-    pub async fn shards(&self, run_id: &str) -> Result<Vec<ShardRecord>, LedgerError> {
+    pub async fn shards(&self, run_id: &RunId) -> Result<Vec<ShardRecord>, LedgerError> {
         let rows: Vec<ShardRow> = on_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT run_id, item, instance, epoch, status, attempts, rows_in, rows_out, error, \

@@ -193,7 +193,10 @@ impl Ledger {
     }
 
     /// The stale mark of a run (active or cleared), if it ever had one.
-    pub async fn stale_mark(&self, run_id: &str) -> Result<Option<StaleMark>, LedgerError> {
+    pub async fn stale_mark(
+        &self,
+        run_id: &super::RunId,
+    ) -> Result<Option<StaleMark>, LedgerError> {
         let row: Option<MarkRow> = on_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {MARK_COLUMNS} FROM run_stale WHERE run_id = $1"
@@ -208,7 +211,7 @@ impl Ledger {
     /// Active stale marks (of `job`, or of every job), by job and date.
     pub async fn active_stale_marks(
         &self,
-        job: Option<&str>,
+        job: Option<&super::JobName>,
     ) -> Result<Vec<StaleMark>, LedgerError> {
         let rows: Vec<MarkRow> = on_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -224,7 +227,10 @@ impl Ledger {
 
     /// The carry digest stored with a succeeded run, and whether it changed
     /// from the run it replaced.
-    pub async fn carry_digest(&self, run_id: &str) -> Result<Option<(String, bool)>, LedgerError> {
+    pub async fn carry_digest(
+        &self,
+        run_id: &super::RunId,
+    ) -> Result<Option<(String, bool)>, LedgerError> {
         Ok(on_db!(&self.db, pool => {
             sqlx::query_as("SELECT digest, changed FROM run_carry WHERE run_id = $1")
                 .bind(run_id)
@@ -237,7 +243,7 @@ impl Ledger {
     /// order: what `reckon rerun --cascade` reruns after `date`.
     pub async fn succeeded_dates_after(
         &self,
-        job: &str,
+        job: &super::JobName,
         date: NaiveDate,
     ) -> Result<Vec<NaiveDate>, LedgerError> {
         let rows: Vec<(NaiveDate,)> = on_db!(&self.db, pool => {

@@ -112,7 +112,7 @@ impl Ledger {
     }
 
     /// Runs created as reruns of `run_id`, oldest first.
-    pub async fn reruns_of(&self, run_id: &str) -> Result<Vec<RunRecord>, LedgerError> {
+    pub async fn reruns_of(&self, run_id: &super::RunId) -> Result<Vec<RunRecord>, LedgerError> {
         let rows: Vec<RunRow> = on_db!(&self.db, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE parent_run = $1 ORDER BY attempt"

@@ -55,10 +55,7 @@ impl Runner {
                 Err(err) => return Err(err.into()),
             },
         };
-        match self
-            .conclusion_writes(&mut tx, ctx, outcome, digest)
-            .await
-        {
+        match self.conclusion_writes(&mut tx, ctx, outcome, digest).await {
             Ok(()) => {
                 tx.commit().await.map_err(LedgerError::from)?;
                 Ok(())
@@ -81,7 +78,7 @@ impl Runner {
     ) -> Result<(), RunError> {
         let run_id = &ctx.run_id;
         let value = serde_json::to_value(outcome).map_err(|e| RunError::BadSummary {
-            run_id: run_id.to_string(),
+            run_id: run_id.clone(),
             item: 0,
             reason: format!("the run outcome does not serialize: {e}"),
         })?;

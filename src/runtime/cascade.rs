@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use super::progress::Progress;
 use super::{RunError, RunSummary, Runner};
 use crate::error_chain::chain;
-use crate::ledger::RunStatus;
+use crate::ledger::{JobName, RunId, RunStatus};
 
 /// What a cascade did.
 #[derive(Debug, Clone, Default)]
@@ -41,7 +41,7 @@ impl Runner {
     /// had succeeded when the cascade began.
     pub async fn rerun_cascade(
         &self,
-        parent_run: &str,
+        parent_run: &RunId,
         reason: &str,
         requested_by: &str,
         mut on_step: impl FnMut(&RunSummary),
@@ -94,14 +94,14 @@ impl Runner {
     /// A rerun of the latest succeeded run of `job` for `date`.
     async fn cascade_request(
         &self,
-        job: &str,
+        job: &JobName,
         date: NaiveDate,
         reason: &str,
         requested_by: &str,
-    ) -> Result<String, RunError> {
+    ) -> Result<RunId, RunError> {
         let latest = self.ledger.succeeded_run(job, date).await?.ok_or_else(|| {
             RunError::NothingToRerun {
-                job: job.to_string(),
+                job: job.clone(),
                 business_date: date,
             }
         })?;

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 
 use crate::catalog::JobDef;
-use crate::ledger::{Ledger, RunRecord};
+use crate::ledger::{JobName, Ledger, RunId, RunRecord};
 
 /// Errors from the coordination service.
 #[derive(Debug, thiserror::Error)]
@@ -25,10 +25,10 @@ pub type Assignment = BTreeMap<String, Vec<u32>>;
 /// A manual run or rerun handed to the leader (cluster: by `reckon run --registry`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunRequest {
-    pub job: Option<String>,
+    pub job: Option<JobName>,
     pub business_date: Option<NaiveDate>,
     /// `reckon rerun`: the run to run again.
-    pub rerun_of: Option<String>,
+    pub rerun_of: Option<RunId>,
     #[serde(default)]
     pub failed_only: bool,
     pub reason: Option<String>,
@@ -38,7 +38,7 @@ pub struct RunRequest {
 /// The leader's answer: the run it created, or why it refused.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RequestAnswer {
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
     pub error: Option<String>,
     pub leader: String,
 }
@@ -92,11 +92,11 @@ pub trait Coordinator: Send + Sync {
     /// Items of `run_id` waiting in, or held from, some instance's work queue
     /// (cluster); an unfinished shard not listed here is dispatched again by
     /// the leader that adopts the run.
-    async fn queued(&self, _run_id: &str) -> Result<BTreeSet<u32>, CoordError> {
+    async fn queued(&self, _run_id: &RunId) -> Result<BTreeSet<u32>, CoordError> {
         Ok(BTreeSet::new())
     }
     /// The run has concluded: its coordination markers can go.
-    async fn concluded(&self, _run_id: &str) {}
+    async fn concluded(&self, _run_id: &RunId) {}
     /// The leader's housekeeping each step (cluster: move the work of dead
     /// instances to live ones).
     async fn reconcile(&self, _ledger: &Ledger) -> Result<(), CoordError> {

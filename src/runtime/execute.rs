@@ -17,7 +17,9 @@ use super::shard::{ItemEnd, Ownership};
 use super::{RunError, RunSummary, Runner};
 use crate::catalog::JobDef;
 use crate::error_chain::chain;
-use crate::ledger::{Epoch, LedgerError, RunRecord, RunStatus, ShardRecord};
+use crate::ledger::{
+    Epoch, JobName, LedgerError, RunId, RunRecord, RunStatus, ShardEpoch, ShardRecord,
+};
 
 /// How often the leader looks at a distributed run's shards in the ledger.
 const BARRIER_POLL: std::time::Duration = std::time::Duration::from_millis(200);
@@ -40,7 +42,7 @@ impl Runner {
     /// Executes a pending run to its end and returns it with its shards.
     pub async fn execute(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         progress: Arc<Progress>,
     ) -> Result<RunSummary, RunError> {
         self.execute_as(run_id, progress, None).await
@@ -50,7 +52,7 @@ impl Runner {
     /// the leader epoch `lead`; returns the run with its shards.
     pub async fn execute_as(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         progress: Arc<Progress>,
         lead: Option<Epoch>,
     ) -> Result<RunSummary, RunError> {
@@ -90,12 +92,12 @@ impl Runner {
     /// A leader takes over an unfinished run (its previous leader went away,
     /// or dispatch failed): pending → executed; running → unfinished shards
     /// dispatched again, barrier, conclusion.
-    pub async fn resume(&self, run_id: &str) -> Result<(), RunError> {
+    pub async fn resume(&self, run_id: &RunId) -> Result<(), RunError> {
         self.resume_as(run_id, None).await
     }
 
     /// [`Runner::resume`] under the leader epoch `lead`.
-    pub async fn resume_as(&self, run_id: &str, lead: Option<Epoch>) -> Result<(), RunError> {
+    pub async fn resume_as(&self, run_id: &RunId, lead: Option<Epoch>) -> Result<(), RunError> {
         self.execute_as(run_id, Arc::new(Progress::default()), lead)
             .await
             .map(|_| ())
@@ -123,7 +125,7 @@ impl Runner {
             let (to_run, to_carry) = self.plan_items(run, job).await?;
             let carry = run
                 .parent_run
-                .as_deref()
+                .as_ref()
                 .map(|parent| (parent, to_carry.as_slice()));
             self.ledger
                 .start_run_with_shards(&run.run_id, &instance, &to_run, carry, lead)
@@ -230,7 +232,7 @@ impl Runner {
         type Seen = (
             u32,
             RunStatus,
-            Option<i64>,
+            Option<ShardEpoch>,
             Option<chrono::DateTime<chrono::Utc>>,
         );
         let stall_limit = job.timeout + self.config.run_lease;
@@ -284,7 +286,7 @@ impl Runner {
     /// when this node loses the shard). Nothing is done for a finished run.
     pub async fn run_item(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         item: u32,
         lost: CancellationToken,
     ) -> Result<ItemEnd, RunError> {
@@ -322,7 +324,7 @@ impl Runner {
             for dep in &job.depends_on {
                 if self
                     .ledger
-                    .succeeded_run(dep, run.business_date)
+                    .succeeded_run(&JobName::from(dep.as_str()), run.business_date)
                     .await?
                     .is_none()
                 {
@@ -447,11 +449,11 @@ impl Runner {
 
     fn spawn_heartbeat(
         &self,
-        run_id: &str,
+        run_id: &RunId,
         stop: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         let ledger = self.ledger.clone();
-        let run_id = run_id.to_string();
+        let run_id = run_id.clone();
         let interval = self.config.heartbeat_interval;
         tokio::spawn(async move {
             loop {

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::progress::Progress;
 use crate::catalog::JobDef;
 use crate::db::{Db, DbTx};
-use crate::ledger::{FencedTx, Ledger, LedgerError, RunId};
+use crate::ledger::{FencedTx, Ledger, LedgerError, RunId, ShardEpoch};
 use crate::report::ReportError;
 
 /// Where a job reads its inputs and writes its reports.
@@ -144,7 +144,7 @@ pub struct ShardCtx {
     pub total_items: u32,
     pub item_param: Option<String>,
     /// The fencing token of this attempt.
-    pub epoch: i64,
+    pub epoch: ShardEpoch,
     pub instance: String,
     pub ledger: Ledger,
     pub paths: Arc<Paths>,
@@ -352,7 +352,7 @@ impl RunCtx {
             files.push(book);
         }
         let manifest = crate::report::Manifest {
-            job: self.job.name.clone(),
+            job: self.job.name.to_string(),
             business_date: self.business_date.to_string(),
             run_id: self.run_id.to_string(),
             attempt: self.attempt,

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::catalog::{Catalog, CatalogError, RunsPerDate};
 use crate::ledger::{
-    Epoch, Ledger, LedgerError, NewRun, RunRecord, RunStatus, ShardRecord, Trigger,
+    Epoch, JobName, Ledger, LedgerError, NewRun, RunId, RunRecord, RunStatus, ShardRecord, Trigger,
 };
 
 /// Limits and timings of the runner.
@@ -65,20 +65,20 @@ pub enum RunError {
     #[error(transparent)]
     Coord(#[from] CoordError),
     #[error("job `{job}` uses kind `{kind}`, which this build of reckon does not know")]
-    UnknownKind { job: String, kind: String },
+    UnknownKind { job: JobName, kind: String },
     #[error(
         "`{job}` already succeeded for {business_date} (run {run_id}); to run it again use `reckon rerun {run_id} --reason …`"
     )]
     AlreadySucceeded {
-        job: String,
+        job: JobName,
         business_date: NaiveDate,
-        run_id: String,
+        run_id: RunId,
     },
     #[error("run {run_id} is still {status}; only a finished run can be rerun")]
-    NotFinished { run_id: String, status: RunStatus },
+    NotFinished { run_id: RunId, status: RunStatus },
     #[error("shard {item} of run {run_id} holds a summary reckon cannot read: {reason}")]
     BadSummary {
-        run_id: String,
+        run_id: RunId,
         item: u32,
         reason: String,
     },
@@ -86,13 +86,13 @@ pub enum RunError {
         "run {run_id} has {found} shard row(s) where {expected} were expected; it is not concluded"
     )]
     MissingShards {
-        run_id: String,
+        run_id: RunId,
         expected: u32,
         found: usize,
     },
     #[error("`{job}` has no succeeded run for {business_date} to rerun")]
     NothingToRerun {
-        job: String,
+        job: JobName,
         business_date: NaiveDate,
     },
 }
@@ -224,7 +224,7 @@ impl Runner {
     /// with `failed_only`, shards that succeeded in it are carried over.
     pub async fn request_rerun(
         &self,
-        parent_run: &str,
+        parent_run: &RunId,
         failed_only: bool,
         reason: &str,
         requested_by: &str,
@@ -236,7 +236,7 @@ impl Runner {
     /// [`Runner::request_rerun`] as a leader write under `lead`.
     pub async fn request_rerun_as(
         &self,
-        parent_run: &str,
+        parent_run: &RunId,
         failed_only: bool,
         reason: &str,
         requested_by: &str,

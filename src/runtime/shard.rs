@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::{RunError, Runner};
 use crate::catalog::JobDef;
 use crate::error_chain::chain;
-use crate::ledger::{LedgerError, RunRecord, RunStatus};
+use crate::ledger::{LedgerError, RunId, RunRecord, RunStatus, ShardEpoch};
 
 /// How one attempt ended.
 enum Attempt {
@@ -127,7 +127,7 @@ impl Runner {
         permits: Arc<Semaphore>,
         progress: &Arc<Progress>,
         owner: &Ownership,
-        epoch: &mut Option<i64>,
+        epoch: &mut Option<ShardEpoch>,
     ) -> Result<Option<(RunStatus, String)>, RunError> {
         let attempts_max = job.retry.retries + 1;
         let mut last_error = String::new();
@@ -194,10 +194,10 @@ impl Runner {
 
     /// Refreshes the shard's heartbeat every `heartbeat_interval`, for as long
     /// as it is polled; a failed heartbeat is logged, never fatal.
-    async fn shard_heartbeat(&self, run_id: &str, item: u32) -> std::convert::Infallible {
+    async fn shard_heartbeat(&self, run_id: &RunId, item: u32) -> std::convert::Infallible {
         loop {
             if let Err(err) = self.ledger.heartbeat_shard(run_id, item).await {
-                tracing::warn!(run_id, item, error = %chain(&err), "shard heartbeat failed");
+                tracing::warn!(%run_id, item, error = %chain(&err), "shard heartbeat failed");
             }
             tokio::time::sleep(self.config.heartbeat_interval).await;
         }
@@ -210,7 +210,7 @@ impl Runner {
         item: u32,
         progress: &Arc<Progress>,
         owner: &Ownership,
-        held: &mut Option<i64>,
+        held: &mut Option<ShardEpoch>,
     ) -> Result<Attempt, RunError> {
         if owner.lost.is_cancelled() {
             return Ok(Attempt::Lost);

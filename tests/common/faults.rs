@@ -161,9 +161,9 @@ async fn prepare_messages(db: &TestDb) {
 }
 
 /// The newest run of `job`, once there is one.
-async fn run_of(ledger: &Ledger, job: &str) -> String {
+async fn run_of(ledger: &Ledger, job: &str) -> reckon::ledger::RunId {
     let l = ledger.clone();
-    let job = job.to_string();
+    let job = reckon::ledger::JobName::from(job);
     wait_for("a run", Duration::from_secs(60), || {
         let l = l.clone();
         let job = job.clone();
@@ -184,7 +184,11 @@ async fn run_of(ledger: &Ledger, job: &str) -> String {
 }
 
 /// Waits (at most `until`) for `run_id` to be final.
-async fn final_status(ledger: &Ledger, run_id: &str, until: Instant) -> Option<RunStatus> {
+async fn final_status(
+    ledger: &Ledger,
+    run_id: &reckon::ledger::RunId,
+    until: Instant,
+) -> Option<RunStatus> {
     while Instant::now() < until {
         if let Ok(run) = ledger.run(run_id).await
             && run.status.is_final()
@@ -365,7 +369,7 @@ pub async fn check(db: &TestDb, ledger: &Ledger, cluster_up: DateTime<Utc>) -> V
     let mut violations = Vec::new();
     // The fire mark before the runs: a fire handled meanwhile (its run and
     // the mark commit together) must not look lost.
-    let mark = ledger.last_fire("tick").await.expect("fire mark");
+    let mark = ledger.last_fire(&"tick".into()).await.expect("fire mark");
     let runs = ledger
         .runs(&RunFilter {
             limit: 10_000,

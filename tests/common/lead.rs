@@ -60,7 +60,12 @@ pub fn builtin_with_election_during(kind: &str) -> KindRegistry {
 /// overtaken by an election: the run must be refused at its first
 /// conclusion write and left running (for the newer leader), with no report
 /// directory. Returns the run id and the old epoch.
-pub async fn run_overtaken(db: &TestDb, runner: &Runner, job: &str, date: &str) -> (String, Epoch) {
+pub async fn run_overtaken(
+    db: &TestDb,
+    runner: &Runner,
+    job: &str,
+    date: &str,
+) -> (reckon::ledger::RunId, Epoch) {
     let ledger = runner.ledger().clone();
     let old = ledger.elect_leader("old-leader").await.expect("election");
     let run = runner
@@ -158,17 +163,13 @@ pub fn builtin_stopping_before_finish(
 /// and no `finished` event.
 pub async fn crash_before_finish(
     runner: &Runner,
-    run_id: &str,
+    run_id: &reckon::ledger::RunId,
     reached: Arc<tokio::sync::Notify>,
 ) {
     let task = {
         let runner = runner.clone();
-        let run_id = run_id.to_string();
-        tokio::spawn(async move {
-            runner
-                .execute(&run_id, Arc::new(Progress::default()))
-                .await
-        })
+        let run_id = run_id.clone();
+        tokio::spawn(async move { runner.execute(&run_id, Arc::new(Progress::default())).await })
     };
     tokio::time::timeout(std::time::Duration::from_secs(120), reached.notified())
         .await

@@ -22,7 +22,7 @@ pub struct TestCoord {
     pub fail_dispatch: AtomicU32,
     /// Dispatches made.
     pub dispatched: AtomicU32,
-    queue: Arc<Mutex<BTreeSet<(String, u32)>>>,
+    queue: Arc<Mutex<BTreeSet<(reckon::ledger::RunId, u32)>>>,
     runner: OnceLock<Runner>,
     /// Cancelled to stop this instance's workers (its session ended).
     pub lost: CancellationToken,
@@ -118,7 +118,7 @@ impl Coordinator for TestCoord {
         Ok(())
     }
 
-    async fn queued(&self, run_id: &str) -> Result<BTreeSet<u32>, CoordError> {
+    async fn queued(&self, run_id: &reckon::ledger::RunId) -> Result<BTreeSet<u32>, CoordError> {
         Ok(self
             .queue
             .lock()

@@ -17,7 +17,7 @@ use crate::runtime::{Assignment, CoordError, Coordinator, PendingRequest, Reques
 /// The data of a job's `assignment` node (its znode version counts reshards).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AssignmentRecord {
-    pub run_id: String,
+    pub run_id: crate::ledger::RunId,
     pub strategy: String,
     /// Instances in the order the strategy saw them (registration order).
     pub instances: Vec<String>,
@@ -27,8 +27,8 @@ pub struct AssignmentRecord {
 /// The data of a work node.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WorkItem {
-    pub job: String,
-    pub run_id: String,
+    pub job: crate::ledger::JobName,
+    pub run_id: crate::ledger::RunId,
     pub item: u32,
 }
 
@@ -157,7 +157,7 @@ impl Coordinator for ZkCoordinator {
         Ok(())
     }
 
-    async fn queued(&self, run_id: &str) -> Result<BTreeSet<u32>, CoordError> {
+    async fn queued(&self, run_id: &crate::ledger::RunId) -> Result<BTreeSet<u32>, CoordError> {
         let client = self.client()?;
         let paths = &self.paths;
         let mut items = BTreeSet::new();
@@ -231,7 +231,7 @@ impl Coordinator for ZkCoordinator {
         .map_err(|e| unavailable("answering a trigger", e))
     }
 
-    async fn concluded(&self, run_id: &str) {
+    async fn concluded(&self, run_id: &crate::ledger::RunId) {
         let Ok(client) = self.client() else { return };
         let paths = &self.paths;
         if let Ok(instances) = client.list_children(&paths.work()).await {
@@ -240,7 +240,7 @@ impl Coordinator for ZkCoordinator {
                     continue;
                 };
                 for name in names {
-                    if parse_work_name(&name).is_some_and(|(r, _)| r == run_id) {
+                    if parse_work_name(&name).is_some_and(|(r, _)| &r == run_id) {
                         let path = format!("{}/{name}", paths.work_of(&instance));
                         let _ = client.delete(&path, None).await;
                     }

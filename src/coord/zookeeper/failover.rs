@@ -94,7 +94,7 @@ impl ZkCoordinator {
 }
 
 /// True when the run is over or the shard already succeeded (nothing to move).
-async fn finished(ledger: &Ledger, run_id: &str, item: u32) -> bool {
+async fn finished(ledger: &Ledger, run_id: &crate::ledger::RunId, item: u32) -> bool {
     match ledger.run(run_id).await {
         Ok(run) if run.status.is_final() => return true,
         Ok(_) => {}

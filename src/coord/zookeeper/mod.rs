@@ -172,9 +172,9 @@ pub(crate) fn work_name(run_id: &str, item: u32) -> String {
 }
 
 /// The run id and item of a work node name.
-pub(crate) fn parse_work_name(name: &str) -> Option<(String, u32)> {
+pub(crate) fn parse_work_name(name: &str) -> Option<(crate::ledger::RunId, u32)> {
     let (run_id, item) = name.rsplit_once('_')?;
-    Some((run_id.to_string(), item.parse().ok()?))
+    Some((run_id.into(), item.parse().ok()?))
 }
 
 /// Persistent nodes with open ACLs (the namespace is the cluster's own).

@@ -151,7 +151,7 @@ async fn read_status(
             .map(|(d, _)| String::from_utf8_lossy(&d).to_string())
             .unwrap_or_default();
         if let Some((run, item)) = parse_work_name(&name) {
-            running.push((run, item, owner));
+            running.push((run.to_string(), item, owner));
         }
     }
     let mut awaiting_failover = Vec::new();

@@ -33,7 +33,7 @@ pub async fn deliver(
     http: &HttpClient,
     downstreams: &BTreeMap<String, DownstreamConfig>,
     due: &Due,
-    fence: Option<i64>,
+    fence: Option<crate::ledger::ShardEpoch>,
 ) -> Delivery {
     match downstreams.get(&due.txn_type) {
         None => Delivery::Failed(format!(

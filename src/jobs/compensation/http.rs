@@ -52,7 +52,7 @@ impl HttpClient {
         &self,
         url: &str,
         idempotency_key: &str,
-        fence: Option<i64>,
+        fence: Option<crate::ledger::ShardEpoch>,
         body: Vec<u8>,
     ) -> Result<Answer, String> {
         let mut request = hyper::Request::post(url)

@@ -42,10 +42,10 @@ impl Partition {
 /// The shard fence a batch transaction must still hold (DESIGN.md invariant 2).
 #[derive(Debug, Clone)]
 pub struct Fence {
-    pub job: String,
+    pub job: crate::ledger::JobName,
     pub business_date: NaiveDate,
     pub item: u32,
-    pub epoch: i64,
+    pub epoch: crate::ledger::ShardEpoch,
 }
 
 /// A message as recorded by the business system before its local transaction.
