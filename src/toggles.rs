@@ -106,38 +106,42 @@ pub enum ToggleError {
         at: DateTime<Utc>,
     },
     #[error(
-        "{what} {name} was not {done}: the registry refused ({source}); journal entry {seq} is marked not applied"
+        "{} {} was not {}: the registry refused ({source}); journal entry {} is marked not applied",
+        .entry.what, .entry.name, .entry.done, .entry.seq
     )]
     NotApplied {
-        what: &'static str,
-        name: String,
-        done: &'static str,
-        seq: i64,
+        entry: Entry,
         #[source]
         source: StatusError,
     },
     #[error(
-        "whether {what} {name} was {done} is not known: the registry did not answer ({source}); journal entry {seq} stays pending and is settled against ZooKeeper at the next toggle, by a serving node, or when the console lists the journal"
+        "whether {} {} was {} is not known: the registry did not answer ({source}); journal entry {} stays pending and is settled against ZooKeeper at the next toggle, by a serving node, or when the journal is listed",
+        .entry.what, .entry.name, .entry.done, .entry.seq
     )]
     Unknown {
-        what: &'static str,
-        name: String,
-        done: &'static str,
-        seq: i64,
+        entry: Entry,
         #[source]
         source: StatusError,
     },
     #[error(
-        "{what} {name} was {done} in the registry, but journal entry {seq} (written before) could not be marked applied ({source}); it is settled as applied later"
+        "{} {} was {} in the registry, but journal entry {} (written before) could not be marked applied ({source}); it is settled as applied later",
+        .entry.what, .entry.name, .entry.done, .entry.seq
     )]
     NotMarked {
-        what: &'static str,
-        name: String,
-        done: &'static str,
-        seq: i64,
+        entry: Entry,
         #[source]
         source: sqlx::Error,
     },
+}
+
+/// The journal entry of a cluster toggle that did not end cleanly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub what: &'static str,
+    pub name: String,
+    /// `disabled` or `enabled`.
+    pub done: &'static str,
+    pub seq: i64,
 }
 
 /// Why a job may not run here: who disabled it, when and why.
@@ -286,21 +290,16 @@ async fn apply_in_cluster(
     reconcile(db, switches, now).await?;
     let seq = intend(db, change, now).await?;
     between.await;
-    let (what, name, done) = (
-        what_str(change.what),
-        change.name.to_string(),
-        change.done(),
-    );
+    let entry = Entry {
+        what: what_str(change.what),
+        name: change.name.to_string(),
+        done: change.done(),
+        seq,
+    };
     match switches.set(change.what, change.name, change.disable).await {
         Ok(()) => mark_written(db, seq, now)
             .await
-            .map_err(|source| ToggleError::NotMarked {
-                what,
-                name,
-                done,
-                seq,
-                source,
-            }),
+            .map_err(|source| ToggleError::NotMarked { entry, source }),
         Err(source) => {
             // Did the write land before the error? Ask ZooKeeper; on the
             // same session a read after the write sees it.
@@ -312,21 +311,9 @@ async fn apply_in_cluster(
                 Ok(_) => {
                     let how = format!("not written: {}", crate::error_chain::chain(&source));
                     settle(db, seq, false, &how, now).await?;
-                    Err(ToggleError::NotApplied {
-                        what,
-                        name,
-                        done,
-                        seq,
-                        source,
-                    })
+                    Err(ToggleError::NotApplied { entry, source })
                 }
-                Err(_) => Err(ToggleError::Unknown {
-                    what,
-                    name,
-                    done,
-                    seq,
-                    source,
-                }),
+                Err(_) => Err(ToggleError::Unknown { entry, source }),
             }
         }
     }

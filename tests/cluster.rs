@@ -767,7 +767,11 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
     assert_eq!(refused.status.code(), Some(1));
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("UTC: audit"), "{err}");
-    assert_eq!(c.runs("eod").await.len(), runs.len(), "no rerun was created");
+    assert_eq!(
+        c.runs("eod").await.len(),
+        runs.len(),
+        "no rerun was created"
+    );
     c.finish().await;
 }
 

@@ -489,10 +489,10 @@ async fn toggle_intent_survives_a_crash_between_the_writes() {
     .unwrap_err();
     assert!(matches!(cut, ToggleError::Unknown { .. }), "{cut}");
     assert!(cut.to_string().contains("stays pending"), "{cut}");
-    let cut_seq = match cut {
-        ToggleError::Unknown { seq, .. } => seq,
-        _ => unreachable!(),
+    let ToggleError::Unknown { entry, .. } = cut else {
+        unreachable!()
     };
+    let cut_seq = entry.seq;
     assert_eq!(state_of(&db.db, cut_seq).await, "pending");
     zk.restart();
     let switches = wait_for("a session after the restart", LIMIT, || {

@@ -61,10 +61,7 @@ async fn status(config: &Config, registry: &Registry) -> Result<u8, Failure> {
         .unwrap_or_default();
     // One session for the status and for settling pending journal rows.
     let switches = Switches::connect(registry).await.map_err(Failure::run)?;
-    let status = switches
-        .status(&catalog_jobs)
-        .await
-        .map_err(Failure::run)?;
+    let status = switches.status(&catalog_jobs).await.map_err(Failure::run)?;
     println!(
         "leader: {}",
         status.leader.as_deref().unwrap_or("(none elected)")
