@@ -213,6 +213,9 @@ async fn console_on_cluster_nodes() {
         "{}",
         r.location()
     );
+    // The grid marks it disabled (read through the node's session).
+    let grid = on_n1.get("/?end=2026-11-21").await.body;
+    assert!(grid.contains(">disabled<"), "{grid}");
     // A rerun of the job's run is refused as well, naming who disabled it and why.
     let run_id: String = reckon::on_db!(&db.db, pool => {
         sqlx::query_scalar("SELECT run_id FROM runs WHERE job = 'eod' LIMIT 1")

@@ -383,13 +383,20 @@ pub(super) async fn grid(
             .await;
         }
     };
-    // Run-time switches of a single node (a cluster's are on the Cluster page).
-    let switches = if app.state.cluster.is_none() {
-        crate::toggles::node_switches(ledger.db())
+    // Jobs disabled at run time: a single node's `disabled` table, or
+    // ZooKeeper through this node's session (none shown when unreachable).
+    let disabled_jobs = match &app.state.cluster {
+        None => crate::toggles::node_switches(ledger.db())
             .await
-            .unwrap_or_default()
-    } else {
-        crate::toggles::NodeSwitches::default()
+            .map(|s| s.jobs)
+            .unwrap_or_default(),
+        Some(cluster) => match cluster.switches() {
+            Ok(switches) => switches
+                .disabled(crate::coord::zookeeper::status::Toggle::Job)
+                .await
+                .unwrap_or_default(),
+            Err(_) => Default::default(),
+        },
     };
     let by: HashMap<(&str, NaiveDate), &CellRun> = cells
         .iter()
@@ -422,7 +429,7 @@ pub(super) async fn grid(
                 )
             })
             .unwrap_or_else(|| "<span class=\"muted\">manual</span>".into());
-        let disabled = if job.enabled && !switches.jobs.contains(&job.name) {
+        let disabled = if job.enabled && !disabled_jobs.contains(&job.name) {
             String::new()
         } else {
             format!(" {}", pill("disabled"))
@@ -434,7 +441,7 @@ pub(super) async fn grid(
             esc(&job.kind)
         );
         let due = due_dates(job, start, end, now);
-        let paused = switches.jobs.contains(&job.name);
+        let paused = disabled_jobs.contains(&job.name);
         for d in &dates {
             match by.get(&(job.name.as_str(), *d)) {
                 Some(cell) => {
