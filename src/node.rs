@@ -277,9 +277,10 @@ impl Node {
                 .map_err(|e| chain(&e))?
                 .job;
             if paused.contains(parent_job.as_str()) {
-                return Err(format!(
-                    "job `{parent_job}` is disabled in this cluster (reckon cluster enable {parent_job})"
-                ));
+                let db = runner.ledger().db();
+                return Err(crate::toggles::cluster_refusal(db, &parent_job)
+                    .await
+                    .to_string());
             }
             return runner
                 .request_rerun_as(
@@ -297,9 +298,8 @@ impl Node {
             .as_ref()
             .ok_or_else(|| "the request names no job".to_string())?;
         if paused.contains(name.as_str()) {
-            return Err(format!(
-                "job `{name}` is disabled in this cluster (reckon cluster enable {name})"
-            ));
+            let db = runner.ledger().db();
+            return Err(crate::toggles::cluster_refusal(db, name).await.to_string());
         }
         let job = runner.catalog().get(name).map_err(|e| chain(&e))?;
         let business_date = request

@@ -40,10 +40,14 @@ on_both_backends! {
 
 /// `reckon cluster disable|enable` without a registry: the single node's
 /// switch in its database, journaled as `cli:USER` with the reason; a
-/// manual run of the disabled job is refused.
+/// manual run and a rerun (plain or cascading) of the disabled job are
+/// refused, naming who disabled it and why.
 async fn disable_enable_on_a_single_node(db: &TestDb) {
     let jobs = db.dir.path().join("jobs");
     write_job(&jobs, "eod", "shards = 1\n[params]\nprogram = \"true\"\n");
+    let ran = reckon(db, &jobs, &["run", "eod", "--date", "2026-11-20"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    let first = run_ids(db).await.remove(0);
     let out = reckon(db, &jobs, &["cluster", "disable", "eod"]);
     assert_eq!(out.status.code(), Some(2), "--reason is required");
     let out = reckon(
@@ -53,13 +57,29 @@ async fn disable_enable_on_a_single_node(db: &TestDb) {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("job eod disabled on this node"));
-    let refused = reckon(db, &jobs, &["run", "eod", "--date", "2026-11-21"]);
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        text(&refused.stderr).contains("job `eod` is disabled on this node"),
-        "{}",
-        text(&refused.stderr)
-    );
+    let refusals = [
+        vec!["run", "eod", "--date", "2026-11-21"],
+        vec!["rerun", first.as_str(), "--reason", "again"],
+        vec![
+            "rerun",
+            first.as_str(),
+            "--failed-only",
+            "--reason",
+            "again",
+        ],
+        vec!["rerun", first.as_str(), "--cascade", "--reason", "again"],
+    ];
+    for args in refusals {
+        let refused = reckon(db, &jobs, &args);
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        let stderr = text(&refused.stderr);
+        assert!(
+            stderr.contains("job `eod` is disabled on this node by cli:")
+                && stderr.contains("UTC: statement late"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(run_ids(db).await.len(), 1, "nothing created while disabled");
     let out = reckon(
         db,
         &jobs,
@@ -68,6 +88,8 @@ async fn disable_enable_on_a_single_node(db: &TestDb) {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let ran = reckon(db, &jobs, &["run", "eod", "--date", "2026-11-21"]);
     assert_eq!(ran.status.code(), Some(0), "{}", text(&ran.stderr));
+    let rerun = reckon(db, &jobs, &["rerun", &first, "--reason", "again"]);
+    assert_eq!(rerun.status.code(), Some(0), "{}", text(&rerun.stderr));
     let journal = reckon::toggles::journal(&db.db, 10).await.unwrap();
     assert_eq!(journal.len(), 2);
     assert_eq!(
@@ -76,6 +98,16 @@ async fn disable_enable_on_a_single_node(db: &TestDb) {
     );
     assert!(journal[1].actor.starts_with("cli:"), "{:?}", journal[1]);
     assert_eq!(journal[1].scope, "node");
+    assert!(journal.iter().all(|e| e.state == "applied"));
+}
+
+async fn run_ids(db: &TestDb) -> Vec<String> {
+    reckon::on_db!(&db.db, pool => {
+        sqlx::query_scalar("SELECT run_id FROM runs ORDER BY created_at")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    })
 }
 
 async fn concurrent_cli_runs_one_wins(db: &TestDb) {

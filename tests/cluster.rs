@@ -666,7 +666,10 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
     let refused = c.setup.run_cli(true, &["run", "eod", "--date", DATE]);
     assert_eq!(refused.status.code(), Some(1));
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("disabled"), "{err}");
+    assert!(
+        err.contains("job `eod` is disabled in this cluster by cli:") && err.contains("UTC: test"),
+        "who disabled it and why: {err}"
+    );
     assert!(c.runs("eod").await.is_empty(), "no run was created");
     assert_ok(
         &c.setup
@@ -690,6 +693,11 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
     let status = c.setup.run_cli(true, &["cluster", "status"]);
     let text = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(text.contains("disabled"), "{text}");
+    assert!(
+        text.contains("disable/enable journal") && text.contains("disable instance n2 by cli:"),
+        "{text}"
+    );
+    assert!(!text.contains("[pending]"), "{text}");
     assert_ok(
         &c.setup
             .run_cli(true, &["cluster", "enable", "n2", "--reason", "test"]),
@@ -746,6 +754,24 @@ async fn cluster_status_disable_enable_and_rerun_through_the_leader() {
         [("2026-11-22".to_string(), 2), (DATE.to_string(), 3)]
     );
     assert!(runs[..2].iter().all(|r| r.status == RunStatus::Succeeded));
+
+    // A rerun of a job disabled in the cluster is refused by the leader too.
+    assert_ok(
+        &c.setup
+            .run_cli(true, &["cluster", "disable", "eod", "--reason", "audit"]),
+        "disable job again",
+    );
+    let refused = c
+        .setup
+        .run_cli(true, &["rerun", &run.run_id, "--reason", "once more"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("UTC: audit"), "{err}");
+    assert_eq!(
+        c.runs("eod").await.len(),
+        runs.len(),
+        "no rerun was created"
+    );
     c.finish().await;
 }
 

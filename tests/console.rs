@@ -192,23 +192,9 @@ async fn pages_actions_and_refusals(db: &TestDb) {
             r.location()
         );
     }
-    // An action without a sign-in: 401, and nothing happens.
     let login = anon.get("/login").await;
     assert_eq!(login.status, 200);
     let csrf = login.csrf();
-    let r = anon
-        .post(
-            "/actions/run",
-            &[
-                ("csrf", &csrf),
-                ("job", "settle"),
-                ("date", "2026-11-19"),
-                ("reason", "x"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 401);
-    assert!(h.ledger.runs(&Default::default()).await.unwrap().len() == 2);
 
     // Sign-in: missing CSRF token → 403; wrong password → back to the form.
     let r = anon
@@ -245,6 +231,52 @@ async fn pages_actions_and_refusals(db: &TestDb) {
         )
         .await;
     assert_eq!((r.status, r.location().as_str()), (303, "/breaks"));
+
+    // Every action refuses a GET, a visitor who is not signed in, and a form
+    // without this session's CSRF token — and nothing happens.
+    let all = breaks::list(&db.db, &Default::default()).await.unwrap();
+    let b1 = all.iter().find(|b| b.key == "P-1001").unwrap().clone();
+    let b2 = all.iter().find(|b| b.key == "P-1002").unwrap().clone();
+    let actions: [(String, Vec<(&str, &str)>); 6] = [
+        (
+            "/actions/run".into(),
+            vec![("job", "settle"), ("date", "2026-11-19"), ("reason", "x")],
+        ),
+        (
+            "/actions/rerun".into(),
+            vec![("run_id", &failed.run_id), ("reason", "x")],
+        ),
+        (format!("/breaks/{}/resolve", b1.id), vec![("note", "fee")]),
+        (
+            "/messages/T1/retry".into(),
+            vec![("reason", "checker back")],
+        ),
+        (
+            "/messages/T2/resolve".into(),
+            vec![("decision", "rollback"), ("reason", "x")],
+        ),
+        (
+            "/cluster/toggle".into(),
+            vec![
+                ("name", "settle"),
+                ("what", "job"),
+                ("action", "disable"),
+                ("reason", "x"),
+            ],
+        ),
+    ];
+    for (path, form) in &actions {
+        refused_every_way(&base, &mut alice, path, form).await;
+    }
+    assert_eq!(h.ledger.runs(&Default::default()).await.unwrap().len(), 2);
+    assert_eq!(
+        breaks::get(&db.db, b1.id).await.unwrap().state,
+        BreakState::Open
+    );
+    for (id, state) in [("T1", MsgState::Dead), ("T2", MsgState::Prepared)] {
+        assert_eq!(store::get(&db.db, id).await.unwrap().unwrap().state, state);
+    }
+    assert!(common::toggle_journal(&db.db).await.is_empty());
 
     // Grid: the two runs, the next fire time, counts.
     let grid = alice.get("/?end=2026-11-21").await;
@@ -307,15 +339,7 @@ async fn pages_actions_and_refusals(db: &TestDb) {
             || failed_page.body.contains("class=\"err\"")
     );
 
-    // Rerun with --failed-only: a GET is refused; the POST journals alice and the reason.
-    assert_eq!(alice.get("/actions/rerun").await.status, 405);
-    let r = alice
-        .post(
-            "/actions/rerun",
-            &[("run_id", &failed.run_id), ("reason", "x")],
-        )
-        .await;
-    assert_eq!(r.status, 403, "rerun without CSRF token");
+    // Rerun with --failed-only: the POST journals alice and the reason.
     let r = alice
         .post(
             "/actions/rerun",
@@ -464,31 +488,9 @@ async fn pages_actions_and_refusals(db: &TestDb) {
     assert!(filtered.body.contains("P-1001") && !filtered.body.contains("P-1002"));
     let by_date = alice.get("/breaks?date=2026-11-21").await;
     assert!(!by_date.body.contains("P-1001"));
-    let all = breaks::list(&db.db, &Default::default()).await.unwrap();
-    let b1 = all.iter().find(|b| b.key == "P-1001").unwrap();
-    let b2 = all.iter().find(|b| b.key == "P-1002").unwrap();
     let page = alice.get(&format!("/breaks/{}", b1.id)).await;
     assert!(page.body.contains("<h2>ledger</h2>") && page.body.contains("100.00"));
     assert!(page.body.contains("<h2>statement</h2>") && page.body.contains("99.50"));
-    assert_eq!(
-        alice
-            .get(&format!("/breaks/{}/resolve", b1.id))
-            .await
-            .status,
-        405,
-        "no action by GET"
-    );
-    let r = alice
-        .post(&format!("/breaks/{}/resolve", b1.id), &[("note", "fee")])
-        .await;
-    assert_eq!(r.status, 403, "resolve without CSRF token");
-    let r = alice
-        .post(
-            &format!("/breaks/{}/resolve", b1.id),
-            &[("csrf", "forged"), ("note", "fee")],
-        )
-        .await;
-    assert_eq!(r.status, 403, "resolve with a forged CSRF token");
     let r = alice
         .post(
             &format!("/breaks/{}/resolve", b1.id),
@@ -533,10 +535,6 @@ async fn pages_actions_and_refusals(db: &TestDb) {
         page.body.contains("href=\"/messages/T2\""),
         "prepared since 1970: stuck"
     );
-    let r = alice
-        .post("/messages/T1/retry", &[("reason", "checker back")])
-        .await;
-    assert_eq!(r.status, 403);
     let r = alice
         .post(
             "/messages/T1/retry",
@@ -627,6 +625,22 @@ async fn pages_actions_and_refusals(db: &TestDb) {
         .await;
     assert!(
         r.location().contains(&enc("is disabled on this node")),
+        "{}",
+        r.location()
+    );
+    // A rerun too, naming who disabled the job and why.
+    let r = alice
+        .post(
+            "/actions/rerun",
+            &[("csrf", &csrf), ("run_id", &failed.run_id), ("reason", "x")],
+        )
+        .await;
+    assert!(
+        r.location().contains("error=")
+            && r.location().contains(&enc(
+                "job `settle` is disabled on this node by console:alice at "
+            ))
+            && r.location().contains(&enc(" UTC: statement late")),
         "{}",
         r.location()
     );
@@ -759,6 +773,32 @@ async fn pages_actions_and_refusals(db: &TestDb) {
         401
     );
     shutdown.cancel();
+}
+
+/// An action's refusals: a GET is 405; a visitor not signed in is 401 (with
+/// a CSRF token of their own session); a signed-in operator's form without
+/// the CSRF token, with another session's, or with a forged one is 403.
+/// `form` is the action's fields without the token.
+async fn refused_every_way(base: &str, signed_in: &mut Browser, path: &str, form: &[(&str, &str)]) {
+    assert_eq!(signed_in.get(path).await.status, 405, "GET {path}");
+    let mut anon = Browser::new(base);
+    let other = anon.get("/login").await.csrf();
+    fn with<'a>(csrf: Option<&'a str>, form: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        csrf.map(|c| ("csrf", c))
+            .into_iter()
+            .chain(form.iter().copied())
+            .collect()
+    }
+    let status = anon.post(path, &with(Some(&other), form)).await.status;
+    assert_eq!(status, 401, "{path} without a sign-in");
+    for (csrf, what) in [
+        (None, "without a CSRF token"),
+        (Some(other.as_str()), "with another session's CSRF token"),
+        (Some("forged"), "with a forged CSRF token"),
+    ] {
+        let status = signed_in.post(path, &with(csrf, form)).await.status;
+        assert_eq!(status, 403, "{path} {what}");
+    }
 }
 
 async fn anon_404(base: &str) -> u16 {

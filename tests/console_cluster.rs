@@ -13,12 +13,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::TestDb;
-use common::http::Browser;
+use common::http::{Browser, enc};
 use common::zk::{Setup, ZkServer, client, free_port, instances, wait_for};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use reckon::coord::zookeeper::status::{Switches, Toggle};
 
 const NS: &str = "reckon-console";
 const PASSWORD: &str = "correct horse battery";
@@ -212,6 +213,35 @@ async fn console_on_cluster_nodes() {
         "{}",
         r.location()
     );
+    // The grid marks it disabled (read through the node's session).
+    let grid = on_n1.get("/?end=2026-11-21").await.body;
+    assert!(grid.contains(">disabled<"), "{grid}");
+    // A rerun of the job's run is refused as well, naming who disabled it and why.
+    let run_id: String = reckon::on_db!(&db.db, pool => {
+        sqlx::query_scalar("SELECT run_id FROM runs WHERE job = 'eod' LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    });
+    let r = on_n1
+        .post(
+            "/actions/rerun",
+            &[
+                ("csrf", &csrf1),
+                ("run_id", &run_id),
+                ("reason", "should be refused"),
+            ],
+        )
+        .await;
+    assert!(
+        r.location().contains("error=")
+            && r.location().contains(&enc(
+                "job `eod` is disabled in this cluster by console:alice"
+            ))
+            && r.location().contains(&enc(": statement late")),
+        "{}",
+        r.location()
+    );
     // Disable an instance through the follower's console (its own session).
     let (mut on_n2, csrf2) = sign_in(&bases[1]).await;
     toggle(&mut on_n2, &csrf2, "instance", "n2", "disable").await;
@@ -282,4 +312,242 @@ async fn console_on_cluster_nodes() {
     await_ready(&bases[1], 200, "/readyz 200 with ZooKeeper back").await;
     drop(nodes);
     drop(n1);
+}
+
+/// The journal and ZooKeeper agree about every switch: with no row pending,
+/// ZooKeeper shows a switch exactly when the latest applied row of it
+/// disables it (every switch in ZooKeeper has a journal row; the journal
+/// never claims a switch ZooKeeper does not have). A pending row (a toggle
+/// cut off between its writes) may or may not have landed: ZooKeeper shows
+/// either what it asks or what the applied rows before it say.
+async fn journal_agrees_with_zookeeper(db: &reckon::db::Db, switches: &Switches) {
+    use std::collections::BTreeSet;
+    let rows = reckon::toggles::journal(db, 1000).await.unwrap();
+    let mut names: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|e| (e.what.clone(), e.name.clone()))
+        .collect();
+    for (what, toggle) in [("job", Toggle::Job), ("instance", Toggle::Instance)] {
+        for name in switches.disabled(toggle).await.unwrap() {
+            names.insert((what.to_string(), name));
+        }
+    }
+    for (what, name) in names {
+        let toggle = if what == "job" {
+            Toggle::Job
+        } else {
+            Toggle::Instance
+        };
+        let shown = switches.is_disabled(toggle, &name).await.unwrap();
+        // Oldest first; rows that did not take effect say nothing.
+        let mut said: Vec<_> = rows
+            .iter()
+            .filter(|e| e.what == what && e.name == name && e.state != "not_applied")
+            .collect();
+        said.reverse();
+        let applied = said
+            .iter()
+            .rev()
+            .find(|e| e.state == "applied")
+            .is_some_and(|e| e.disables());
+        match said.last() {
+            Some(last) if last.state == "pending" => assert!(
+                shown == last.disables() || shown == applied,
+                "{what} {name}: ZooKeeper shows {shown}, pending row {last:?}"
+            ),
+            _ => assert_eq!(
+                shown, applied,
+                "{what} {name}: ZooKeeper shows disabled = {shown}, the journal's latest applied row says {applied}: {said:?}"
+            ),
+        }
+    }
+}
+
+fn change<'a>(name: &'a str, disable: bool, actor: &'a str) -> reckon::toggles::Change<'a> {
+    reckon::toggles::Change {
+        what: Toggle::Job,
+        name,
+        disable,
+        actor,
+        reason: "statement late",
+    }
+}
+
+async fn state_of(db: &reckon::db::Db, seq: i64) -> String {
+    reckon::toggles::journal(db, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.seq == seq)
+        .map(|e| e.state)
+        .unwrap()
+}
+
+/// Issue 14: `reckon cluster disable|enable` and the console journal their
+/// intent before they touch ZooKeeper. A crash after the intent (nothing in
+/// ZooKeeper), a crash after the ZooKeeper write (the row still pending),
+/// and ZooKeeper stopped between the two writes each leave a pending row
+/// that is settled against ZooKeeper — by the next toggle, by a serving
+/// node from its start — and after every step the journal and ZooKeeper agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn toggle_intent_survives_a_crash_between_the_writes() {
+    use reckon::toggles::{Place, ToggleError, apply, apply_after, intend, reconcile};
+    let db = TestDb::postgres().await;
+    let mut zk = ZkServer::start();
+    let registry: reckon::coord::zookeeper::Registry = zk.url("reckon-toggles").parse().unwrap();
+    let switches = Switches::connect(&registry).await.unwrap();
+    let t0 = chrono::Utc::now() - chrono::Duration::minutes(30);
+    let minute = chrono::Duration::from_std(reckon::toggles::IN_FLIGHT).unwrap();
+
+    // 1. A crash after the intent row, before ZooKeeper: nothing switched.
+    let first = intend(&db.db, &change("eod", true, "cli:alice"), t0)
+        .await
+        .unwrap();
+    assert!(!switches.is_disabled(Toggle::Job, "eod").await.unwrap());
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
+    // A second toggle of the same switch while the first may be in flight: refused.
+    let refused = apply(
+        &db.db,
+        Place::Registry(&registry),
+        &change("eod", true, "cli:bob"),
+        t0 + chrono::Duration::seconds(10),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(refused, ToggleError::InFlight { seq, .. } if seq == first),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("cli:alice"), "{refused}");
+    // Young rows are left alone; past IN_FLIGHT the row is settled: not applied.
+    assert!(
+        reconcile(&db.db, &switches, t0 + chrono::Duration::seconds(10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let settled = reconcile(
+        &db.db,
+        &switches,
+        t0 + minute + chrono::Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(settled.len(), 1);
+    assert!(!settled[0].applied);
+    assert_eq!(state_of(&db.db, first).await, "not_applied");
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
+
+    // 2. A crash after the ZooKeeper write, before the row is marked applied:
+    // the switch has its (pending) row; the next toggle settles it as applied.
+    let t1 = t0 + chrono::Duration::minutes(5);
+    let second = intend(&db.db, &change("eod", true, "cli:alice"), t1)
+        .await
+        .unwrap();
+    switches.set(Toggle::Job, "eod", true).await.unwrap();
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
+    // 3. Then an enable cut off after its intent: ZooKeeper still shows the job disabled.
+    let t2 = t1 + chrono::Duration::minutes(5);
+    let third = intend(&db.db, &change("nightly", false, "cli:alice"), t2)
+        .await
+        .unwrap();
+    let t3 = t2 + chrono::Duration::minutes(5);
+    apply(
+        &db.db,
+        Place::Registry(&registry),
+        &change("other", true, "cli:carol"),
+        t3,
+    )
+    .await
+    .unwrap();
+    assert_eq!(state_of(&db.db, second).await, "applied");
+    assert_eq!(
+        state_of(&db.db, third).await,
+        "applied",
+        "nightly was never disabled: enabled is what ZooKeeper shows"
+    );
+    assert!(switches.is_disabled(Toggle::Job, "eod").await.unwrap());
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
+    // The leader's refusal of a disabled job names who disabled it and why.
+    let refusal = reckon::toggles::cluster_refusal(&db.db, "eod")
+        .await
+        .to_string();
+    assert!(
+        refusal.contains("job `eod` is disabled in this cluster by cli:alice")
+            && refusal.contains("statement late"),
+        "{refusal}"
+    );
+
+    // 4. ZooKeeper stops between the intent and the write: the toggle does
+    // not know whether it landed and says so; the row stays pending.
+    let t4 = t3 + chrono::Duration::minutes(5);
+    let cut = apply_after(
+        &db.db,
+        Place::Registry(&registry),
+        &change("eod", false, "cli:dave"),
+        t4,
+        async { zk.stop() },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(cut, ToggleError::Unknown { .. }), "{cut}");
+    assert!(cut.to_string().contains("stays pending"), "{cut}");
+    let ToggleError::Unknown { entry, .. } = cut else {
+        unreachable!()
+    };
+    let cut_seq = entry.seq;
+    assert_eq!(state_of(&db.db, cut_seq).await, "pending");
+    zk.restart();
+    let switches = wait_for("a session after the restart", LIMIT, || {
+        let registry = registry.clone();
+        async move { Switches::connect(&registry).await.ok() }
+    })
+    .await;
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
+
+    // 5. A serving node settles it from its start (the CLI that wrote it is gone).
+    let job = "name = \"eod\"\nkind = \"checksum\"\nshards = 2\ntimeout = \"60s\"\n[params]\nrows = 10\nwork = \"10ms\"\n";
+    let setup = Setup::new(
+        db.dir.path(),
+        &db.url,
+        zk.url("reckon-toggles"),
+        &[("eod", job)],
+    );
+    let _node = setup.node("n1");
+    wait_for("the node to settle the pending row", LIMIT, || {
+        let db = db.db.clone();
+        async move { (state_of(&db, cut_seq).await != "pending").then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        state_of(&db.db, cut_seq).await,
+        "not_applied",
+        "ZooKeeper was down: the enable never landed"
+    );
+    assert!(switches.is_disabled(Toggle::Job, "eod").await.unwrap());
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
+
+    // 6. The CLI: enable journals first and marks applied; the journal agrees.
+    let out = setup.run_cli(
+        true,
+        &["cluster", "enable", "eod", "--reason", "statement arrived"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!switches.is_disabled(Toggle::Job, "eod").await.unwrap());
+    let last = &reckon::toggles::journal(&db.db, 1).await.unwrap()[0];
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.state.as_str(),
+            last.reason.as_str()
+        ),
+        ("enable", "applied", "statement arrived")
+    );
+    assert!(last.actor.starts_with("cli:"));
+    assert!(reckon::toggles::pending(&db.db).await.unwrap().is_empty());
+    journal_agrees_with_zookeeper(&db.db, &switches).await;
 }

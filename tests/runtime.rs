@@ -448,7 +448,14 @@ impl reckon::runtime::JobKind for HoldsShardRow {
                 .execute(&mut **conn)
                 .await?;
         });
-        tokio::time::sleep(self.0).await;
+        // Busy, never idle in the transaction for long: a statement every 200 ms.
+        let started = std::time::Instant::now();
+        while started.elapsed() < self.0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            reckon::on_tx!(tx.tx(), conn => {
+                sqlx::query("SELECT 1").execute(&mut **conn).await?;
+            });
+        }
         let outcome = reckon::runtime::ShardOutcome {
             item: ctx.item,
             rows_in: 1,
@@ -473,22 +480,26 @@ impl reckon::runtime::JobKind for HoldsShardRow {
     }
 }
 
-/// A shard's own heartbeat never starves its open transaction: with the
-/// database's lock and idle-in-transaction timeouts at 1 s (as a cluster's
-/// session timeout bounds them) and a heartbeat every 50 ms, a shard whose
-/// outputs transaction holds its row for 1.5 s commits on its first attempt.
+/// A shard's own heartbeat never starves its open transaction: with
+/// PostgreSQL's idle-in-transaction timeout at 1 s, its lock timeout at 3 s
+/// and a heartbeat every 50 ms, a shard whose outputs transaction holds its
+/// row for 2 s (busy: a statement every 200 ms) commits on its first attempt.
 /// (A heartbeat awaited inside the loop that also drives the attempt waited
 /// for that row lock, the attempt was not polled meanwhile, and PostgreSQL
 /// ended its idle transaction: the CI flake of 2026-12-01.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_never_starves_the_shards_own_transaction() {
     let mut db = TestDb::postgres().await;
-    let timeouts = reckon::db::DbTimeouts::bounded_by(Duration::from_secs(1));
+    let timeouts = reckon::db::DbTimeouts {
+        lock: Duration::from_secs(3),
+        idle_in_transaction: Duration::from_secs(1),
+        statement: Duration::from_secs(60),
+    };
     db.db = reckon::db::Db::connect_with(&db.url, timeouts)
         .await
         .unwrap();
     let mut kinds = reckon::runtime::KindRegistry::new();
-    kinds.register(Arc::new(HoldsShardRow(Duration::from_millis(1500))));
+    kinds.register(Arc::new(HoldsShardRow(Duration::from_secs(2))));
     let config = reckon::runtime::RunnerConfig {
         heartbeat_interval: Duration::from_millis(50),
         ..common::test_runner_config()
@@ -522,5 +533,89 @@ async fn heartbeat_never_starves_the_shards_own_transaction() {
             "{shard:?}"
         );
     }
+    db.cleanup().await;
+}
+
+/// A dependent's run that started before a job it depends on committed new
+/// outputs of the date read the old ones: at its barrier it marks itself
+/// stale (and the upstream's barrier marked the dependent's previous run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependent_overlapping_an_upstream_commit_is_stale_itself() {
+    let db = TestDb::sqlite().await;
+    let h = simple_harness(
+        &db,
+        &[
+            ("up", probe_job("up", 1, "")),
+            ("down", probe_job("down", 2, "depends_on = [\"up\"]")),
+        ],
+    )
+    .await;
+    let progress = || Arc::new(Progress::default());
+    let up = h
+        .runner
+        .run_now(manual("up", "2026-11-21"), progress())
+        .await
+        .unwrap();
+    let down = h
+        .runner
+        .run_now(manual("down", "2026-11-21"), progress())
+        .await
+        .unwrap();
+    assert_eq!(
+        (up.run.status, down.run.status),
+        (RunStatus::Succeeded, RunStatus::Succeeded)
+    );
+    // The dependent's rerun computes slowly (its item 1) ...
+    h.control
+        .delay
+        .lock()
+        .unwrap()
+        .insert(1, Duration::from_millis(1500));
+    let down_again = h
+        .runner
+        .request_rerun(&down.run.run_id, false, "again", "test")
+        .await
+        .unwrap();
+    let runner = h.runner.clone();
+    let down_id = down_again.run_id.clone();
+    let slow = tokio::spawn(async move {
+        runner
+            .execute(&down_id, Arc::new(Progress::default()))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // ... while the upstream's rerun commits new outputs of the date.
+    let up_again = h
+        .runner
+        .request_rerun(&up.run.run_id, false, "late data", "test")
+        .await
+        .unwrap();
+    let up_done = h
+        .runner
+        .execute(&up_again.run_id, progress())
+        .await
+        .unwrap();
+    assert_eq!(up_done.run.status, RunStatus::Succeeded);
+    let down_done = slow.await.unwrap().unwrap();
+    assert_eq!(down_done.run.status, RunStatus::Succeeded);
+    let marks = h
+        .ledger
+        .active_stale_marks(Some(&"down".into()))
+        .await
+        .unwrap();
+    let marked: Vec<(&str, &str)> = marks
+        .iter()
+        .map(|m| (m.run_id.as_str(), m.caused_by_run.as_str()))
+        .collect();
+    assert_eq!(
+        marked,
+        [(down_done.run.run_id.as_str(), up_done.run.run_id.as_str())],
+        "the overlapping run is stale; the older one's mark was cleared by its success"
+    );
+    let attention = down_done.run.outcome.as_ref().unwrap()["attention"].to_string();
+    assert!(
+        attention.contains("this run is stale: up (run"),
+        "{attention}"
+    );
     db.cleanup().await;
 }

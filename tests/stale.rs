@@ -33,6 +33,8 @@ on_both_backends! {
     repayment_late_receipt_marks_later_dates_stale => repayment_late_receipt_marks_later_dates_stale;
     recon_funds_changed_carry_marks_later_dates_stale => recon_funds_changed_carry_marks_later_dates_stale;
     later_run_overlapping_a_change_is_stale_itself => later_run_overlapping_a_change_is_stale_itself;
+    upstream_rerun_marks_dependents_stale => upstream_rerun_marks_dependents_stale;
+    failed_rerun_after_commits_marks_later_dates_stale => failed_rerun_after_commits_marks_later_dates_stale;
 }
 
 const D: &str = "2026-11-21";
@@ -628,4 +630,114 @@ async fn later_run_overlapping_a_change_is_stale_itself(db: &TestDb) {
     // Its rerun, starting after the change, is fresh.
     assert_succeeded(&rerun(&runner, &next).await);
     assert!(stale(runner.ledger(), "carry").await.is_empty());
+}
+
+/// A job that depends on eod-settlement for the same date (`depends_on`).
+const DOWN: &str = "downstream";
+
+/// Rerunning an upstream date replaces outputs its dependents of that date
+/// read: their latest succeeded run is stale at once (whatever the
+/// upstream's carry digest says: a dependent reads outputs, not only what
+/// is carried), the rerun's attention names it, `reckon runs` shows it, and
+/// the dependent's own rerun makes it fresh.
+async fn upstream_rerun_marks_dependents_stale(db: &TestDb) {
+    reckon::jobs::business::fixtures::load(&db.db, &repo().join("fixtures/settlement"), date(D))
+        .await
+        .expect("fixtures load");
+    let down = settlement_job(DOWN).replace(
+        &format!("name = \"{DOWN}\""),
+        &format!("name = \"{DOWN}\"\ndepends_on = [\"{JOB}\"]"),
+    );
+    let runner = common::builtin_runner(db, &[(JOB, settlement_job(JOB)), (DOWN, down)]);
+    let up = run(&runner, JOB, D).await;
+    let dependent = run(&runner, DOWN, D).await;
+    assert!(stale(runner.ledger(), DOWN).await.is_empty());
+
+    let up_again = rerun(&runner, &up).await;
+    assert_succeeded(&up_again);
+    let dep_id = dependent.run.run_id.clone();
+    assert_eq!(
+        stale(runner.ledger(), DOWN).await,
+        [(D.to_string(), dep_id.clone())],
+        "only the dependent's run of the rerun date"
+    );
+    let text = attention(&up_again);
+    assert!(
+        text.contains(&format!(
+            "this run replaced outputs of {D} that jobs depending on {JOB} had read: now stale: {DOWN} (run {dep_id})"
+        )),
+        "{text}"
+    );
+    let mark = runner
+        .ledger()
+        .stale_mark(&dep_id)
+        .await
+        .expect("mark")
+        .expect("marked");
+    assert_eq!(mark.caused_by_run, up_again.run.run_id);
+    assert!(stale(runner.ledger(), JOB).await.is_empty());
+
+    // The dependent's rerun reads the new outputs: fresh again.
+    let dep_again = rerun(&runner, &dependent).await;
+    assert_succeeded(&dep_again);
+    assert!(stale(runner.ledger(), DOWN).await.is_empty());
+    let mark = runner
+        .ledger()
+        .stale_mark(&dep_id)
+        .await
+        .expect("mark")
+        .expect("kept");
+    assert_eq!(
+        mark.cleared_by_run.as_deref(),
+        Some(dep_again.run.run_id.as_str())
+    );
+}
+
+/// A rerun of D+1 that fails after its shards committed (its trial balance
+/// fails in finalize) has changed what D+1 carries half-way: D+2, built on
+/// the old D+1, is stale, named with the failed run as its cause.
+async fn failed_rerun_after_commits_marks_later_dates_stale(db: &TestDb) {
+    let runner = settlement_runner(db, &[JOB]).await;
+    let _day = run(&runner, JOB, D).await;
+    let next = run(&runner, JOB, D1).await;
+    let after = run(&runner, JOB, D2).await;
+    // D+1 gets a one-sided entry: its rerun will not balance.
+    insert_posting(
+        &db.db,
+        "JBAD0002",
+        1,
+        "112201",
+        "debit",
+        "10.00",
+        "2026-11-22T10:00:00+08:00",
+    )
+    .await;
+    let failed = rerun(&runner, &next).await;
+    assert_eq!(
+        failed.run.status,
+        RunStatus::Failed,
+        "{:?}",
+        failed.run.error
+    );
+    assert!(
+        failed
+            .shards
+            .iter()
+            .all(|s| s.status == RunStatus::Succeeded),
+        "the shards committed; finalize failed"
+    );
+    assert_eq!(
+        stale(runner.ledger(), JOB).await,
+        [(D2.to_string(), after.run.run_id.clone())]
+    );
+    let mark = runner
+        .ledger()
+        .stale_mark(&after.run.run_id)
+        .await
+        .expect("mark")
+        .expect("marked");
+    assert_eq!(
+        (mark.caused_by_run.as_str(), mark.caused_by_date),
+        (failed.run.run_id.as_str(), date(D1))
+    );
 }

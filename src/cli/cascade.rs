@@ -25,6 +25,7 @@ pub(super) async fn rerun_cascade(
     }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
+    super::run::refuse_disabled_rerun(&runner, &run_id).await?;
     let run_id = RunId::from(run_id);
     let parent = runner.ledger().run(&run_id).await.map_err(Failure::run)?;
     println!(

@@ -10,7 +10,7 @@ use super::progress::print_summary;
 use super::{EXIT_OK, EXIT_RUN_FAILED, Failure};
 use crate::config::Config;
 use crate::coord::zookeeper::Registry;
-use crate::coord::zookeeper::status::{Toggle, cluster_status};
+use crate::coord::zookeeper::status::{Switches, Toggle};
 use crate::coord::zookeeper::triggers::{TriggerRequest, submit};
 use crate::ledger::RunStatus;
 use crate::runtime::RunSummary;
@@ -59,9 +59,9 @@ async fn status(config: &Config, registry: &Registry) -> Result<u8, Failure> {
     let catalog_jobs: Vec<String> = super::context::catalog(config)
         .map(|c| c.jobs().map(|j| j.name.to_string()).collect())
         .unwrap_or_default();
-    let status = cluster_status(registry, &catalog_jobs)
-        .await
-        .map_err(Failure::run)?;
+    // One session for the status and for settling pending journal rows.
+    let switches = Switches::connect(registry).await.map_err(Failure::run)?;
+    let status = switches.status(&catalog_jobs).await.map_err(Failure::run)?;
     println!(
         "leader: {}",
         status.leader.as_deref().unwrap_or("(none elected)")
@@ -120,6 +120,30 @@ async fn status(config: &Config, registry: &Registry) -> Result<u8, Failure> {
     }
     for (dead, waiting) in &status.awaiting_failover {
         println!("awaiting failover from {dead}: {}", waiting.join(", "));
+    }
+    if let Ok(db) = super::context::open_db(config).await {
+        // Rows a crashed toggle left pending are settled before they are listed.
+        if let Err(err) = crate::toggles::reconcile(&db, &switches, chrono::Utc::now()).await {
+            eprintln!("reckon: warning: {}", crate::error_chain::chain(&err));
+        }
+        if let Ok(entries) = crate::toggles::journal(&db, 10).await
+            && !entries.is_empty()
+        {
+            println!("disable/enable journal (newest first):");
+            for e in entries {
+                println!(
+                    "  #{} {} {} {} {} by {}: {}  [{}]",
+                    e.seq,
+                    e.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    e.action,
+                    e.what,
+                    e.name,
+                    e.actor,
+                    e.reason,
+                    e.state.replace('_', " ")
+                );
+            }
+        }
     }
     Ok(EXIT_OK)
 }

@@ -117,6 +117,7 @@ pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failur
     }
     let runner = runner(config).await?;
     install_signal_handler(&runner, config);
+    refuse_disabled_rerun(&runner, &args.run_id).await?;
     let run = runner
         .request_rerun(
             &RunId::from(args.run_id),
@@ -127,6 +128,19 @@ pub(super) async fn rerun(config: &Config, args: RerunArgs) -> Result<u8, Failur
         .await
         .map_err(Failure::run)?;
     execute(&runner, &run.run_id).await
+}
+
+/// A rerun of a job disabled on this single node is refused like a run
+/// (who disabled it and why); the cluster's leader refuses its own.
+pub(super) async fn refuse_disabled_rerun(runner: &Runner, run_id: &str) -> Result<(), Failure> {
+    let parent = runner
+        .ledger()
+        .run(&RunId::from(run_id))
+        .await
+        .map_err(Failure::run)?;
+    crate::toggles::refuse_disabled_here(runner.ledger().db(), &parent.job)
+        .await
+        .map_err(Failure::run)
 }
 
 /// `reckon run --registry …`: each date is handed to the leader in turn.

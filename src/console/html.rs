@@ -107,6 +107,53 @@ pub fn pill(status: &str) -> String {
     )
 }
 
+/// A table: `attrs` (e.g. ` id="x"`, trusted), the column headings (trusted
+/// text; one starting with `#` is a number column, right-aligned: `#Attempts`),
+/// one item per row with the row's cells (`<td>…</td>…`, already escaped), and
+/// the line shown across the table when there are no rows (`None`: nothing).
+pub fn table(
+    attrs: &str,
+    head: &[&str],
+    rows: impl IntoIterator<Item = String>,
+    empty: Option<&str>,
+) -> String {
+    let mut t = format!("<table{attrs}><thead><tr>");
+    for h in head {
+        match h.strip_prefix('#') {
+            Some(h) => {
+                let _ = write!(t, "<th class=\"num\">{h}</th>");
+            }
+            None => {
+                let _ = write!(t, "<th>{h}</th>");
+            }
+        }
+    }
+    t.push_str("</tr></thead><tbody>");
+    let mut any = false;
+    for row in rows {
+        any = true;
+        let _ = write!(t, "<tr>{row}</tr>");
+    }
+    if let (false, Some(empty)) = (any, empty) {
+        let _ = write!(
+            t,
+            "<tr><td colspan=\"{}\" class=\"muted\">{empty}</td></tr>",
+            head.len()
+        );
+    }
+    t.push_str("</tbody></table>");
+    t
+}
+
+/// A row's cells of plain text, each escaped.
+pub fn cells(texts: &[&str]) -> String {
+    let mut row = String::new();
+    for text in texts {
+        let _ = write!(row, "<td>{}</td>", esc(text));
+    }
+    row
+}
+
 /// A flash message box (`kind` = ok | error).
 pub fn flash(kind: &str, text: &str) -> String {
     format!("<div class=\"flash {kind}\">{}</div>", esc(text))

@@ -174,8 +174,8 @@ pub fn router(state: ConsoleState, addr: SocketAddr) -> Result<Router, ConsoleEr
         .route("/actions/run", post(actions::run))
         .route("/actions/rerun", post(actions::rerun))
         .route("/breaks/{id}/resolve", post(actions::resolve_break))
-        .route("/messages/{id}/retry", post(actions::retry_message))
-        .route("/messages/{id}/resolve", post(actions::resolve_message))
+        .route("/messages/{id}/retry", post(actions::message_action))
+        .route("/messages/{id}/resolve", post(actions::message_action))
         .route("/cluster/toggle", post(actions::toggle))
         .route("/metrics", get(pages::metrics))
         .route("/healthz", get(pages::healthz))
@@ -267,7 +267,9 @@ pub struct Services {
 /// the alert sink (journaled in the node's database) and its watcher
 /// (leader-only run, SLA, membership and leadership alerts), and — when
 /// `config.http_addr` is set — the console with `/metrics`, `/healthz`,
-/// `/readyz`. `cluster` is the node's ZooKeeper coordinator in cluster mode:
+/// `/readyz`; in cluster mode also the settling of disable/enable journal
+/// rows left pending ([`crate::toggles::reconcile_periodically`]).
+/// `cluster` is the node's ZooKeeper coordinator in cluster mode:
 /// everything here reads through its session. A bad `[console]`/`[alerts]`
 /// table or an address that cannot be bound is an error before anything runs.
 pub async fn start(
@@ -290,6 +292,14 @@ pub async fn start(
         Duration::from_secs(5),
     );
     tokio::spawn(watcher.run(shutdown.clone()));
+    if let Some(coord) = &cluster {
+        // Disable/enable rows a crash left pending: settled from the start.
+        tokio::spawn(crate::toggles::reconcile_periodically(
+            runner.ledger().db().clone(),
+            coord.clone(),
+            shutdown.clone(),
+        ));
+    }
     let (addr, server) = match config.http_addr {
         None => (None, None),
         Some(addr) => {

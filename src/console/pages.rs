@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Local, NaiveDate, Utc};
 use serde::Deserialize;
 
 use super::auth::{self, Session};
-use super::html::{Chrome, Tab, csrf_field, esc, flash, page, pill, url};
+use super::html::{Chrome, Tab, cells, csrf_field, esc, flash, page, pill, table, url};
 use super::{App, Shared};
 use crate::jobs::compensation::{Message, State as MsgState, store};
 use crate::jobs::recon::breaks::{self, Break, BreakFilter, BreakState};
@@ -221,11 +221,19 @@ fn duration(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> String 
 }
 
 fn flash_from(q: &HashMap<String, String>) -> String {
+    flashes(
+        q.get("ok").map(String::as_str),
+        q.get("error").map(String::as_str),
+    )
+}
+
+/// The message an action left in the query (`?ok=…` / `?error=…`).
+fn flashes(ok: Option<&str>, error: Option<&str>) -> String {
     let mut out = String::new();
-    if let Some(ok) = q.get("ok") {
+    if let Some(ok) = ok {
         out.push_str(&flash("ok", ok));
     }
-    if let Some(err) = q.get("error") {
+    if let Some(err) = error {
         out.push_str(&flash("error", err));
     }
     out
@@ -288,6 +296,28 @@ pub(super) struct GridQuery {
     end: Option<String>,
     ok: Option<String>,
     error: Option<String>,
+}
+
+/// A filter's `<option>`s: `values` with `selected` marked, after an
+/// `any` option (empty value) when `any`.
+fn options<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    selected: Option<&str>,
+    any: bool,
+) -> String {
+    let mut out = String::new();
+    if any {
+        out.push_str("<option value=\"\">any</option>");
+    }
+    for value in values {
+        let sel = if selected == Some(value) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(out, "<option{sel}>{}</option>", esc(value));
+    }
+    out
 }
 
 fn parse_date(text: Option<&str>) -> Option<NaiveDate> {
@@ -353,13 +383,20 @@ pub(super) async fn grid(
             .await;
         }
     };
-    // Run-time switches of a single node (a cluster's are on the Cluster page).
-    let switches = if app.state.cluster.is_none() {
-        crate::toggles::node_switches(ledger.db())
+    // Jobs disabled at run time: a single node's `disabled` table, or
+    // ZooKeeper through this node's session (none shown when unreachable).
+    let disabled_jobs = match &app.state.cluster {
+        None => crate::toggles::node_switches(ledger.db())
             .await
-            .unwrap_or_default()
-    } else {
-        crate::toggles::NodeSwitches::default()
+            .map(|s| s.jobs)
+            .unwrap_or_default(),
+        Some(cluster) => match cluster.switches() {
+            Ok(switches) => switches
+                .disabled(crate::coord::zookeeper::status::Toggle::Job)
+                .await
+                .unwrap_or_default(),
+            Err(_) => Default::default(),
+        },
     };
     let by: HashMap<(&str, NaiveDate), &CellRun> = cells
         .iter()
@@ -368,11 +405,7 @@ pub(super) async fn grid(
     let lease = Duration::from_std(runner.config().run_lease).unwrap_or(Duration::days(365));
     let dates: Vec<NaiveDate> = (0..days).map(|i| end - Duration::days(i)).collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut body = flash_from(&HashMap::from_iter(
-        [("ok", &q.ok), ("error", &q.error)]
-            .into_iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v))),
-    ));
+    let mut body = flashes(q.ok.as_deref(), q.error.as_deref());
     body.push_str(&note);
     let mut table = String::from("<table class=\"grid\"><thead><tr><th>Job</th><th>Next fire</th>");
     for d in &dates {
@@ -396,7 +429,7 @@ pub(super) async fn grid(
                 )
             })
             .unwrap_or_else(|| "<span class=\"muted\">manual</span>".into());
-        let disabled = if job.enabled && !switches.jobs.contains(job.name.as_str()) {
+        let disabled = if job.enabled && !disabled_jobs.contains(job.name.as_str()) {
             String::new()
         } else {
             format!(" {}", pill("disabled"))
@@ -408,7 +441,7 @@ pub(super) async fn grid(
             esc(&job.kind)
         );
         let due = due_dates(job, start, end, now);
-        let paused = switches.jobs.contains(job.name.as_str());
+        let paused = disabled_jobs.contains(job.name.as_str());
         for d in &dates {
             match by.get(&(job.name.as_str(), *d)) {
                 Some(cell) => {
@@ -521,24 +554,16 @@ pub(super) async fn runs(
         }
     };
     let mut body = String::new();
-    let mut jobs = String::from("<option value=\"\">any</option>");
-    for job in app.state.runner.catalog().jobs() {
-        let sel = if filter.job.as_deref() == Some(&job.name) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(jobs, "<option{sel}>{}</option>", esc(&job.name));
-    }
-    let mut statuses = String::from("<option value=\"\">any</option>");
-    for s in ["pending", "running", "succeeded", "failed", "cancelled"] {
-        let sel = if status.map(|x| x.as_str()) == Some(s) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(statuses, "<option{sel}>{s}</option>");
-    }
+    let jobs = options(
+        app.state.runner.catalog().jobs().map(|j| j.name.as_str()),
+        filter.job.as_deref(),
+        true,
+    );
+    let statuses = options(
+        ["pending", "running", "succeeded", "failed", "cancelled"],
+        status.map(|x| x.as_str()),
+        true,
+    );
     let _ = write!(
         body,
         "<form class=\"filters\" method=\"get\"><label>Job<select name=\"job\">{jobs}</select></label>\
@@ -558,15 +583,10 @@ pub(super) async fn runs(
 }
 
 fn run_table(runs: &[RunRecord]) -> String {
-    let mut t = String::from(
-        "<table><thead><tr><th>Run</th><th>Job</th><th>Business date</th><th class=\"num\">Attempt</th><th>Trigger</th>\
-         <th>Status</th><th>Requested by</th><th>Reason</th><th>Started</th><th>Duration</th></tr></thead><tbody>",
-    );
-    for r in runs {
-        let _ = write!(
-            t,
-            "<tr><td class=\"mono\"><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+    let rows = runs.iter().map(|r| {
+        format!(
+            "<td class=\"mono\"><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
             url(&r.run_id),
             esc(&r.run_id),
             esc(&r.job),
@@ -578,13 +598,25 @@ fn run_table(runs: &[RunRecord]) -> String {
             esc(r.reason.as_deref().unwrap_or("")),
             time(r.started_at),
             duration(r.started_at, r.finished_at)
-        );
-    }
-    if runs.is_empty() {
-        t.push_str("<tr><td colspan=\"10\" class=\"muted\">No runs.</td></tr>");
-    }
-    t.push_str("</tbody></table>");
-    t
+        )
+    });
+    table(
+        "",
+        &[
+            "Run",
+            "Job",
+            "Business date",
+            "#Attempt",
+            "Trigger",
+            "Status",
+            "Requested by",
+            "Reason",
+            "Started",
+            "Duration",
+        ],
+        rows,
+        Some("No runs."),
+    )
 }
 
 /// The reports of a run as recorded in its outcome.
@@ -699,9 +731,7 @@ pub(super) async fn run(
             esc(&run.run_id)
         );
     }
-    body.push_str("<h2>Shards</h2><table><thead><tr><th class=\"num\">Item</th><th>Status</th><th>Instance</th><th class=\"num\">Epoch</th>\
-        <th class=\"num\">Attempts</th><th>Duration</th><th class=\"num\">Rows in</th><th class=\"num\">Rows out</th><th>Error</th></tr></thead><tbody>");
-    for s in &shards {
+    let shard_rows = shards.iter().map(|s| {
         let carried = s
             .carried_from
             .as_ref()
@@ -713,10 +743,9 @@ pub(super) async fn run(
                 )
             })
             .unwrap_or_default();
-        let _ = write!(
-            body,
-            "<tr><td class=\"num\">{}</td><td>{}{carried}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"err\">{}</td></tr>",
+        format!(
+            "<td class=\"num\">{}</td><td>{}{carried}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"err\">{}</td>",
             s.item,
             pill(s.status.as_str()),
             esc(s.instance.as_deref().unwrap_or("")),
@@ -726,12 +755,25 @@ pub(super) async fn run(
             s.rows_in,
             s.rows_out,
             esc(s.error.as_deref().unwrap_or(""))
-        );
-    }
-    if shards.is_empty() {
-        body.push_str("<tr><td colspan=\"9\" class=\"muted\">No shards yet.</td></tr>");
-    }
-    body.push_str("</tbody></table>");
+        )
+    });
+    body.push_str("<h2>Shards</h2>");
+    body.push_str(&table(
+        "",
+        &[
+            "#Item",
+            "Status",
+            "Instance",
+            "#Epoch",
+            "#Attempts",
+            "Duration",
+            "#Rows in",
+            "#Rows out",
+            "Error",
+        ],
+        shard_rows,
+        Some("No shards yet."),
+    ));
     if !children.is_empty() {
         body.push_str("<h2>Reruns of this run</h2>");
         body.push_str(&run_table(&children));
@@ -764,18 +806,22 @@ pub(super) async fn run(
             body.push_str(&csv_table(summary));
         }
     }
-    body.push_str("<h2>Events</h2><table><thead><tr><th>At (UTC)</th><th class=\"num\">Item</th><th>Kind</th><th>Message</th></tr></thead><tbody>");
-    for e in &events {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+    let event_rows = events.iter().map(|e| {
+        format!(
+            "<td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>",
             e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
             e.item.map(|i| i.to_string()).unwrap_or_default(),
             esc(&e.kind),
             esc(&e.message)
-        );
-    }
-    body.push_str("</tbody></table>");
+        )
+    });
+    body.push_str("<h2>Events</h2>");
+    body.push_str(&table(
+        "",
+        &["At (UTC)", "#Item", "Kind", "Message"],
+        event_rows,
+        None,
+    ));
     let title = format!("Run · {} · {}", run.job, run.business_date);
     app.render(&visit, &title, Tab::Runs, &body).await
 }
@@ -973,11 +1019,7 @@ pub(super) async fn breaks(
             return unavailable(&app, &visit, &e).await;
         }
     };
-    let mut body = flash_from(&HashMap::from_iter(
-        [("ok", &q.ok), ("error", &q.error)]
-            .into_iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.to_string(), v))),
-    ));
+    let mut body = flashes(q.ok.as_deref(), q.error.as_deref());
     let mut buckets: BTreeMap<&str, i64> = BTreeMap::new();
     for (job, date, n) in &by_date {
         if filter.job.as_ref().is_some_and(|j| j != job) {
@@ -1000,7 +1042,6 @@ pub(super) async fn breaks(
         );
     }
     body.push_str("</div>");
-    let mut jobs = String::from("<option value=\"\">any</option>");
     let mut job_names: Vec<String> = by_date.iter().map(|(j, _, _)| j.clone()).collect();
     job_names.extend(
         app.state
@@ -1012,44 +1053,33 @@ pub(super) async fn breaks(
     );
     job_names.sort();
     job_names.dedup();
-    for j in &job_names {
-        let sel = if filter.job.as_deref() == Some(j.as_str()) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(jobs, "<option{sel}>{}</option>", esc(j));
-    }
-    let mut cats = String::from("<option value=\"\">any</option>");
-    for c in &categories {
-        let sel = if filter.category.as_deref() == Some(c.as_str()) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(cats, "<option{sel}>{}</option>", esc(c));
-    }
-    let mut states = String::new();
-    for s in [
-        "unresolved",
-        "pending",
-        "open",
-        "resolved",
-        "auto_resolved",
-        "any",
-    ] {
-        let sel = if state_filter == s { " selected" } else { "" };
-        let _ = write!(states, "<option{sel}>{s}</option>");
-    }
-    let mut ages = String::from("<option value=\"\">any</option>");
-    for (name, _, _) in crate::metrics::AGE_BUCKETS {
-        let sel = if q.age.as_deref() == Some(name) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(ages, "<option{sel}>{name}</option>");
-    }
+    let jobs = options(
+        job_names.iter().map(String::as_str),
+        filter.job.as_deref(),
+        true,
+    );
+    let cats = options(
+        categories.iter().map(String::as_str),
+        filter.category.as_deref(),
+        true,
+    );
+    let states = options(
+        [
+            "unresolved",
+            "pending",
+            "open",
+            "resolved",
+            "auto_resolved",
+            "any",
+        ],
+        Some(state_filter),
+        false,
+    );
+    let ages = options(
+        crate::metrics::AGE_BUCKETS.iter().map(|(name, _, _)| *name),
+        q.age.as_deref(),
+        true,
+    );
     let _ = write!(
         body,
         "<form class=\"filters\" method=\"get\"><label>Job<select name=\"job\">{jobs}</select></label>\
@@ -1081,15 +1111,10 @@ fn side_names(sides: &str) -> (String, String) {
 }
 
 fn break_table(found: &[Break], today: NaiveDate) -> String {
-    let mut t = String::from(
-        "<table><thead><tr><th class=\"num\">Id</th><th>Business date</th><th class=\"num\">Age</th><th>Job</th><th>State</th><th>Category</th>\
-         <th>Key</th><th>Sides</th><th class=\"num\">Left</th><th class=\"num\">Right</th><th class=\"num\">Delta</th><th>Detail / note</th></tr></thead><tbody>",
-    );
-    for b in found {
-        let _ = write!(
-            t,
-            "<tr><td class=\"num\"><a href=\"/breaks/{id}\">{id}</a></td><td>{}</td><td class=\"num\">{}d</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+    let rows = found.iter().map(|b| {
+        format!(
+            "<td class=\"num\"><a href=\"/breaks/{id}\">{id}</a></td><td>{}</td><td class=\"num\">{}d</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td class=\"mono\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>",
             b.business_date,
             b.age_days(today),
             esc(&b.job),
@@ -1102,13 +1127,27 @@ fn break_table(found: &[Break], today: NaiveDate) -> String {
             format_scaled(b.delta, 2),
             esc(b.note.as_deref().unwrap_or(&b.detail)),
             id = b.id,
-        );
-    }
-    if found.is_empty() {
-        t.push_str("<tr><td colspan=\"12\" class=\"muted\">No breaks match.</td></tr>");
-    }
-    t.push_str("</tbody></table>");
-    t
+        )
+    });
+    table(
+        "",
+        &[
+            "#Id",
+            "Business date",
+            "#Age",
+            "Job",
+            "State",
+            "Category",
+            "Key",
+            "Sides",
+            "#Left",
+            "#Right",
+            "#Delta",
+            "Detail / note",
+        ],
+        rows,
+        Some("No breaks match."),
+    )
 }
 
 /// `GET /breaks/{id}`: one break, its two sides, and the resolve form.
@@ -1218,21 +1257,16 @@ fn ms_time(ms: i64) -> String {
 }
 
 fn message_table(messages: &[&Message], now_ms: i64) -> String {
-    let mut t = String::from(
-        "<table><thead><tr><th>Id</th><th>Type</th><th>Business key</th><th>State</th><th class=\"num\">Checks</th>\
-         <th class=\"num\">Attempts</th><th class=\"num\">Amount</th><th>Updated (UTC)</th><th>Last error</th></tr></thead><tbody>",
-    );
-    for m in messages {
+    let rows = messages.iter().map(|m| {
         let stuck = m.state != MsgState::Dead && now_ms - m.updated_at_ms > STUCK_AFTER_MS;
         let state = if stuck {
             format!("{} {}", pill(m.state.as_str()), pill("stuck"))
         } else {
             pill(m.state.as_str())
         };
-        let _ = write!(
-            t,
-            "<tr><td class=\"mono\"><a href=\"/messages/{}\">{}</a></td><td>{}</td><td class=\"mono\">{}</td><td>{state}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+        format!(
+            "<td class=\"mono\"><a href=\"/messages/{}\">{}</a></td><td>{}</td><td class=\"mono\">{}</td><td>{state}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"err\">{}</td>",
             url(&m.id),
             esc(&m.id),
             esc(&m.txn_type),
@@ -1242,13 +1276,24 @@ fn message_table(messages: &[&Message], now_ms: i64) -> String {
             amount(m.amount),
             ms_time(m.updated_at_ms),
             esc(m.last_error.as_deref().unwrap_or(""))
-        );
-    }
-    if messages.is_empty() {
-        t.push_str("<tr><td colspan=\"9\" class=\"muted\">None.</td></tr>");
-    }
-    t.push_str("</tbody></table>");
-    t
+        )
+    });
+    table(
+        "",
+        &[
+            "Id",
+            "Type",
+            "Business key",
+            "State",
+            "#Checks",
+            "#Attempts",
+            "#Amount",
+            "Updated (UTC)",
+            "Last error",
+        ],
+        rows,
+        Some("None."),
+    )
 }
 
 /// `GET /messages`: dead and stuck transactional messages.
@@ -1372,23 +1417,23 @@ pub(super) async fn message(
             );
         }
     }
-    body.push_str("<h2>Journal</h2><table><thead><tr><th>At (UTC)</th><th>Action</th><th>From</th><th>To</th><th>By</th><th>Reason</th></tr></thead><tbody>");
-    for a in &actions {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            ms_time(a.at_ms),
-            esc(&a.action),
-            esc(&a.old_state),
-            esc(&a.new_state),
-            esc(&a.actor),
-            esc(&a.reason)
-        );
-    }
-    if actions.is_empty() {
-        body.push_str("<tr><td colspan=\"6\" class=\"muted\">No manual actions.</td></tr>");
-    }
-    body.push_str("</tbody></table>");
+    let rows = actions.iter().map(|a| {
+        cells(&[
+            &ms_time(a.at_ms),
+            &a.action,
+            &a.old_state,
+            &a.new_state,
+            &a.actor,
+            &a.reason,
+        ])
+    });
+    body.push_str("<h2>Journal</h2>");
+    body.push_str(&table(
+        "",
+        &["At (UTC)", "Action", "From", "To", "By", "Reason"],
+        rows,
+        Some("No manual actions."),
+    ));
     app.render(&visit, &format!("Message {}", m.id), Tab::Messages, &body)
         .await
 }
@@ -1404,6 +1449,14 @@ pub(super) async fn cluster(
     let mut body = flash_from(&q);
     let csrf = csrf_field(&app.keys.csrf(&visit.session));
     let operator = visit.operator.is_some();
+    let toggle = |name: &str, what: &str, off: bool| {
+        if operator {
+            toggle_form(&csrf, name, what, off)
+        } else {
+            String::new()
+        }
+    };
+    let on_off = |off: bool| pill(if off { "disabled" } else { "enabled" });
     match &app.state.cluster {
         None => {
             let switches = match crate::toggles::node_switches(runner.ledger().db()).await {
@@ -1412,49 +1465,52 @@ pub(super) async fn cluster(
             };
             let me = runner.coordinator().instance_id();
             let me_off = switches.instances.contains(me);
-            let toggle = if operator {
-                toggle_form(&csrf, me, "instance", me_off)
-            } else {
-                String::new()
-            };
-            let _ = write!(
-                body,
-                "<p class=\"muted\">Single node (embedded coordinator): this node is the cluster and always leads.</p>\
-                 <h2>Instances</h2><table><thead><tr><th>Instance</th><th>Role</th><th>Version</th><th>PID</th><th>State</th><th></th></tr></thead><tbody>\
-                 <tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{toggle}</td></tr></tbody></table>",
+            body.push_str("<p class=\"muted\">Single node (embedded coordinator): this node is the cluster and always leads.</p><h2>Instances</h2>");
+            let row = format!(
+                "<td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
                 esc(me),
                 pill("leader"),
                 env!("CARGO_PKG_VERSION"),
                 std::process::id(),
-                pill(if me_off { "disabled" } else { "enabled" })
+                on_off(me_off),
+                toggle(me, "instance", me_off)
             );
-            body.push_str("<h2>Jobs</h2><table><thead><tr><th>Job</th><th>Kind</th><th>Shards</th><th>State</th><th></th></tr></thead><tbody>");
-            for job in runner.catalog().jobs() {
+            body.push_str(&table(
+                "",
+                &["Instance", "Role", "Version", "PID", "State", ""],
+                [row],
+                None,
+            ));
+            let rows = runner.catalog().jobs().map(|job| {
                 let off = switches.jobs.contains(job.name.as_str());
                 let state = if !job.enabled {
                     format!(
                         "{} <span class=\"sub\">in its job file</span>",
                         pill("disabled")
                     )
-                } else if off {
-                    pill("disabled")
                 } else {
-                    pill("enabled")
+                    on_off(off)
                 };
-                let toggle = if operator && job.enabled {
-                    toggle_form(&csrf, &job.name, "job", off)
+                let toggle = if job.enabled {
+                    toggle(&job.name, "job", off)
                 } else {
                     String::new()
                 };
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{state}</td><td>{toggle}</td></tr>",
+                format!(
+                    "<td>{}</td><td>{}</td><td>{}</td><td>{state}</td><td>{toggle}</td>",
                     esc(&job.name),
                     esc(&job.kind),
                     job.shards
-                );
-            }
-            body.push_str("</tbody></table><p class=\"muted\">A disabled job does not fire; a disabled instance fires nothing (the switch lives in this node's database; <code>reckon cluster disable|enable NAME --reason …</code> does the same). <code>enabled = false</code> in a job file turns a job off for good.</p>");
+                )
+            });
+            body.push_str("<h2>Jobs</h2>");
+            body.push_str(&table(
+                "",
+                &["Job", "Kind", "Shards", "State", ""],
+                rows,
+                None,
+            ));
+            body.push_str("<p class=\"muted\">A disabled job does not fire and is not run or rerun by hand; a disabled instance fires nothing (the switch lives in this node's database; <code>reckon cluster disable|enable NAME --reason …</code> does the same). <code>enabled = false</code> in a job file turns a job off for good.</p>");
         }
         Some(cluster) => {
             let catalog_jobs: Vec<String> = runner
@@ -1462,22 +1518,25 @@ pub(super) async fn cluster(
                 .jobs()
                 .map(|j| j.name.to_string())
                 .collect();
-            let status = cluster
-                .status(&catalog_jobs)
-                .await
-                .map_err(|e| crate::error_chain::chain(&e));
-            let status = match status {
+            let status = match cluster.status(&catalog_jobs).await {
                 Ok(s) => s,
                 Err(e) => {
                     return error_page(
                         &app,
                         &visit,
                         StatusCode::SERVICE_UNAVAILABLE,
-                        &format!("registry: {e}"),
+                        &format!("registry: {}", crate::error_chain::chain(&e)),
                     )
                     .await;
                 }
             };
+            // Journal rows a crashed toggle left pending, settled before they are listed.
+            if let Ok(switches) = cluster.switches()
+                && let Err(e) =
+                    crate::toggles::reconcile(runner.ledger().db(), &switches, Utc::now()).await
+            {
+                body.push_str(&flash("error", &crate::error_chain::chain(&e)));
+            }
             let _ = write!(
                 body,
                 "<div class=\"cards\"><div class=\"card\"><b>{}</b><span>leader</span></div><div class=\"card\"><b>{}</b><span>instances</span></div>\
@@ -1486,8 +1545,7 @@ pub(super) async fn cluster(
                 status.instances.len(),
                 status.running.len()
             );
-            body.push_str("<h2>Instances</h2><table><thead><tr><th>Instance</th><th>Role</th><th>Host</th><th>PID</th><th>Version</th><th>Since</th><th class=\"num\">Queued</th><th>State</th><th></th></tr></thead><tbody>");
-            for m in &status.instances {
+            let rows = status.instances.iter().map(|m| {
                 let (host, pid, version, since) = m.info.as_ref().map_or(
                     ("?".to_string(), 0, "?".to_string(), "?".to_string()),
                     |i| {
@@ -1499,30 +1557,28 @@ pub(super) async fn cluster(
                         )
                     },
                 );
-                let toggle = if operator {
-                    toggle_form(&csrf, &m.id, "instance", m.disabled)
-                } else {
-                    String::new()
-                };
-                let _ = write!(
-                    body,
-                    "<tr><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{pid}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{toggle}</td></tr>",
+                format!(
+                    "<td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{pid}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td>",
                     esc(&m.id),
                     pill(if m.leader { "leader" } else { "follower" }),
                     esc(&host),
                     esc(&version),
                     esc(&since),
                     m.queued,
-                    pill(if m.disabled { "disabled" } else { "enabled" })
-                );
-            }
-            body.push_str("</tbody></table><h2>Jobs and assignments</h2><table><thead><tr><th>Job</th><th>Assignment</th><th>State</th><th></th></tr></thead><tbody>");
-            for j in &status.jobs {
-                let toggle = if operator {
-                    toggle_form(&csrf, &j.job, "job", j.disabled)
-                } else {
-                    String::new()
-                };
+                    on_off(m.disabled),
+                    toggle(&m.id, "instance", m.disabled)
+                )
+            });
+            body.push_str("<h2>Instances</h2>");
+            body.push_str(&table(
+                "",
+                &[
+                    "Instance", "Role", "Host", "PID", "Version", "Since", "#Queued", "State", "",
+                ],
+                rows,
+                None,
+            ));
+            let rows = status.jobs.iter().map(|j| {
                 let assignment = j
                     .assignment
                     .as_ref()
@@ -1530,25 +1586,26 @@ pub(super) async fn cluster(
                         format!("v{v}: {} {} {}", esc(strategy), esc(run), esc(items))
                     })
                     .unwrap_or_else(|| "<span class=\"muted\">none yet</span>".into());
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td class=\"mono\">{assignment}</td><td>{}</td><td>{toggle}</td></tr>",
+                format!(
+                    "<td>{}</td><td class=\"mono\">{assignment}</td><td>{}</td><td>{}</td>",
                     esc(&j.job),
-                    pill(if j.disabled { "disabled" } else { "enabled" })
-                );
-            }
-            body.push_str("</tbody></table><h2>Running shards</h2><table><thead><tr><th>Run</th><th>Item</th><th>Instance</th></tr></thead><tbody>");
-            for (run, item, owner) in &status.running {
-                let _ = write!(
-                    body,
-                    "<tr><td class=\"mono\"><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
+                    on_off(j.disabled),
+                    toggle(&j.job, "job", j.disabled)
+                )
+            });
+            body.push_str("<h2>Jobs and assignments</h2>");
+            body.push_str(&table("", &["Job", "Assignment", "State", ""], rows, None));
+            let rows = status.running.iter().map(|(run, item, owner)| {
+                format!(
+                    "<td class=\"mono\"><a href=\"/runs/{}\">{}</a></td><td>{}</td><td>{}</td>",
                     url(run),
                     esc(run),
                     item,
                     esc(owner)
-                );
-            }
-            body.push_str("</tbody></table>");
+                )
+            });
+            body.push_str("<h2>Running shards</h2>");
+            body.push_str(&table("", &["Run", "Item", "Instance"], rows, None));
             for (dead, waiting) in &status.awaiting_failover {
                 let _ = write!(
                     body,
@@ -1568,21 +1625,32 @@ pub(super) async fn cluster(
     }
     match crate::toggles::journal(runner.ledger().db(), 20).await {
         Ok(entries) if !entries.is_empty() => {
-            body.push_str("<h2>Disable/enable journal</h2><table id=\"toggle-journal\"><thead><tr><th>At</th><th>What</th><th>Name</th><th>Action</th><th>By</th><th>Reason</th><th>Where</th></tr></thead><tbody>");
-            for e in entries {
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    time(Some(e.at)),
-                    esc(&e.what),
-                    esc(&e.name),
-                    esc(&e.action),
-                    esc(&e.actor),
-                    esc(&e.reason),
-                    esc(&e.scope)
-                );
-            }
-            body.push_str("</tbody></table>");
+            let rows = entries.iter().map(|e| {
+                let state = e.state.replace('_', " ");
+                format!(
+                    "{}<td title=\"{}\">{}</td>",
+                    cells(&[
+                        &time(Some(e.at)),
+                        &e.what,
+                        &e.name,
+                        &e.action,
+                        &e.actor,
+                        &e.reason,
+                        &e.scope,
+                    ]),
+                    esc(e.settled_how.as_deref().unwrap_or("")),
+                    pill(&state)
+                )
+            });
+            body.push_str("<h2>Disable/enable journal</h2>");
+            body.push_str(&table(
+                " id=\"toggle-journal\"",
+                &[
+                    "At", "What", "Name", "Action", "By", "Reason", "Where", "State",
+                ],
+                rows,
+                None,
+            ));
         }
         Ok(_) => {}
         Err(e) => body.push_str(&flash("error", &crate::error_chain::chain(&e))),

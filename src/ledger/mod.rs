@@ -9,6 +9,7 @@ mod events;
 mod fence;
 mod leader;
 mod records;
+mod replaced;
 mod runs;
 mod scheduler_state;
 mod shards;
@@ -22,6 +23,7 @@ pub use records::{
     Event, JobName, NewRun, RunFilter, RunId, RunRecord, RunStatus, ShardEpoch, ShardRecord,
     Trigger,
 };
+pub use replaced::{ReplacedEffect, StaleDependent};
 pub use stale::{CarryEffect, StaleMark, StaleRun};
 pub use views::{CellRun, LedgerStats, TimedRow};
 

@@ -407,7 +407,12 @@ pub(super) async fn finish_in(
     outcome: Option<&serde_json::Value>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<bool, LedgerError> {
-    if status != RunStatus::Succeeded {
+    if status == RunStatus::Succeeded {
+        // A newer success of the date makes its older runs' stale marks history.
+        clear_older_marks_in(tx, run_id, now).await?;
+    } else {
+        // Shards it committed replaced part of the date's carried state.
+        super::replaced::mark_later_after_partial_in(tx, run_id, now).await?;
         super::shards::fail_unfinished_in(tx, run_id, error.unwrap_or("the run ended"), now)
             .await?;
     }
@@ -434,4 +439,24 @@ pub(super) async fn finish_in(
         super::events::append_event_in(tx, run_id, None, "finished", &message, now).await?;
     }
     Ok(finished)
+}
+
+/// Clears the stale marks of the other runs of `run_id`'s job and date.
+async fn clear_older_marks_in(
+    tx: &mut DbTx,
+    run_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), LedgerError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE run_stale SET cleared_by_run = $1, cleared_at = $2 \
+             WHERE cleared_by_run IS NULL AND run_id <> $1 \
+             AND (job, business_date) IN (SELECT job, business_date FROM runs WHERE run_id = $1)",
+        )
+        .bind(run_id)
+        .bind(now)
+        .execute(&mut **conn)
+        .await?;
+    });
+    Ok(())
 }

@@ -80,10 +80,10 @@ fn mark(row: MarkRow) -> StaleMark {
 }
 
 /// The run being finished, as the marking needs it.
-struct Finishing {
-    job: String,
-    business_date: NaiveDate,
-    started_at: Option<DateTime<Utc>>,
+pub(super) struct Finishing {
+    pub(super) job: String,
+    pub(super) business_date: NaiveDate,
+    pub(super) started_at: Option<DateTime<Utc>>,
 }
 
 impl Ledger {
@@ -284,7 +284,10 @@ async fn carry_events_in(
     Ok(())
 }
 
-async fn finishing(tx: &mut DbTx, run_id: &str) -> Result<Option<Finishing>, LedgerError> {
+pub(super) async fn finishing(
+    tx: &mut DbTx,
+    run_id: &str,
+) -> Result<Option<Finishing>, LedgerError> {
     let row: Option<(String, NaiveDate, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT job, business_date, started_at FROM runs \
@@ -306,7 +309,7 @@ async fn finishing(tx: &mut DbTx, run_id: &str) -> Result<Option<Finishing>, Led
 /// finishing runs of different dates would otherwise each miss the other's
 /// success (write skew): the later date's success not seen by the earlier
 /// date's marking, the earlier date's change not seen by the later one.
-async fn lock_job(tx: &mut DbTx, job: &str) -> Result<(), LedgerError> {
+pub(super) async fn lock_job(tx: &mut DbTx, job: &str) -> Result<(), LedgerError> {
     if let DbTx::Postgres(conn) = tx {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("reckon.carry:{job}"))
@@ -339,7 +342,10 @@ async fn previous_digest(
 }
 
 /// The latest succeeded run of every later date of the job, in date order.
-async fn later_succeeded(tx: &mut DbTx, run: &Finishing) -> Result<Vec<StaleRun>, LedgerError> {
+pub(super) async fn later_succeeded(
+    tx: &mut DbTx,
+    run: &Finishing,
+) -> Result<Vec<StaleRun>, LedgerError> {
     Ok(on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT r.business_date, r.run_id FROM runs r \
@@ -384,7 +390,7 @@ async fn changed_while_running(
         .map(|(date, run_id, _)| (date, run_id)))
 }
 
-async fn insert_mark(
+pub(super) async fn insert_mark(
     tx: &mut DbTx,
     run_id: &str,
     job: &str,
@@ -392,9 +398,9 @@ async fn insert_mark(
     caused_by_run: &str,
     caused_by_date: NaiveDate,
     now: DateTime<Utc>,
-) -> Result<(), LedgerError> {
+) -> Result<bool, LedgerError> {
     // A run already stale keeps its first cause.
-    on_tx!(tx, conn => {
+    let inserted = on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO run_stale (run_id, job, business_date, caused_by_run, caused_by_date, marked_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (run_id) DO NOTHING",
@@ -406,9 +412,10 @@ async fn insert_mark(
         .bind(caused_by_date)
         .bind(now)
         .execute(&mut **conn)
-        .await?;
+        .await?
+        .rows_affected()
     });
-    Ok(())
+    Ok(inserted == 1)
 }
 
 /// A newer run of the date succeeded: older runs' marks are cleared.

@@ -391,6 +391,8 @@ impl Runner {
                 found: shards.len(),
             });
         }
+        // Committed shards replaced outputs other runs read (ledger/replaced.rs).
+        let replaced = self.mark_replaced(run, job, lead).await?;
         if let Some(reason) = unfinished_reason(&shards, RunStatus::Cancelled) {
             self.ledger
                 .finish_run_as(&run.run_id, RunStatus::Cancelled, Some(&reason), None, lead)
@@ -427,7 +429,8 @@ impl Runner {
         // caught by the kind's own writes and publication (RunCtx::lead).
         self.ledger.confirm_leader(lead).await?;
         match kind.finalize(&ctx, &outcomes).await {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
+                outcome.attention.extend(replaced);
                 let staged = ctx.take_concluding();
                 self.record_conclusion(kind.as_ref(), &ctx, &outcome, staged)
                     .await?;
@@ -445,6 +448,36 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Marks stale what this run's committed shards made out of date for
+    /// other jobs of its date (dependents' runs; this run itself when a job
+    /// it depends on committed after it started). The attention lines name
+    /// them; a run that will not succeed keeps them as events.
+    async fn mark_replaced(
+        &self,
+        run: &RunRecord,
+        job: &JobDef,
+        lead: Option<Epoch>,
+    ) -> Result<Vec<String>, RunError> {
+        let dependents: Vec<String> = self
+            .catalog
+            .jobs()
+            .filter(|other| other.depends_on.iter().any(|d| *d == job.name))
+            .map(|other| other.name.to_string())
+            .collect();
+        let effect = self
+            .ledger
+            .mark_replaced_outputs(&run.run_id, &dependents, &job.depends_on, lead)
+            .await?;
+        let lines = effect.attention(&job.name, run.business_date);
+        for line in &lines {
+            tracing::warn!(run_id = %run.run_id, "{line}");
+            self.ledger
+                .append_event(&run.run_id, None, "attention", line)
+                .await?;
+        }
+        Ok(lines)
     }
 
     fn spawn_heartbeat(

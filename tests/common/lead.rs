@@ -85,14 +85,12 @@ pub async fn run_overtaken(
     let after = ledger.run(&run.run_id).await.expect("run");
     assert_eq!(after.status, RunStatus::Running, "run state untouched");
     assert!(after.outcome.is_none(), "no outcome recorded");
-    // Only the shards' working split of the statement (`.statement-split`,
-    // written before the fence is asked) may be there: no report.
+    // No report (the shards' working split lives under reports/.work/).
     let dir = db.reports_dir().join(date).join(job);
     let published: Vec<_> = std::fs::read_dir(&dir)
         .map(|entries| {
             entries
                 .map(|entry| entry.expect("report dir entry").file_name())
-                .filter(|name| name != ".statement-split")
                 .collect()
         })
         .unwrap_or_default();

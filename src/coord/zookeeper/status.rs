@@ -1,8 +1,9 @@
 //! What `reckon cluster status|disable|enable` and the console ask of the
 //! registry, as facts: they print them and never read znodes themselves.
-//! The CLI opens a session per command ([`cluster_status`], [`set_disabled`]);
+//! The CLI opens a session per command ([`Switches::connect`], then
+//! [`Switches::status`] and the switches through it);
 //! a serving node reads through its own live session ([`ZkCoordinator::status`],
-//! [`ZkCoordinator::set_disabled`], [`ZkCoordinator::connected`]).
+//! [`ZkCoordinator::switches`], [`ZkCoordinator::connected`]).
 
 use std::collections::BTreeSet;
 
@@ -69,15 +70,6 @@ async fn children(client: &Client, path: &str) -> Result<Vec<String>, Error> {
         Err(Error::NoNode) => Ok(Vec::new()),
         Err(err) => Err(err),
     }
-}
-
-/// Reads the cluster's status; `catalog_jobs` are listed even before their first run.
-pub async fn cluster_status(
-    registry: &Registry,
-    catalog_jobs: &[String],
-) -> Result<ClusterStatus, StatusError> {
-    let client = connect_for_cli(registry).await?;
-    read_status(&client, &Paths::new(&registry.namespace), catalog_jobs).await
 }
 
 async fn read_status(
@@ -180,22 +172,52 @@ pub enum Toggle {
     Instance,
 }
 
-/// Disables (or enables again) a job or an instance cluster-wide.
-pub async fn set_disabled(
-    registry: &Registry,
-    what: Toggle,
-    name: &str,
-    disable: bool,
-) -> Result<(), StatusError> {
-    let client = connect_for_cli(registry).await?;
-    write_disabled(
-        &client,
-        &Paths::new(&registry.namespace),
-        what,
-        name,
-        disable,
-    )
-    .await
+/// The cluster's disable switches (`disabled/jobs/NAME`,
+/// `disabled/instances/ID`) through one ZooKeeper session: a CLI command's
+/// own ([`Switches::connect`]) or a serving node's ([`ZkCoordinator::switches`]).
+#[derive(Clone)]
+pub struct Switches {
+    client: Client,
+    paths: Paths,
+}
+
+impl Switches {
+    /// A session of its own on `registry` (the CLI).
+    pub async fn connect(registry: &Registry) -> Result<Switches, StatusError> {
+        Ok(Switches {
+            client: connect_for_cli(registry).await?,
+            paths: Paths::new(&registry.namespace),
+        })
+    }
+
+    /// Disables (or enables again) a job or an instance cluster-wide.
+    pub async fn set(&self, what: Toggle, name: &str, disable: bool) -> Result<(), StatusError> {
+        write_disabled(&self.client, &self.paths, what, name, disable).await
+    }
+
+    /// True when ZooKeeper shows `name` disabled now.
+    pub async fn is_disabled(&self, what: Toggle, name: &str) -> Result<bool, StatusError> {
+        let path = format!("{}/{name}", switch_dir(&self.paths, what));
+        Ok(self.client.check_stat(&path).await?.is_some())
+    }
+
+    /// The cluster's status read through this session; `catalog_jobs` are
+    /// listed even before their first run.
+    pub async fn status(&self, catalog_jobs: &[String]) -> Result<ClusterStatus, StatusError> {
+        read_status(&self.client, &self.paths, catalog_jobs).await
+    }
+
+    /// Every name disabled now.
+    pub async fn disabled(&self, what: Toggle) -> Result<BTreeSet<String>, StatusError> {
+        Ok(disabled(&self.client, &switch_dir(&self.paths, what)).await?)
+    }
+}
+
+fn switch_dir(paths: &Paths, what: Toggle) -> String {
+    match what {
+        Toggle::Job => paths.disabled_jobs(),
+        Toggle::Instance => paths.disabled_instances(),
+    }
 }
 
 async fn write_disabled(
@@ -205,10 +227,7 @@ async fn write_disabled(
     name: &str,
     disable: bool,
 ) -> Result<(), StatusError> {
-    let dir = match what {
-        Toggle::Job => paths.disabled_jobs(),
-        Toggle::Instance => paths.disabled_instances(),
-    };
+    let dir = switch_dir(paths, what);
     client.mkdir(&dir, &persistent()).await?;
     let path = format!("{dir}/{name}");
     if disable {
@@ -238,15 +257,12 @@ impl ZkCoordinator {
         read_status(&client, &self.paths, catalog_jobs).await
     }
 
-    /// Disables (or enables again) a job or an instance through this node's session.
-    pub async fn set_disabled(
-        &self,
-        what: Toggle,
-        name: &str,
-        disable: bool,
-    ) -> Result<(), StatusError> {
-        let client = self.client().map_err(|_| StatusError::NoSession)?;
-        write_disabled(&client, &self.paths, what, name, disable).await
+    /// The disable switches through this node's own session.
+    pub fn switches(&self) -> Result<Switches, StatusError> {
+        Ok(Switches {
+            client: self.client().map_err(|_| StatusError::NoSession)?,
+            paths: self.paths.clone(),
+        })
     }
 
     /// The registry this node belongs to.

@@ -31,9 +31,12 @@ pub enum TriggerError {
     },
     #[error("no leader answered within {0:?}; is a `reckon serve --registry` node running?")]
     NoAnswer(Duration),
+    #[error("this node has no ZooKeeper session now")]
+    NoSession,
 }
 
-/// Hands `request` to the cluster's leader and waits for its answer.
+/// Hands `request` to the cluster's leader and waits for its answer, on a
+/// ZooKeeper session of its own (the CLI).
 pub async fn submit(
     registry: &Registry,
     request: &TriggerRequest,
@@ -50,6 +53,33 @@ pub async fn submit(
     super::ensure_directories(&client, &paths)
         .await
         .map_err(zk)?;
+    submit_on(&client, &paths, &registry.hosts, request, wait).await
+}
+
+impl super::ZkCoordinator {
+    /// [`submit`] through this serving node's own session (the console):
+    /// no session per request.
+    pub async fn submit(
+        &self,
+        request: &TriggerRequest,
+        wait: Duration,
+    ) -> Result<TriggerAnswer, TriggerError> {
+        let client = self.client().map_err(|_| TriggerError::NoSession)?;
+        submit_on(&client, &self.paths, &self.registry.hosts, request, wait).await
+    }
+}
+
+async fn submit_on(
+    client: &Client,
+    paths: &Paths,
+    hosts: &str,
+    request: &TriggerRequest,
+    wait: Duration,
+) -> Result<TriggerAnswer, TriggerError> {
+    let zk = |source| TriggerError::Zk {
+        hosts: hosts.to_string(),
+        source,
+    };
     let node = TriggerNode {
         request: request.clone(),
         answer: None,

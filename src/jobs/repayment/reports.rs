@@ -25,10 +25,13 @@ pub async fn build(ctx: &RunCtx) -> Result<RunOutcome, JobError> {
         ctx.business_date,
         ctx.paths.excel_bom,
     );
-    let schedules = schedules(db, job, date, bom).await?;
-    let (due, overdue) = installments(db, job, date, bom).await?;
-    let rejected = rejects(db, job, date, bom).await?;
-    let rows = day_rows(db, job, date).await?;
+    // Four independent reads of what the shards committed, at once.
+    let (schedules, (due, overdue), rejected, rows) = tokio::try_join!(
+        schedules(db, job, date, bom),
+        installments(db, job, date, bom),
+        rejects(db, job, date, bom),
+        day_rows(db, job, date),
+    )?;
     let totals = totals(&rows);
     // Checked before anything is written; a failure keeps the reports.
     let failure = conservation(&rows, &totals);

@@ -64,14 +64,11 @@ pub async fn run(ctx: &ShardCtx) -> Result<ShardOutcome, JobError> {
     let (item, items) = (ctx.item, ctx.total_items);
     let (format, read) = (settings.format.clone(), settings.read);
     let passes = ShardPasses::new(settings.fee.clone());
-    let split_root = ctx
-        .paths
-        .reports_dir
-        .join(date.to_string())
-        .join(&ctx.job.name)
-        .join(".statement-split");
+    let split_top = ctx.paths.reports_dir.join(".work").join("statement-split");
+    let split_root = split_top.join(date.to_string()).join(&ctx.job.name);
     let (statement, statement_rejects, notes, mut passes) =
         tokio::task::spawn_blocking(move || {
+            split::sweep(&split_top, split::SPLIT_RETENTION);
             read_statements(&split_root, &paths, &format, read, item, items, passes)
         })
         .await

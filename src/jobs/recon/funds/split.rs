@@ -17,8 +17,9 @@
 //!   files reuses it and a corrected statement gets a new split; either way
 //!   the parts are a deterministic function of the files, so outputs are
 //!   identical to reading the files directly (tested).
-//! - Where: `reports/{date}/{job}/.statement-split/{fingerprint}/`, beside
-//!   the runs of that date.
+//! - Where: `reports/.work/statement-split/{date}/{job}/{fingerprint}/`,
+//!   outside the dated report folders finance staff browse; a split unused
+//!   for [`SPLIT_RETENTION`] is swept by the next shard that splits.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -98,7 +99,61 @@ pub(crate) fn statement_part(
             manifest
         }
     };
+    // A split in use is recent: the sweep below leaves it alone.
+    touch(&dir.join(MANIFEST));
     read_part(&dir, &manifest, item)
+}
+
+/// Splits not used for this long are removed by [`sweep`].
+pub(crate) const SPLIT_RETENTION: std::time::Duration =
+    std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// Marks a file used now (best effort: a split that cannot be touched is
+/// at worst swept and made again).
+fn touch(path: &Path) {
+    if let Ok(file) = File::options().write(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
+    }
+}
+
+/// Removes the splits under `top` (`{top}/{date}/{job}/{fingerprint}/`)
+/// whose manifest (or, without one, directory) was not modified for
+/// `keep`, then the date and job directories left empty. Best effort: an
+/// entry that cannot be read or removed is logged and left.
+pub(crate) fn sweep(top: &Path, keep: std::time::Duration) {
+    let now = std::time::SystemTime::now();
+    let old = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .is_some_and(|age| age > keep)
+    };
+    let children = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    for date_dir in children(top) {
+        for job_dir in children(&date_dir) {
+            for split_dir in children(&job_dir) {
+                let manifest = split_dir.join(MANIFEST);
+                let probe = if manifest.exists() {
+                    &manifest
+                } else {
+                    &split_dir
+                };
+                if old(probe)
+                    && let Err(err) = std::fs::remove_dir_all(&split_dir)
+                {
+                    tracing::warn!(dir = %split_dir.display(), error = %err, "cannot remove an old statement split");
+                }
+            }
+            // Only succeeds when empty.
+            let _ = std::fs::remove_dir(&job_dir);
+        }
+        let _ = std::fs::remove_dir(&date_dir);
+    }
 }
 
 fn io_failed(path: &Path, error: std::io::Error) -> JobError {
@@ -398,6 +453,32 @@ fn decode(data: &[u8], at: usize, files: &[Arc<Path>]) -> Option<(Record, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_removes_only_splits_unused_past_the_retention() {
+        let top = tempfile::tempdir().unwrap();
+        let make = |date: &str, age: std::time::Duration| {
+            let dir = top.path().join(date).join("recon-wechat").join("fp");
+            std::fs::create_dir_all(&dir).unwrap();
+            let manifest = dir.join(MANIFEST);
+            std::fs::write(&manifest, "{}").unwrap();
+            let file = File::options().write(true).open(&manifest).unwrap();
+            file.set_modified(std::time::SystemTime::now() - age)
+                .unwrap();
+            dir
+        };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let old = make("2026-11-01", 8 * day);
+        let recent = make("2026-11-30", day);
+        sweep(top.path(), SPLIT_RETENTION);
+        assert!(!old.exists());
+        assert!(!top.path().join("2026-11-01").exists(), "empty parents go");
+        assert!(recent.join(MANIFEST).exists());
+        // A split read again is touched: the next sweep keeps it.
+        touch(&recent.join(MANIFEST));
+        sweep(top.path(), std::time::Duration::from_secs(3600));
+        assert!(recent.join(MANIFEST).exists());
+    }
 
     #[test]
     fn records_survive_the_part_encoding() {
