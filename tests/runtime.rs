@@ -375,8 +375,15 @@ async fn shutdown_cancels_unstarted_shards(db: &TestDb) {
             .insert(item, Duration::from_millis(400));
     }
     let runner = h.runner.clone();
+    let control = h.control.clone();
     let stop = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Stop once the 4 slots are taken (not after a fixed time: on a
+        // loaded machine the first claims can take longer than that).
+        let started = std::time::Instant::now();
+        while (0..8).map(|item| control.calls(item)).sum::<u32>() < 4 {
+            assert!(started.elapsed() < Duration::from_secs(30), "4 shards never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         runner.shutdown().stop_new.cancel();
     });
     let summary = h

@@ -146,7 +146,40 @@ pub fn generate_with(
 
 /// The generator writing either file or both (`None`: not written), e.g.
 /// into named pipes, so that a 100 M-row run needs no CSV on disk.
+///
+/// Both files are written by two threads, one file each (the same rows: each
+/// thread rolls the same dice), so a reader that takes the files one after
+/// the other never waits on a pipe the generator cannot fill: one writer
+/// for both would block opening (or filling) the second pipe while the
+/// reader still waits for the rest of the first.
 pub fn generate_files(
+    ledger: Option<&Path>,
+    statement: Option<&Path>,
+    rows: u64,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<Generated, BenchError> {
+    let (Some(ledger), Some(statement)) = (ledger, statement) else {
+        return generate_one_pass(ledger, statement, rows, seed, progress);
+    };
+    let (ledger_side, statement_side) = std::thread::scope(|scope| {
+        let statement_side =
+            scope.spawn(|| generate_one_pass(None, Some(statement), rows, seed, &NoProgress));
+        let ledger_side = generate_one_pass(Some(ledger), None, rows, seed, progress);
+        (ledger_side, statement_side.join())
+    });
+    let statement_side = statement_side.map_err(|_| BenchError::Write {
+        path: statement.to_path_buf(),
+        source: std::io::Error::other("the statement writer stopped"),
+    })??;
+    let mut generated = ledger_side?;
+    generated.statement = statement_side.statement;
+    generated.statement_rows = statement_side.statement_rows;
+    Ok(generated)
+}
+
+/// One writer for the file(s) given.
+fn generate_one_pass(
     ledger: Option<&Path>,
     statement: Option<&Path>,
     rows: u64,
@@ -597,6 +630,37 @@ fn diff_keys(path: &Path) -> Option<Vec<(String, String, String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `reckon recon` reads the ledger to its end before it opens the
+    /// statement: named pipes written by one generator must not deadlock,
+    /// and carry exactly the files a plain run writes.
+    #[test]
+    fn pipes_read_one_after_the_other_carry_the_plain_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        generate(&plain, 5_000, 7).unwrap();
+        let (ledger, statement) = (dir.path().join("l.fifo"), dir.path().join("s.fifo"));
+        for fifo in [&ledger, &statement] {
+            let made = std::process::Command::new("mkfifo").arg(fifo).status().unwrap();
+            assert!(made.success());
+        }
+        let (l, s) = (ledger.clone(), statement.clone());
+        let writer =
+            std::thread::spawn(move || generate_files(Some(&l), Some(&s), 5_000, 7, &NoProgress));
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let first = std::fs::read(&ledger).unwrap();
+            let second = std::fs::read(&statement).unwrap();
+            let _ = done.send((first, second));
+        });
+        let (first, second) = wait
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the pipes were read to their end (no deadlock)");
+        let generated = writer.join().unwrap().unwrap();
+        assert_eq!(first, std::fs::read(plain.join("ledger.csv")).unwrap());
+        assert_eq!(second, std::fs::read(plain.join("statement.csv")).unwrap());
+        assert!(generated.ledger_rows > 4_900 && generated.statement_rows > 4_900);
+    }
 
     #[test]
     fn generator_counts_add_up() {
