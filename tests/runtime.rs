@@ -381,7 +381,10 @@ async fn shutdown_cancels_unstarted_shards(db: &TestDb) {
         // loaded machine the first claims can take longer than that).
         let started = std::time::Instant::now();
         while (0..8).map(|item| control.calls(item)).sum::<u32>() < 4 {
-            assert!(started.elapsed() < Duration::from_secs(30), "4 shards never started");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "4 shards never started"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         runner.shutdown().stop_new.cancel();

@@ -641,7 +641,10 @@ mod tests {
         generate(&plain, 5_000, 7).unwrap();
         let (ledger, statement) = (dir.path().join("l.fifo"), dir.path().join("s.fifo"));
         for fifo in [&ledger, &statement] {
-            let made = std::process::Command::new("mkfifo").arg(fifo).status().unwrap();
+            let made = std::process::Command::new("mkfifo")
+                .arg(fifo)
+                .status()
+                .unwrap();
             assert!(made.success());
         }
         let (l, s) = (ledger.clone(), statement.clone());
