@@ -340,25 +340,48 @@ impl JobKind for Repayment {
         for shard in shards {
             shard.summary_as::<RepaymentShard>()?;
         }
-        let started = Instant::now();
-        let outcome = reports::build(ctx).await;
-        Phase::Reports.add(started);
-        outcome
-    }
-
-    /// Loan and installment state at the end of the date (see [`carry`]).
-    async fn carry_digest(
-        &self,
-        ctx: &RunCtx,
-        _outcome: &RunOutcome,
-    ) -> Result<Option<String>, JobError> {
+        // The digest first: it reads the shards' committed rows through the
+        // pool, which after the reports would keep the conclusion
+        // transaction idle for as long as it takes on a large book (and
+        // PostgreSQL ends a transaction idle past the session timeout).
         let (job, date) = (&ctx.job.name, ctx.business_date);
         let started = Instant::now();
         let digest = carry::digest(ctx.ledger.db(), job, date, ctx.job.shards).await?;
         Phase::CarryDigest.add(started);
-        Ok(Some(digest))
+        let started = Instant::now();
+        let mut outcome = reports::build(ctx).await?;
+        Phase::Reports.add(started);
+        match outcome.summary.as_object_mut() {
+            Some(summary) => {
+                summary.insert(CARRY_DIGEST.into(), digest.into());
+            }
+            None => {
+                return Err(JobError::Failed(
+                    "the repayment summary is not an object".into(),
+                ));
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Loan and installment state at the end of the date (see [`carry`]),
+    /// computed by finalize before its conclusion transaction.
+    async fn carry_digest(
+        &self,
+        _ctx: &RunCtx,
+        outcome: &RunOutcome,
+    ) -> Result<Option<String>, JobError> {
+        match outcome.summary.get(CARRY_DIGEST).and_then(|d| d.as_str()) {
+            Some(digest) => Ok(Some(digest.to_string())),
+            None => Err(JobError::Failed(format!(
+                "finalize left no {CARRY_DIGEST} in its summary"
+            ))),
+        }
     }
 }
+
+/// The run summary's field holding the carry digest.
+const CARRY_DIGEST: &str = "carry_digest";
 
 /// One loan's receipts, validated, and the checkpoint it continues from.
 struct Plan {
