@@ -524,12 +524,16 @@ async fn recon_funds_changed_carry_marks_later_dates_stale(db: &TestDb) {
     );
 }
 
-/// A kind whose carried state the test sets per date, and whose shard
-/// waits `delay_ms` before committing (to overlap runs).
+/// A kind whose carried state the test sets per date, and whose shard,
+/// while `hold` is set, waits for `release` before committing (to overlap
+/// runs without depending on timing).
 #[derive(Default)]
 struct Carrier {
     digests: std::sync::Mutex<std::collections::BTreeMap<chrono::NaiveDate, String>>,
-    delay_ms: std::sync::atomic::AtomicU64,
+    hold: std::sync::atomic::AtomicBool,
+    /// Shards waiting (or that waited) for `release`.
+    held: std::sync::atomic::AtomicU32,
+    release: tokio::sync::Notify,
 }
 
 #[async_trait::async_trait]
@@ -542,8 +546,10 @@ impl reckon::runtime::JobKind for Carrier {
         &self,
         ctx: &reckon::runtime::ShardCtx,
     ) -> Result<reckon::runtime::ShardOutcome, reckon::runtime::JobError> {
-        let delay = self.delay_ms.load(std::sync::atomic::Ordering::SeqCst);
-        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        if self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.release.notified().await;
+        }
         let outcome = reckon::runtime::ShardOutcome {
             item: ctx.item,
             ..Default::default()
@@ -594,18 +600,24 @@ async fn later_run_overlapping_a_change_is_stale_itself(db: &TestDb) {
     let day = run(&runner, "carry", D).await;
 
     carrier
-        .delay_ms
-        .store(1500, std::sync::atomic::Ordering::SeqCst);
+        .hold
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let slow = {
         let runner = runner.clone();
         tokio::spawn(async move { common::run_job(&runner, "carry", D1).await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // D+1's shard is running (held) before D's rerun starts.
+    let waited = std::time::Instant::now();
+    while carrier.held.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     carrier
-        .delay_ms
-        .store(0, std::sync::atomic::Ordering::SeqCst);
+        .hold
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     carrier.digests.lock().unwrap().insert(date(D), "b".into());
     let changed = rerun(&runner, &day).await;
+    carrier.release.notify_one();
     assert_succeeded(&changed);
     assert!(
         !attention(&changed).contains("now stale"),

@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::stale::{Finishing, StaleRun, insert_mark, lock_job};
+use super::stale::{StaleRun, insert_mark, later_succeeded, lock_job};
 use super::{Epoch, Ledger, LedgerError, hold_leader};
 use crate::db::DbTx;
 use crate::on_tx;
@@ -173,7 +173,7 @@ pub(super) async fn mark_later_after_partial_in(
         return Ok(Vec::new());
     }
     lock_job(tx, &run.job).await?;
-    let later = later_carrying(tx, &run).await?;
+    let later = later_succeeded(tx, &run, true).await?;
     let mut marked = Vec::new();
     for (date, later_run) in later {
         if insert_mark(
@@ -297,22 +297,4 @@ async fn committed_shards(
         .into_iter()
         .filter_map(|(finished, run)| finished.map(|f| (f, run)))
         .collect())
-}
-
-/// The latest succeeded run of every later date of the job that stored a
-/// carry digest, in date order.
-async fn later_carrying(tx: &mut DbTx, run: &Finishing) -> Result<Vec<StaleRun>, LedgerError> {
-    Ok(on_tx!(tx, conn => {
-        sqlx::query_as(
-            "SELECT r.business_date, r.run_id FROM runs r JOIN run_carry c ON c.run_id = r.run_id \
-             WHERE r.job = $1 AND r.business_date > $2 AND r.status = 'succeeded' \
-             AND r.attempt = (SELECT MAX(o.attempt) FROM runs o WHERE o.job = r.job \
-                 AND o.business_date = r.business_date AND o.status = 'succeeded') \
-             ORDER BY r.business_date",
-        )
-        .bind(&run.job)
-        .bind(run.business_date)
-        .fetch_all(&mut **conn)
-        .await?
-    }))
 }

@@ -145,7 +145,7 @@ impl Ledger {
             ..CarryEffect::default()
         };
         if changed {
-            effect.stale_later = later_succeeded(tx, &run).await?;
+            effect.stale_later = later_succeeded(tx, &run, false).await?;
             for (date, stale_run) in &effect.stale_later {
                 insert_mark(
                     tx,
@@ -341,19 +341,26 @@ async fn previous_digest(
     Ok(row.and_then(|(digest,)| digest))
 }
 
-/// The latest succeeded run of every later date of the job, in date order.
+/// The latest succeeded run of every later date of the job, in date order;
+/// with `carrying_only`, only those runs that stored a carry digest.
 pub(super) async fn later_succeeded(
     tx: &mut DbTx,
     run: &Finishing,
+    carrying_only: bool,
 ) -> Result<Vec<StaleRun>, LedgerError> {
+    let join = if carrying_only {
+        "JOIN run_carry c ON c.run_id = r.run_id "
+    } else {
+        ""
+    };
     Ok(on_tx!(tx, conn => {
-        sqlx::query_as(
-            "SELECT r.business_date, r.run_id FROM runs r \
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT r.business_date, r.run_id FROM runs r {join}\
              WHERE r.job = $1 AND r.business_date > $2 AND r.status = 'succeeded' \
              AND r.attempt = (SELECT MAX(o.attempt) FROM runs o WHERE o.job = r.job \
                  AND o.business_date = r.business_date AND o.status = 'succeeded') \
-             ORDER BY r.business_date",
-        )
+             ORDER BY r.business_date"
+        )))
         .bind(&run.job)
         .bind(run.business_date)
         .fetch_all(&mut **conn)
