@@ -108,236 +108,143 @@ impl FromStr for Trigger {
     }
 }
 
-/// A run's identity (UUIDv7 text), where the node loop passes runs around.
-/// Stored and bound as its text (`sqlx` transparent).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    sqlx::Type,
-)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct RunId(String);
+/// Identity stored and bound as its text (`sqlx` transparent): reads as the
+/// text wherever a `&str` is taken (SQL binds, paths, logs, messages) and
+/// compares with plain strings.
+macro_rules! text_identity {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug,
+            Clone,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            serde::Serialize,
+            serde::Deserialize,
+            sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> $name {
+                $name(text)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> $name {
+                $name(text.to_string())
+            }
+        }
+
+        impl From<&String> for $name {
+            fn from(text: &String) -> $name {
+                $name(text.clone())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// A directory name (`reports/{date}/{job}/{run_id}/`).
+        impl AsRef<std::path::Path> for $name {
+            fn as_ref(&self) -> &std::path::Path {
+                std::path::Path::new(&self.0)
+            }
+        }
+
+        impl AsRef<std::ffi::OsStr> for $name {
+            fn as_ref(&self) -> &std::ffi::OsStr {
+                std::ffi::OsStr::new(&self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for String {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+
+text_identity!(
+    /// A run's identity (UUIDv7 text), where the node loop passes runs around.
+    RunId
+);
 
 impl RunId {
     /// A new run's id (UUIDv7: ordered by creation).
     pub fn generate() -> RunId {
         RunId(uuid::Uuid::now_v7().to_string())
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-/// Reads as the id text wherever a `&str` is taken (paths, logs, messages).
-impl std::ops::Deref for RunId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
+text_identity!(
+    /// A job's name from the catalog, where the node loop passes jobs around.
+    JobName
+);
 
-impl From<String> for RunId {
-    fn from(id: String) -> RunId {
-        RunId(id)
-    }
-}
-
-impl From<&str> for RunId {
-    fn from(id: &str) -> RunId {
-        RunId(id.to_string())
-    }
-}
-
-impl From<&String> for RunId {
-    fn from(id: &String) -> RunId {
-        RunId(id.clone())
-    }
-}
-
-impl From<RunId> for String {
-    fn from(id: RunId) -> String {
-        id.0
-    }
-}
-
-impl AsRef<str> for RunId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A directory name (`reports/{date}/{job}/{run_id}/`).
-impl AsRef<std::path::Path> for RunId {
-    fn as_ref(&self) -> &std::path::Path {
-        std::path::Path::new(&self.0)
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for RunId {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        std::ffi::OsStr::new(&self.0)
-    }
-}
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for RunId {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for RunId {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<RunId> for String {
-    fn eq(&self, other: &RunId) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<RunId> for &str {
-    fn eq(&self, other: &RunId) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<String> for RunId {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
-    }
-}
-
-/// A job's name from the catalog, where the node loop passes jobs around.
-/// Stored and bound as its text (`sqlx` transparent).
-#[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    sqlx::Type,
-)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct JobName(String);
-
-impl JobName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Reads as the name wherever a `&str` is taken (paths, logs, messages).
-impl std::ops::Deref for JobName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
+/// Job names key maps and sets looked up by `&str`.
 impl std::borrow::Borrow<str> for JobName {
     fn borrow(&self) -> &str {
         &self.0
-    }
-}
-
-impl From<&str> for JobName {
-    fn from(name: &str) -> JobName {
-        JobName(name.to_string())
-    }
-}
-
-impl From<String> for JobName {
-    fn from(name: String) -> JobName {
-        JobName(name)
-    }
-}
-
-impl From<&String> for JobName {
-    fn from(name: &String) -> JobName {
-        JobName(name.clone())
-    }
-}
-
-impl From<JobName> for String {
-    fn from(name: JobName) -> String {
-        name.0
-    }
-}
-
-impl AsRef<str> for JobName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A directory name (`reports/{date}/{job}/{run_id}/`).
-impl AsRef<std::path::Path> for JobName {
-    fn as_ref(&self) -> &std::path::Path {
-        std::path::Path::new(&self.0)
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for JobName {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        std::ffi::OsStr::new(&self.0)
-    }
-}
-
-impl fmt::Display for JobName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for JobName {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for JobName {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<JobName> for String {
-    fn eq(&self, other: &JobName) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<JobName> for &str {
-    fn eq(&self, other: &JobName) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<String> for JobName {
-    fn eq(&self, other: &String) -> bool {
-        &self.0 == other
     }
 }
 
