@@ -17,6 +17,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::events::append_event_in;
 use super::stale::{StaleRun, insert_mark, later_succeeded, lock_job};
 use super::{Epoch, Ledger, LedgerError, hold_leader};
 use crate::db::DbTx;
@@ -28,8 +29,6 @@ pub type StaleDependent = (String, NaiveDate, String);
 /// What [`Ledger::mark_replaced_outputs`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplacedEffect {
-    /// Shards this run committed itself (not carried from a parent run).
-    pub committed: u64,
     /// The latest succeeded run of each dependent job for the same date,
     /// newly marked stale, by job name.
     pub dependents: Vec<StaleDependent>,
@@ -92,14 +91,16 @@ impl Ledger {
         };
         let mut effect = ReplacedEffect::default();
         // Instants are compared decoded, not as SQLite text.
-        let own_commits: Vec<DateTime<Utc>> = committed_shards(&mut tx, &job, date)
-            .await?
-            .into_iter()
-            .filter(|(_, by)| by == run_id)
-            .map(|(finished, _)| finished)
-            .collect();
-        effect.committed = own_commits.len() as u64;
-        if let Some(last_commit) = own_commits.iter().max().copied() {
+        let last_commit = if dependents.is_empty() {
+            None
+        } else {
+            own_commits(&mut tx, run_id)
+                .await?
+                .into_iter()
+                .flatten()
+                .max()
+        };
+        if let Some(last_commit) = last_commit {
             let mut sorted: Vec<&String> = dependents.iter().collect();
             sorted.sort();
             sorted.dedup();
@@ -134,25 +135,20 @@ impl Ledger {
             // Marked now, or earlier by the upstream's own barrier.
             effect.stale_self = active_cause(&mut tx, run_id, &job).await?;
         }
-        tx.commit().await?;
+        // The events with the marks, as the failed-run marking writes them.
         for (dep, _, dep_run) in &effect.dependents {
             let message = format!(
                 "stale: run {run_id} of {job} replaced outputs of {date} that {dep} depends on"
             );
-            self.append_event(
-                &super::RunId::from(dep_run.as_str()),
-                None,
-                "stale",
-                &message,
-            )
-            .await?;
+            append_event_in(&mut tx, dep_run, None, "stale", &message, now).await?;
         }
         if let Some((up, _, up_run)) = &effect.stale_self {
             let message = format!(
                 "stale: {up} (run {up_run}) committed outputs of {date} while this run was running"
             );
-            self.append_event(run_id, None, "stale", &message).await?;
+            append_event_in(&mut tx, run_id, None, "stale", &message, now).await?;
         }
+        tx.commit().await?;
         Ok(effect)
     }
 }
@@ -169,7 +165,7 @@ pub(super) async fn mark_later_after_partial_in(
     let Some(run) = super::stale::finishing(tx, run_id).await? else {
         return Ok(Vec::new());
     };
-    if committed_in(tx, run_id).await? == 0 {
+    if own_commits(tx, run_id).await?.is_empty() {
         return Ok(Vec::new());
     }
     lock_job(tx, &run.job).await?;
@@ -191,25 +187,29 @@ pub(super) async fn mark_later_after_partial_in(
                 "stale: run {run_id} ended after committing part of what {} carries into later dates",
                 run.business_date
             );
-            super::events::append_event_in(tx, &later_run, None, "stale", &message, now).await?;
+            append_event_in(tx, &later_run, None, "stale", &message, now).await?;
             marked.push((date, later_run));
         }
     }
     Ok(marked)
 }
 
-/// Shards the run committed itself (carried shards excluded).
-async fn committed_in(tx: &mut DbTx, run_id: &str) -> Result<u64, LedgerError> {
-    let (count,): (i64,) = on_tx!(tx, conn => {
+/// When each shard the run committed itself finished (carried shards
+/// excluded; one entry per shard).
+async fn own_commits(
+    tx: &mut DbTx,
+    run_id: &str,
+) -> Result<Vec<Option<DateTime<Utc>>>, LedgerError> {
+    let rows: Vec<(Option<DateTime<Utc>>,)> = on_tx!(tx, conn => {
         sqlx::query_as(
-            "SELECT COUNT(*) FROM shard_runs WHERE run_id = $1 AND status = 'succeeded' \
+            "SELECT finished_at FROM shard_runs WHERE run_id = $1 AND status = 'succeeded' \
              AND carried_from IS NULL",
         )
         .bind(run_id)
-        .fetch_one(&mut **conn)
+        .fetch_all(&mut **conn)
         .await?
     });
-    u64::try_from(count).map_err(|_| LedgerError::Corrupt(format!("negative shard count {count}")))
+    Ok(rows.into_iter().map(|(finished,)| finished).collect())
 }
 
 /// Runs of `job` for `date` running since before `instant`.

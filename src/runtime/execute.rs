@@ -466,6 +466,10 @@ impl Runner {
             .filter(|other| other.depends_on.iter().any(|d| *d == job.name))
             .map(|other| other.name.to_string())
             .collect();
+        if dependents.is_empty() && job.depends_on.is_empty() {
+            // No other job reads this one's outputs, nor this one another's.
+            return Ok(Vec::new());
+        }
         let effect = self
             .ledger
             .mark_replaced_outputs(&run.run_id, &dependents, &job.depends_on, lead)
