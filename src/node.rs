@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use crate::error_chain::chain;
-use crate::ledger::{Epoch, LedgerError, NewRun, RunId, RunRecord, Trigger};
+use crate::ledger::{Epoch, JobName, LedgerError, NewRun, RunId, RunRecord, Trigger};
 use crate::runtime::{
     Coordinator, PendingRequest, Progress, RequestAnswer, RunError, RunRequest, Runner,
 };
@@ -242,7 +242,15 @@ impl Node {
         if pending.is_empty() {
             return Vec::new();
         }
-        let paused = coord.paused_jobs().await.unwrap_or_default();
+        // Unanswered requests stay queued for the next step: reading no
+        // disabled jobs is not the same as there being none.
+        let paused = match coord.paused_jobs().await {
+            Ok(paused) => paused,
+            Err(err) => {
+                tracing::warn!(error = %chain(&err), "cannot read disabled jobs: requests wait");
+                return Vec::new();
+            }
+        };
         let mut created = Vec::new();
         for request in pending {
             let made = self.create_requested(&request, &paused).await;
@@ -265,7 +273,7 @@ impl Node {
     async fn create_requested(
         &self,
         pending: &PendingRequest,
-        paused: &BTreeSet<String>,
+        paused: &BTreeSet<JobName>,
     ) -> Result<RunRecord, String> {
         let request: &RunRequest = &pending.request;
         let runner = &self.runner;

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::catalog::{JobDef, MisfirePolicy};
 use crate::error_chain::chain;
-use crate::ledger::{Epoch, LedgerError, NewRun, RunRecord, Trigger};
+use crate::ledger::{Epoch, JobName, LedgerError, NewRun, RunRecord, Trigger};
 use crate::runtime::{RunError, Runner};
 use crate::schedule::{Clock, business_date_for};
 
@@ -49,7 +49,10 @@ impl Scheduler {
     /// Like [`Scheduler::tick`], leaving out the jobs named in `paused`
     /// (disabled in a cluster); their missed fire times follow the misfire
     /// policy once they are enabled again.
-    pub async fn tick_except(&self, paused: &BTreeSet<String>) -> Result<Vec<RunRecord>, RunError> {
+    pub async fn tick_except(
+        &self,
+        paused: &BTreeSet<JobName>,
+    ) -> Result<Vec<RunRecord>, RunError> {
         self.tick_as(paused, None).await
     }
 
@@ -59,7 +62,7 @@ impl Scheduler {
     /// fire twice.
     pub async fn tick_as(
         &self,
-        paused: &BTreeSet<String>,
+        paused: &BTreeSet<JobName>,
         lead: Option<Epoch>,
     ) -> Result<Vec<RunRecord>, RunError> {
         let now = self.clock.now();
@@ -75,7 +78,7 @@ impl Scheduler {
             if here.instances.contains(coord.instance_id()) {
                 return Ok(created);
             }
-            paused.extend(here.jobs);
+            paused.extend(here.jobs.into_iter().map(JobName::from));
         }
         let jobs: Vec<JobDef> = self
             .runner

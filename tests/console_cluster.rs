@@ -308,6 +308,15 @@ async fn console_on_cluster_nodes() {
     await_ready(&bases[1], 503, "/readyz 503 without ZooKeeper").await;
     let text = Browser::new(&bases[1]).get("/readyz").await.body;
     assert!(text.contains("ZooKeeper"), "{text}");
+    // The grid cannot read the cluster's switches: it says so rather than
+    // showing every job as enabled without a word.
+    let grid = on_n2.get("/").await;
+    assert_eq!(grid.status, 200);
+    assert!(
+        grid.body.contains("Which jobs are disabled is unknown"),
+        "{}",
+        grid.body
+    );
     zk.restart();
     await_ready(&bases[1], 200, "/readyz 200 with ZooKeeper back").await;
     drop(nodes);

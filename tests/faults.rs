@@ -5,15 +5,16 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use common::node::TestCoord;
 use common::{Probe, ProbeControl, TestDb, date, manual, probe_job, probe_rows};
-use reckon::ledger::{LedgerError, RunStatus};
+use reckon::ledger::{JobName, LedgerError, RunFilter, RunStatus};
 use reckon::node::{FaultPoint, Node};
-use reckon::runtime::{KindRegistry, Runner, RunnerConfig};
+use reckon::runtime::{KindRegistry, PendingRequest, RunRequest, Runner, RunnerConfig};
 use reckon::schedule::{Clock, ManualClock, SystemClock};
 use reckon::{on_db, on_tx};
 
@@ -26,6 +27,7 @@ on_both_backends! {
     zookeeper_blip_during_dispatch_leaves_the_run_to_the_next_step => zookeeper_blip_during_dispatch_leaves_the_run_to_the_next_step;
     superseded_leader_writes_nothing => superseded_leader_writes_nothing;
     catch_up_runs_every_missed_date_oldest_first => catch_up_runs_every_missed_date_oldest_first;
+    requests_wait_while_disabled_jobs_cannot_be_read => requests_wait_while_disabled_jobs_cannot_be_read;
 }
 
 /// One node of a test cluster: its coordinator, runner and loop.
@@ -135,6 +137,83 @@ async fn adopted_run_without_shard_rows_is_dispatched_not_succeeded(db: &TestDb)
     assert_eq!(done.status, RunStatus::Succeeded, "{:?}", done.error);
     assert_eq!(shards.len(), 3, "every expected shard ran");
     assert_eq!(probe_rows(&db.db, "eod").await.len(), 3, "outputs exist");
+}
+
+/// A manual request arrives while the cluster's disabled jobs cannot be
+/// read (a ZooKeeper blip between reading the requests and the switches):
+/// it waits unanswered for the next step, never taken as "nothing is
+/// disabled"; once the switches read, a disabled job's request is refused
+/// naming the switch and an enabled job's runs.
+async fn requests_wait_while_disabled_jobs_cannot_be_read(db: &TestDb) {
+    let control = Arc::new(ProbeControl::default());
+    let jobs = [
+        ("eod", probe_job("eod", 1, "")),
+        ("other", probe_job("other", 1, "")),
+    ];
+    let mut b = test_node(
+        db,
+        &control,
+        &jobs,
+        "node-b",
+        Arc::new(SystemClock),
+        Duration::from_secs(60),
+    )
+    .await;
+    b.coord.elect();
+    let request = |handle: &str, job: &str| PendingRequest {
+        handle: handle.into(),
+        version: 0,
+        request: RunRequest {
+            job: Some(job.into()),
+            business_date: Some(date("2026-11-21")),
+            rerun_of: None,
+            failed_only: false,
+            reason: Some("operator run".into()),
+            requested_by: "ops".into(),
+        },
+    };
+    *b.coord.paused.lock().unwrap() =
+        Err("reading disabled jobs: connection loss (injected)".into());
+    b.coord
+        .requests
+        .lock()
+        .unwrap()
+        .extend([request("req-eod", "eod"), request("req-other", "other")]);
+    let step = b.node.step().await.unwrap();
+    assert!(step.requested.is_empty(), "{step:?}");
+    assert!(
+        b.coord.answers.lock().unwrap().is_empty(),
+        "nothing answered"
+    );
+    assert_eq!(b.coord.requests.lock().unwrap().len(), 2, "both still wait");
+    let filter = RunFilter {
+        limit: 10,
+        ..RunFilter::default()
+    };
+    assert!(b.runner.ledger().runs(&filter).await.unwrap().is_empty());
+
+    *b.coord.paused.lock().unwrap() = Ok(BTreeSet::from([JobName::from("eod")]));
+    let step = b.node.step().await.unwrap();
+    b.node.drain().await;
+    assert_eq!(step.requested.len(), 1, "{step:?}");
+    let answers = b.coord.answers.lock().unwrap().clone();
+    assert_eq!(answers.len(), 2);
+    let (_, refused) = answers.iter().find(|(h, _)| h == "req-eod").unwrap();
+    assert!(refused.run_id.is_none());
+    let error = refused.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("job `eod` is disabled in this cluster"),
+        "{error}"
+    );
+    let (_, made) = answers.iter().find(|(h, _)| h == "req-other").unwrap();
+    assert_eq!(made.run_id.as_ref(), Some(&step.requested[0]));
+    let runs = b.runner.ledger().runs(&filter).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        (runs[0].job.as_str(), runs[0].status),
+        ("other", RunStatus::Succeeded)
+    );
+    assert!(b.coord.requests.lock().unwrap().is_empty());
 }
 
 /// Scenario 2: the fire time and the run it creates commit together; a

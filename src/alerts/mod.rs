@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::{JobName, RunId};
 use crate::metrics::Metrics;
 
 /// What happened.
@@ -68,9 +69,9 @@ pub struct AlertEvent {
     pub title: String,
     /// Detail lines (errors, findings).
     pub lines: Vec<String>,
-    pub job: Option<String>,
+    pub job: Option<JobName>,
     pub business_date: Option<chrono::NaiveDate>,
-    pub run_id: Option<String>,
+    pub run_id: Option<RunId>,
     pub instance: Option<String>,
     /// When it happened (UTC, RFC 3339).
     pub at: chrono::DateTime<chrono::Utc>,
@@ -481,9 +482,9 @@ impl Alerts {
             key: run.run_id.to_string(),
             title,
             lines,
-            job: Some(run.job.to_string()),
+            job: Some(run.job.clone()),
             business_date: Some(run.business_date),
-            run_id: Some(run.run_id.to_string()),
+            run_id: Some(run.run_id.clone()),
             instance: run.owner.clone(),
             at: run.finished_at.unwrap_or_else(chrono::Utc::now),
         };

@@ -201,7 +201,7 @@ impl Watcher {
                             job.time_zone.name()
                         ),
                         lines: vec![],
-                        job: Some(job.name.to_string()),
+                        job: Some(job.name.clone()),
                         business_date: Some(date),
                         run_id: None,
                         instance: None,

@@ -29,7 +29,7 @@ pub struct JobDef {
     pub retry: RetryPolicy,
     pub misfire: MisfirePolicy,
     /// Jobs that must have succeeded for the same business date first.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<crate::ledger::JobName>,
     /// How long a run waits for its dependencies before failing.
     pub depends_wait: Duration,
     pub enabled: bool,

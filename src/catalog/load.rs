@@ -380,7 +380,7 @@ fn build(
             backoff_max,
         },
         misfire,
-        depends_on: raw.depends_on,
+        depends_on: raw.depends_on.into_iter().map(JobName::from).collect(),
         depends_wait,
         enabled: raw.enabled.unwrap_or(true),
         reports_xlsx: raw.reports_xlsx.unwrap_or(false),
@@ -466,15 +466,15 @@ fn find_cycle(jobs: &BTreeMap<JobName, JobDef>, start: &str) -> Option<Vec<Strin
             continue;
         };
         for dep in &job.depends_on {
-            if dep == start {
+            if *dep == start {
                 let mut cycle = path.clone();
-                cycle.push(dep.clone());
+                cycle.push(dep.to_string());
                 return Some(cycle);
             }
-            if dep != start && seen.insert(dep.clone()) {
+            if seen.insert(dep.to_string()) {
                 let mut next = path.clone();
-                next.push(dep.clone());
-                stack.push((dep.clone(), next));
+                next.push(dep.to_string());
+                stack.push((dep.to_string(), next));
             }
         }
     }

@@ -50,7 +50,7 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
     };
     let ledger = ledger(config).await?;
     let job = args.job.map(JobName::from);
-    let stale: HashSet<String> = ledger
+    let stale: HashSet<RunId> = ledger
         .active_stale_marks(job.as_ref())
         .await
         .map_err(Failure::run)?
@@ -69,7 +69,7 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
     };
     let mut runs = ledger.runs(&filter).await.map_err(Failure::run)?;
     if only_stale {
-        runs.retain(|run| stale.contains(run.run_id.as_str()));
+        runs.retain(|run| stale.contains(&run.run_id));
         runs.truncate(usize::try_from(args.limit).unwrap_or(0));
     }
     println!(
@@ -84,7 +84,7 @@ pub(super) async fn runs(config: &Config, args: RunsArgs) -> Result<u8, Failure>
             run.business_date,
             run.attempt,
             run.trigger,
-            status_text(run.status, stale.contains(run.run_id.as_str())),
+            status_text(run.status, stale.contains(&run.run_id)),
             time(run.started_at),
             duration(run.started_at, run.finished_at),
             run.parent_run.as_deref().unwrap_or("-")

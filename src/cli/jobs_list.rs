@@ -33,7 +33,8 @@ pub(super) async fn jobs(config: &Config) -> Result<u8, Failure> {
             println!("  {}", job.description);
         }
         if !job.depends_on.is_empty() {
-            println!("  depends on {}", job.depends_on.join(", "));
+            let names: Vec<&str> = job.depends_on.iter().map(|d| d.as_str()).collect();
+            println!("  depends on {}", names.join(", "));
         }
         match &job.cron {
             Some(cron) => {

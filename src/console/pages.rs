@@ -1,6 +1,6 @@
 //! The read pages, `/metrics`, `/healthz` and `/readyz`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 
 use axum::extract::{Path, Query, State};
@@ -384,20 +384,28 @@ pub(super) async fn grid(
         }
     };
     // Jobs disabled at run time: a single node's `disabled` table, or
-    // ZooKeeper through this node's session (none shown when unreachable).
-    let disabled_jobs = match &app.state.cluster {
+    // ZooKeeper through this node's session. Unreadable, the page says so
+    // (no job is shown as disabled then, and the reader is told not to trust that).
+    let disabled_jobs: Result<BTreeSet<String>, String> = match &app.state.cluster {
         None => crate::toggles::node_switches(ledger.db())
             .await
             .map(|s| s.jobs)
-            .unwrap_or_default(),
+            .map_err(|e| crate::error_chain::chain(&e)),
         Some(cluster) => match cluster.switches() {
             Ok(switches) => switches
                 .disabled(crate::coord::zookeeper::status::Toggle::Job)
                 .await
-                .unwrap_or_default(),
-            Err(_) => Default::default(),
+                .map_err(|e| crate::error_chain::chain(&e)),
+            Err(err) => Err(crate::error_chain::chain(&err)),
         },
     };
+    let disabled_jobs = disabled_jobs.unwrap_or_else(|err| {
+        note.push_str(&flash(
+            "error",
+            &format!("Which jobs are disabled is unknown (not shown below): {err}"),
+        ));
+        BTreeSet::new()
+    });
     let by: HashMap<(&str, NaiveDate), &CellRun> = cells
         .iter()
         .map(|c| ((c.job.as_str(), c.business_date), c))

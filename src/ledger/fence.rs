@@ -52,7 +52,7 @@ pub async fn hold_fence(
         Ok(())
     } else {
         Err(LedgerError::Fenced {
-            job: job.to_string(),
+            job: job.clone(),
             business_date: date,
             item,
             held: epoch,
@@ -119,7 +119,7 @@ impl Ledger {
         if marked != 1 {
             fenced.tx.rollback().await?;
             return Err(LedgerError::Fenced {
-                job: fenced.job.to_string(),
+                job: fenced.job.clone(),
                 business_date: fenced.business_date,
                 item: fenced.item,
                 held: fenced.epoch,

@@ -127,11 +127,11 @@ impl Ledger {
         tx.rollback().await?;
         match status {
             Some((actual,)) => Err(LedgerError::WrongState {
-                run_id: run_id.to_string(),
+                run_id: run_id.clone(),
                 expected: "pending or running (concluding it)".into(),
                 actual,
             }),
-            None => Err(LedgerError::UnknownRun(run_id.to_string())),
+            None => Err(LedgerError::UnknownRun(run_id.clone())),
         }
     }
 

@@ -41,18 +41,18 @@ pub enum LedgerError {
         "a run of `{job}` for {business_date} is already {status} (run {run_id}); wait for it to finish, or rerun it afterwards"
     )]
     RunActive {
-        job: String,
+        job: JobName,
         business_date: NaiveDate,
         run_id: RunId,
         status: RunStatus,
     },
     #[error("no run with id `{0}`")]
-    UnknownRun(String),
+    UnknownRun(RunId),
     #[error(
         "shard {item} of `{job}` for {business_date} was taken over (epoch {held} is no longer current); its outputs were not committed"
     )]
     Fenced {
-        job: String,
+        job: JobName,
         business_date: NaiveDate,
         item: u32,
         held: ShardEpoch,
@@ -63,15 +63,15 @@ pub enum LedgerError {
     LeaderFenced { held: Epoch },
     #[error("run {run_id} is {status}: shard {item} is not run for it any more")]
     RunOver {
-        run_id: String,
+        run_id: RunId,
         item: u32,
         status: String,
     },
     #[error("shard {item} of run {run_id} has already committed its outputs; it is not run again")]
-    AlreadyCommitted { run_id: String, item: u32 },
+    AlreadyCommitted { run_id: RunId, item: u32 },
     #[error("run {run_id} is {actual}, expected {expected}")]
     WrongState {
-        run_id: String,
+        run_id: RunId,
         expected: String,
         actual: String,
     },

@@ -19,12 +19,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::events::append_event_in;
 use super::stale::{StaleRun, insert_mark, later_succeeded, lock_job};
-use super::{Epoch, Ledger, LedgerError, hold_leader};
+use super::{Epoch, JobName, Ledger, LedgerError, RunId, hold_leader};
 use crate::db::DbTx;
 use crate::on_tx;
 
 /// A run of another job marked stale: (job, business date, run id).
-pub type StaleDependent = (String, NaiveDate, String);
+pub type StaleDependent = (JobName, NaiveDate, RunId);
 
 /// What [`Ledger::mark_replaced_outputs`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,14 +72,14 @@ impl Ledger {
     pub async fn mark_replaced_outputs(
         &self,
         run_id: &super::RunId,
-        dependents: &[String],
-        depends_on: &[String],
+        dependents: &[JobName],
+        depends_on: &[JobName],
         lead: Option<Epoch>,
     ) -> Result<ReplacedEffect, LedgerError> {
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         hold_leader(&mut tx, lead).await?;
-        let row: Option<(String, NaiveDate, Option<DateTime<Utc>>)> = on_tx!(&mut tx, conn => {
+        let row: Option<(JobName, NaiveDate, Option<DateTime<Utc>>)> = on_tx!(&mut tx, conn => {
             sqlx::query_as("SELECT job, business_date, started_at FROM runs WHERE run_id = $1")
                 .bind(run_id)
                 .fetch_optional(&mut **conn)
@@ -87,7 +87,7 @@ impl Ledger {
         });
         let Some((job, date, started_at)) = row else {
             tx.rollback().await?;
-            return Err(LedgerError::UnknownRun(run_id.to_string()));
+            return Err(LedgerError::UnknownRun(run_id.clone()));
         };
         let mut effect = ReplacedEffect::default();
         // Instants are compared decoded, not as SQLite text.
@@ -101,14 +101,14 @@ impl Ledger {
                 .max()
         };
         if let Some(last_commit) = last_commit {
-            let mut sorted: Vec<&String> = dependents.iter().collect();
+            let mut sorted: Vec<&JobName> = dependents.iter().collect();
             sorted.sort();
             sorted.dedup();
             for dep in sorted {
                 lock_job(&mut tx, dep).await?;
                 // Its latest success read the replaced outputs; a run of it
                 // started before this run's last commit may have read them too.
-                let mut readers: Vec<String> = latest_succeeded(&mut tx, dep, date)
+                let mut readers: Vec<RunId> = latest_succeeded(&mut tx, dep, date)
                     .await?
                     .into_iter()
                     .collect();
@@ -121,7 +121,7 @@ impl Ledger {
             }
         }
         if let Some(started_at) = started_at {
-            let mut latest: Option<(DateTime<Utc>, String)> = None;
+            let mut latest: Option<(DateTime<Utc>, RunId)> = None;
             for up in depends_on {
                 for (finished, up_run) in committed_shards(&mut tx, up, date).await? {
                     if finished >= started_at && latest.as_ref().is_none_or(|l| finished > l.0) {
@@ -218,8 +218,8 @@ async fn running_since_before(
     job: &str,
     date: NaiveDate,
     instant: DateTime<Utc>,
-) -> Result<Vec<String>, LedgerError> {
-    let rows: Vec<(String, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
+) -> Result<Vec<RunId>, LedgerError> {
+    let rows: Vec<(RunId, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT run_id, started_at FROM runs WHERE job = $1 AND business_date = $2 \
              AND status = 'running' ORDER BY attempt",
@@ -261,8 +261,8 @@ async fn latest_succeeded(
     tx: &mut DbTx,
     job: &str,
     date: NaiveDate,
-) -> Result<Option<String>, LedgerError> {
-    let row: Option<(String,)> = on_tx!(tx, conn => {
+) -> Result<Option<RunId>, LedgerError> {
+    let row: Option<(RunId,)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT run_id FROM runs WHERE job = $1 AND business_date = $2 AND status = 'succeeded' \
              ORDER BY attempt DESC LIMIT 1",
@@ -281,8 +281,8 @@ async fn committed_shards(
     tx: &mut DbTx,
     job: &str,
     date: NaiveDate,
-) -> Result<Vec<(DateTime<Utc>, String)>, LedgerError> {
-    let rows: Vec<(Option<DateTime<Utc>>, String)> = on_tx!(tx, conn => {
+) -> Result<Vec<(DateTime<Utc>, RunId)>, LedgerError> {
+    let rows: Vec<(Option<DateTime<Utc>>, RunId)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT s.finished_at, r.run_id FROM shard_runs s JOIN runs r ON r.run_id = s.run_id \
              WHERE r.job = $1 AND r.business_date = $2 AND s.status = 'succeeded' \

@@ -94,14 +94,14 @@ impl Ledger {
         let active = self.active_run(job, date).await?;
         Ok(match active {
             Some(run) => LedgerError::RunActive {
-                job: job.to_string(),
+                job: job.clone(),
                 business_date: date,
                 run_id: run.run_id,
                 status: run.status,
             },
             // The other run finished between our insert and this look-up.
             None => LedgerError::RunActive {
-                job: job.to_string(),
+                job: job.clone(),
                 business_date: date,
                 run_id: RunId::from("(just finished)"),
                 status: RunStatus::Running,
@@ -184,7 +184,7 @@ impl Ledger {
             tx.rollback().await?;
             let run = self.run(run_id).await?;
             return Err(LedgerError::WrongState {
-                run_id: run_id.to_string(),
+                run_id: run_id.clone(),
                 expected: "pending".into(),
                 actual: run.status.to_string(),
             });
@@ -257,7 +257,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         if !status.is_final() {
             return Err(LedgerError::WrongState {
-                run_id: run_id.to_string(),
+                run_id: run_id.clone(),
                 expected: "a final status".into(),
                 actual: status.to_string(),
             });
@@ -285,7 +285,7 @@ impl Ledger {
     ) -> Result<bool, LedgerError> {
         if !status.is_final() {
             return Err(LedgerError::WrongState {
-                run_id: run_id.to_string(),
+                run_id: run_id.clone(),
                 expected: "a final status".into(),
                 actual: status.to_string(),
             });
@@ -301,7 +301,7 @@ impl Ledger {
                 .fetch_optional(pool)
                 .await?
         });
-        row.ok_or_else(|| LedgerError::UnknownRun(run_id.to_string()))?
+        row.ok_or_else(|| LedgerError::UnknownRun(run_id.clone()))?
             .try_into()
     }
 

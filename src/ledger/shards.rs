@@ -198,13 +198,13 @@ impl Ledger {
                 .find(|s| s.item == item);
             if shard.is_some_and(|s| s.status == super::RunStatus::Succeeded) {
                 return Err(LedgerError::AlreadyCommitted {
-                    run_id: run_id.to_string(),
+                    run_id: run_id.clone(),
                     item,
                 });
             }
             let run = self.run(run_id).await?;
             return Err(LedgerError::RunOver {
-                run_id: run_id.to_string(),
+                run_id: run_id.clone(),
                 item,
                 status: run.status.to_string(),
             });

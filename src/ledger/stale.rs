@@ -9,22 +9,22 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Epoch, Ledger, LedgerError, RunStatus, hold_leader};
+use super::{Epoch, JobName, Ledger, LedgerError, RunId, RunStatus, hold_leader};
 use crate::db::DbTx;
 use crate::{on_db, on_tx};
 
 /// A succeeded run whose date was built on carried state that changed since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleMark {
-    pub run_id: String,
-    pub job: String,
+    pub run_id: RunId,
+    pub job: JobName,
     pub business_date: NaiveDate,
     /// The run (of an earlier date) that changed the carried state.
-    pub caused_by_run: String,
+    pub caused_by_run: RunId,
     pub caused_by_date: NaiveDate,
     pub marked_at: DateTime<Utc>,
     /// The newer succeeded run of the same date that made it fresh again.
-    pub cleared_by_run: Option<String>,
+    pub cleared_by_run: Option<RunId>,
     pub cleared_at: Option<DateTime<Utc>>,
 }
 
@@ -36,7 +36,7 @@ impl StaleMark {
 }
 
 /// A later date's run marked stale: (business date, run id).
-pub type StaleRun = (NaiveDate, String);
+pub type StaleRun = (NaiveDate, RunId);
 
 /// What finishing a run with its carry digest did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,13 +53,13 @@ pub struct CarryEffect {
 }
 
 type MarkRow = (
-    String,
-    String,
+    RunId,
+    JobName,
     NaiveDate,
-    String,
+    RunId,
     NaiveDate,
     DateTime<Utc>,
-    Option<String>,
+    Option<RunId>,
     Option<DateTime<Utc>>,
 );
 
@@ -81,7 +81,7 @@ fn mark(row: MarkRow) -> StaleMark {
 
 /// The run being finished, as the marking needs it.
 pub(super) struct Finishing {
-    pub(super) job: String,
+    pub(super) job: JobName,
     pub(super) business_date: NaiveDate,
     pub(super) started_at: Option<DateTime<Utc>>,
 }
@@ -288,7 +288,7 @@ pub(super) async fn finishing(
     tx: &mut DbTx,
     run_id: &str,
 ) -> Result<Option<Finishing>, LedgerError> {
-    let row: Option<(String, NaiveDate, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
+    let row: Option<(JobName, NaiveDate, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT job, business_date, started_at FROM runs \
              WHERE run_id = $1 AND status IN ('pending', 'running')",
@@ -377,7 +377,7 @@ async fn changed_while_running(
     let Some(started_at) = run.started_at else {
         return Ok(None);
     };
-    let rows: Vec<(NaiveDate, String, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
+    let rows: Vec<(NaiveDate, RunId, Option<DateTime<Utc>>)> = on_tx!(tx, conn => {
         sqlx::query_as(
             "SELECT r.business_date, r.run_id, r.finished_at FROM run_carry c \
              JOIN runs r ON r.run_id = c.run_id \

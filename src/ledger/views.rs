@@ -8,14 +8,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::records::RunRow;
 use super::runs::RUN_COLUMNS;
-use super::{Ledger, LedgerError, RunRecord, RunStatus};
+use super::{JobName, Ledger, LedgerError, RunId, RunRecord, RunStatus};
 use crate::on_db;
 
 /// The latest attempt of one job and business date (a grid cell).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellRun {
-    pub run_id: String,
-    pub job: String,
+    pub run_id: RunId,
+    pub job: JobName,
     pub business_date: NaiveDate,
     pub attempt: i64,
     pub status: RunStatus,
@@ -26,8 +26,8 @@ pub struct CellRun {
 
 #[derive(sqlx::FromRow)]
 struct CellRow {
-    run_id: String,
-    job: String,
+    run_id: RunId,
+    job: JobName,
     business_date: NaiveDate,
     attempt: i64,
     status: String,

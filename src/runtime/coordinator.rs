@@ -103,7 +103,7 @@ pub trait Coordinator: Send + Sync {
         Ok(())
     }
     /// Jobs disabled cluster-wide (they do not fire).
-    async fn paused_jobs(&self) -> Result<BTreeSet<String>, CoordError> {
+    async fn paused_jobs(&self) -> Result<BTreeSet<JobName>, CoordError> {
         Ok(BTreeSet::new())
     }
     /// Manual requests waiting for the leader, oldest first.

@@ -324,7 +324,7 @@ impl Runner {
             for dep in &job.depends_on {
                 if self
                     .ledger
-                    .succeeded_run(&JobName::from(dep.as_str()), run.business_date)
+                    .succeeded_run(dep, run.business_date)
                     .await?
                     .is_none()
                 {
@@ -460,11 +460,11 @@ impl Runner {
         job: &JobDef,
         lead: Option<Epoch>,
     ) -> Result<Vec<String>, RunError> {
-        let dependents: Vec<String> = self
+        let dependents: Vec<JobName> = self
             .catalog
             .jobs()
-            .filter(|other| other.depends_on.iter().any(|d| *d == job.name))
-            .map(|other| other.name.to_string())
+            .filter(|other| other.depends_on.contains(&job.name))
+            .map(|other| other.name.clone())
             .collect();
         if dependents.is_empty() && job.depends_on.is_empty() {
             // No other job reads this one's outputs, nor this one another's.

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use reckon::catalog::JobDef;
-use reckon::ledger::RunRecord;
-use reckon::runtime::{Assignment, CoordError, Coordinator, Runner};
+use reckon::ledger::{JobName, RunRecord};
+use reckon::runtime::{Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer, Runner};
 use tokio_util::sync::CancellationToken;
 
 /// A test coordinator: one instance whose leadership the test sets.
@@ -26,6 +26,12 @@ pub struct TestCoord {
     runner: OnceLock<Runner>,
     /// Cancelled to stop this instance's workers (its session ended).
     pub lost: CancellationToken,
+    /// Manual requests waiting for the leader (removed when answered).
+    pub requests: Mutex<Vec<PendingRequest>>,
+    /// Answers given, with the handle of the request answered.
+    pub answers: Mutex<Vec<(String, RequestAnswer)>>,
+    /// Jobs disabled cluster-wide; `Err` = reading them fails (a blip).
+    pub paused: Mutex<Result<BTreeSet<JobName>, String>>,
 }
 
 impl TestCoord {
@@ -40,6 +46,9 @@ impl TestCoord {
             queue: Arc::default(),
             runner: OnceLock::new(),
             lost: CancellationToken::new(),
+            requests: Mutex::default(),
+            answers: Mutex::default(),
+            paused: Mutex::new(Ok(BTreeSet::new())),
         })
     }
 
@@ -115,6 +124,34 @@ impl Coordinator for TestCoord {
                 queue.lock().unwrap().remove(&(run_id, item));
             });
         }
+        Ok(())
+    }
+
+    async fn paused_jobs(&self) -> Result<BTreeSet<JobName>, CoordError> {
+        self.paused
+            .lock()
+            .unwrap()
+            .clone()
+            .map_err(CoordError::Unavailable)
+    }
+
+    async fn requests(&self) -> Result<Vec<PendingRequest>, CoordError> {
+        Ok(self.requests.lock().unwrap().clone())
+    }
+
+    async fn answer(
+        &self,
+        request: &PendingRequest,
+        answer: RequestAnswer,
+    ) -> Result<(), CoordError> {
+        self.requests
+            .lock()
+            .unwrap()
+            .retain(|r| r.handle != request.handle);
+        self.answers
+            .lock()
+            .unwrap()
+            .push((request.handle.clone(), answer));
         Ok(())
     }
 

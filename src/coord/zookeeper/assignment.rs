@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use super::triggers;
 use crate::catalog::JobDef;
-use crate::ledger::{Ledger, RunRecord};
+use crate::ledger::{JobName, Ledger, RunRecord};
 use crate::runtime::{Assignment, CoordError, Coordinator, PendingRequest, RequestAnswer};
 
 /// The data of a job's `assignment` node (its znode version counts reshards).
@@ -189,11 +189,12 @@ impl Coordinator for ZkCoordinator {
             .map_err(|e| unavailable("failover pass", e))
     }
 
-    async fn paused_jobs(&self) -> Result<BTreeSet<String>, CoordError> {
+    async fn paused_jobs(&self) -> Result<BTreeSet<JobName>, CoordError> {
         let client = self.client()?;
-        disabled(&client, &self.paths.disabled_jobs())
+        let names = disabled(&client, &self.paths.disabled_jobs())
             .await
-            .map_err(|e| unavailable("reading disabled jobs", e))
+            .map_err(|e| unavailable("reading disabled jobs", e))?;
+        Ok(names.into_iter().map(JobName::from).collect())
     }
 
     async fn requests(&self) -> Result<Vec<PendingRequest>, CoordError> {
