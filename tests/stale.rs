@@ -97,7 +97,7 @@ async fn stale(ledger: &Ledger, job: &str) -> Vec<(String, reckon::ledger::RunId
         .await
         .expect("stale marks")
         .into_iter()
-        .map(|m| (m.business_date.to_string(), m.run_id.into()))
+        .map(|m| (m.business_date.to_string(), m.run_id))
         .collect()
 }
 
