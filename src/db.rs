@@ -159,6 +159,15 @@ impl Db {
                         ms(timeouts.idle_in_transaction),
                     ),
                     ("statement_timeout", ms(timeouts.statement)),
+                    // Key lists go in as one array parameter (`= ANY($1)`).
+                    // A cached generic plan cannot see the array: after five
+                    // runs of a statement on a connection PostgreSQL may
+                    // switch to one, and with statistics from before a night's
+                    // bulk writes it scans the table comparing every row with
+                    // every key (found at 1 M loans: one repayment delete ran
+                    // for minutes). A custom plan sees the array's length and
+                    // hashes it in a scan.
+                    ("plan_cache_mode", "force_custom_plan".to_string()),
                 ]);
             let pool = PgPoolOptions::new()
                 .max_connections(POOL_CONNECTIONS_MAX)

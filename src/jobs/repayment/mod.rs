@@ -300,6 +300,13 @@ impl JobKind for Repayment {
         let mut tx = ctx.begin_outputs().await?;
         store::clear_outputs(tx.tx(), &key).await?;
         store::prune_checkpoints(tx.tx(), &key).await?;
+        let written: Vec<String> = computed.iter().map(|c| c.0.loan_id.clone()).collect();
+        let generated: Vec<String> = computed
+            .iter()
+            .filter(|c| c.1.is_some())
+            .map(|c| c.0.loan_id.clone())
+            .collect();
+        store::delete_replaced(tx.tx(), date, &written, &generated).await?;
         Phase::Delete.add(started);
         let mut writer = store::LoanWriter::default();
         for (loan, generated, day, inputs, state) in &computed {
