@@ -629,3 +629,49 @@ async fn dependent_overlapping_an_upstream_commit_is_stale_itself() {
     );
     db.cleanup().await;
 }
+
+/// A statement taking a key list (`= ANY($1)`) is planned for its keys on
+/// every run, never switched to PostgreSQL's cached generic plan (which
+/// cannot see the array; it scanned a 12 M-row table comparing every row
+/// with every key at 1 M loans). Counted by PostgreSQL itself in
+/// `pg_prepared_statements` after more runs than the five custom plans it
+/// tries before considering a generic one.
+#[tokio::test]
+async fn key_list_statements_are_never_given_a_generic_plan() {
+    let db = TestDb::postgres().await;
+    let reckon::db::Db::Postgres(pool) = &db.db else {
+        panic!("a PostgreSQL test database");
+    };
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("CREATE TABLE plan_probe (k TEXT PRIMARY KEY, v INT NOT NULL)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO plan_probe SELECT 'k' || g, g FROM generate_series(1, 20000) g")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE plan_probe")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for run in 0..12 {
+        let keys: Vec<String> = (0..50).map(|i| format!("k{}", run * 50 + i + 1)).collect();
+        let rows: Vec<(i32,)> = sqlx::query_as("SELECT v FROM plan_probe WHERE k = ANY($1)")
+            .bind(&keys)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 50);
+    }
+    let (generic, custom): (i64, i64) = sqlx::query_as(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
+         WHERE statement LIKE 'SELECT v FROM plan_probe%'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!((generic, custom), (0, 12));
+    drop(conn);
+    db.cleanup().await;
+}
