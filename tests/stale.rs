@@ -35,6 +35,7 @@ on_both_backends! {
     later_run_overlapping_a_change_is_stale_itself => later_run_overlapping_a_change_is_stale_itself;
     upstream_rerun_marks_dependents_stale => upstream_rerun_marks_dependents_stale;
     failed_rerun_after_commits_marks_later_dates_stale => failed_rerun_after_commits_marks_later_dates_stale;
+    abandoned_run_after_commits_marks_dependents_stale => abandoned_run_after_commits_marks_dependents_stale;
 }
 
 const D: &str = "2026-11-21";
@@ -534,6 +535,12 @@ struct Carrier {
     /// Shards waiting (or that waited) for `release`.
     held: std::sync::atomic::AtomicU32,
     release: tokio::sync::Notify,
+    /// While set, a shard of job `carry` never returns after its commit
+    /// (its process dies there); `committed` counts such commits.
+    hang_after_commit: std::sync::atomic::AtomicBool,
+    committed: std::sync::atomic::AtomicU32,
+    /// While set, a shard fails before it commits anything.
+    fail: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait::async_trait]
@@ -550,12 +557,24 @@ impl reckon::runtime::JobKind for Carrier {
             self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.release.notified().await;
         }
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(reckon::runtime::JobError::Failed("injected".into()));
+        }
         let outcome = reckon::runtime::ShardOutcome {
             item: ctx.item,
             ..Default::default()
         };
         let tx = ctx.begin_outputs().await?;
         ctx.commit_outputs(tx, &outcome).await?;
+        if ctx.job.name.as_str() == "carry"
+            && self
+                .hang_after_commit
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            self.committed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
         Ok(outcome)
     }
 
@@ -752,4 +771,88 @@ async fn failed_rerun_after_commits_marks_later_dates_stale(db: &TestDb) {
         (mark.caused_by_run.as_str(), mark.caused_by_date),
         (failed.run.run_id.as_str(), date(D1))
     );
+}
+
+/// A run of the upstream whose process died after its shard committed and
+/// before its barrier (a `reckon run` killed) never marks what it replaced;
+/// the next run of its job and date fails it as abandoned and, in the same
+/// transaction, marks the dependents' run of the date stale — even when
+/// that next run commits nothing itself (it fails here).
+async fn abandoned_run_after_commits_marks_dependents_stale(db: &TestDb) {
+    use chrono::TimeZone;
+    use std::sync::atomic::Ordering::SeqCst;
+    let carrier = std::sync::Arc::new(Carrier::default());
+    let mut kinds = reckon::runtime::KindRegistry::new();
+    kinds.register(carrier.clone());
+    let carry = common::probe_job("carry", 1, "").replace("kind = \"probe\"", "kind = \"carrier\"");
+    let down = common::probe_job("down", 1, "depends_on = [\"carry\"]")
+        .replace("kind = \"probe\"", "kind = \"carrier\"");
+    let start = chrono::Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).unwrap();
+    let clock = std::sync::Arc::new(reckon::schedule::ManualClock::new(start));
+    let runner = common::runner_with(
+        db,
+        kinds,
+        &[("carry", carry), ("down", down)],
+        clock.clone(),
+    );
+    // The clock moves between steps, as instants are compared.
+    let up = run(&runner, "carry", D).await;
+    clock.set(start + chrono::Duration::seconds(1));
+    let dependent = run(&runner, "down", D).await;
+    assert!(stale(runner.ledger(), "down").await.is_empty());
+
+    clock.set(start + chrono::Duration::seconds(2));
+    carrier.hang_after_commit.store(true, SeqCst);
+    let dying = {
+        let (runner, up) = (runner.clone(), up.clone());
+        tokio::spawn(async move { rerun(&runner, &up).await })
+    };
+    let waited = std::time::Instant::now();
+    while carrier.committed.load(SeqCst) == 0 {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The process dies: no barrier, no more heartbeats.
+    dying.abort();
+    let _ = dying.await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let abandoned = runner.ledger().active_runs().await.expect("active runs");
+    assert_eq!(abandoned.len(), 1);
+    assert!(
+        stale(runner.ledger(), "down").await.is_empty(),
+        "nothing marked yet"
+    );
+
+    // Past the run lease the operator reruns the date; it fails before
+    // committing anything (its own barrier has nothing to mark).
+    clock.set(start + chrono::Duration::minutes(5));
+    carrier.hang_after_commit.store(false, SeqCst);
+    carrier.fail.store(true, SeqCst);
+    let again = common::rerun_run(&runner, &up, "after the crash").await;
+    assert_eq!(again.run.status, RunStatus::Failed);
+    let dead = runner
+        .ledger()
+        .run(&abandoned[0].run_id)
+        .await
+        .expect("run");
+    assert_eq!(dead.status, RunStatus::Failed);
+    assert!(
+        dead.error
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("abandoned"),
+        "{:?}",
+        dead.error
+    );
+    assert_eq!(
+        stale(runner.ledger(), "down").await,
+        [(D.to_string(), dependent.run.run_id.clone())]
+    );
+    let mark = runner
+        .ledger()
+        .stale_mark(&dependent.run.run_id)
+        .await
+        .expect("mark")
+        .expect("marked");
+    assert_eq!(mark.caused_by_run, abandoned[0].run_id);
 }

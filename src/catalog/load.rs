@@ -186,6 +186,14 @@ impl Catalog {
         self.jobs.values()
     }
 
+    /// The jobs that depend on `name` (`depends_on`), in name order.
+    pub fn dependents_of(&self, name: &JobName) -> Vec<JobName> {
+        self.jobs()
+            .filter(|other| other.depends_on.contains(name))
+            .map(|other| other.name.clone())
+            .collect()
+    }
+
     /// Job names in an order where every job comes after its dependencies.
     pub fn dependency_order(&self) -> Vec<&JobDef> {
         let mut done: BTreeSet<&str> = BTreeSet::new();

@@ -6,7 +6,8 @@
 //!   succeeded run read the outputs this run replaced, so it is marked stale
 //!   at this run's barrier, succeeded or not ([`Ledger::mark_replaced_outputs`]);
 //!   and a run of a dependent that started before an upstream shard committed
-//!   marks itself stale at its own barrier;
+//!   marks itself stale at its own barrier; a run abandoned before its
+//!   barrier marks them when it is failed as abandoned ([`mark_dependents_in`]);
 //! - **later dates of the same job**, for kinds whose date feeds the next
 //!   (a stored carry digest): a run that succeeds compares digests
 //!   (`stale.rs`); one that ends failed or cancelled after some of its shards
@@ -68,7 +69,7 @@ impl Ledger {
     /// the latest succeeded run of each job in `dependents` for the same
     /// date stale; when a job in `depends_on` committed outputs for the date
     /// after this run started, marks this run stale. One leader-fenced write
-    /// transaction; the events follow it.
+    /// transaction with the marks' events.
     pub async fn mark_replaced_outputs(
         &self,
         run_id: &super::RunId,
@@ -89,37 +90,10 @@ impl Ledger {
             tx.rollback().await?;
             return Err(LedgerError::UnknownRun(run_id.clone()));
         };
-        let mut effect = ReplacedEffect::default();
-        // Instants are compared decoded, not as SQLite text.
-        let last_commit = if dependents.is_empty() {
-            None
-        } else {
-            own_commits(&mut tx, run_id)
-                .await?
-                .into_iter()
-                .flatten()
-                .max()
+        let mut effect = ReplacedEffect {
+            dependents: mark_dependents_in(&mut tx, run_id, &job, date, dependents, now).await?,
+            stale_self: None,
         };
-        if let Some(last_commit) = last_commit {
-            let mut sorted: Vec<&JobName> = dependents.iter().collect();
-            sorted.sort();
-            sorted.dedup();
-            for dep in sorted {
-                lock_job(&mut tx, dep).await?;
-                // Its latest success read the replaced outputs; a run of it
-                // started before this run's last commit may have read them too.
-                let mut readers: Vec<RunId> = latest_succeeded(&mut tx, dep, date)
-                    .await?
-                    .into_iter()
-                    .collect();
-                readers.extend(running_since_before(&mut tx, dep, date, last_commit).await?);
-                for reader in readers {
-                    if insert_mark(&mut tx, &reader, dep, date, run_id, date, now).await? {
-                        effect.dependents.push((dep.clone(), date, reader));
-                    }
-                }
-            }
-        }
         if let Some(started_at) = started_at {
             let mut latest: Option<(DateTime<Utc>, RunId)> = None;
             for up in depends_on {
@@ -135,13 +109,6 @@ impl Ledger {
             // Marked now, or earlier by the upstream's own barrier.
             effect.stale_self = active_cause(&mut tx, run_id, &job).await?;
         }
-        // The events with the marks, as the failed-run marking writes them.
-        for (dep, _, dep_run) in &effect.dependents {
-            let message = format!(
-                "stale: run {run_id} of {job} replaced outputs of {date} that {dep} depends on"
-            );
-            append_event_in(&mut tx, dep_run, None, "stale", &message, now).await?;
-        }
         if let Some((up, _, up_run)) = &effect.stale_self {
             let message = format!(
                 "stale: {up} (run {up_run}) committed outputs of {date} while this run was running"
@@ -151,6 +118,49 @@ impl Ledger {
         tx.commit().await?;
         Ok(effect)
     }
+}
+
+/// Inside the caller's write transaction: when run `run_id` (of `job` and `date`)
+/// committed shards of its own, marks stale the latest succeeded run of each
+/// job in `dependents` for `date`, and their runs started before the run's
+/// last commit (they may have read the replaced outputs), each with a
+/// `stale` event. Returns the runs newly marked.
+pub(super) async fn mark_dependents_in(
+    tx: &mut DbTx,
+    run_id: &RunId,
+    job: &JobName,
+    date: NaiveDate,
+    dependents: &[JobName],
+    now: DateTime<Utc>,
+) -> Result<Vec<StaleDependent>, LedgerError> {
+    if dependents.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Instants are compared decoded, not as SQLite text.
+    let Some(last_commit) = own_commits(tx, run_id).await?.into_iter().flatten().max() else {
+        return Ok(Vec::new());
+    };
+    let mut sorted: Vec<&JobName> = dependents.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut marked = Vec::new();
+    for dep in sorted {
+        lock_job(tx, dep).await?;
+        // Its latest success read the replaced outputs; a run of it
+        // started before this run's last commit may have read them too.
+        let mut readers: Vec<RunId> = latest_succeeded(tx, dep, date).await?.into_iter().collect();
+        readers.extend(running_since_before(tx, dep, date, last_commit).await?);
+        for reader in readers {
+            if insert_mark(tx, &reader, dep, date, run_id, date, now).await? {
+                let message = format!(
+                    "stale: run {run_id} of {job} replaced outputs of {date} that {dep} depends on"
+                );
+                append_event_in(tx, &reader, None, "stale", &message, now).await?;
+                marked.push((dep.clone(), date, reader));
+            }
+        }
+    }
+    Ok(marked)
 }
 
 /// Inside a run's finish as failed or cancelled: when the run committed

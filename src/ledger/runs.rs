@@ -21,13 +21,15 @@ impl Ledger {
     /// Refused with [`LedgerError::RunActive`] while another run of the same
     /// job and date is pending or running. A run whose heartbeat is older than
     /// `lease` is first marked failed as abandoned (its node died), so a
-    /// crashed node can never block a job for ever.
+    /// crashed node can never block a job for ever; when it had committed
+    /// shards, the runs of `dependents` for its date are marked stale with it.
     pub async fn create_run(
         &self,
         new: &NewRun,
         lease: Duration,
+        dependents: &[JobName],
     ) -> Result<RunRecord, LedgerError> {
-        self.create_run_as(new, lease, None, None).await
+        self.create_run_as(new, lease, dependents, None, None).await
     }
 
     /// [`Ledger::create_run`] as a leader write: the leader epoch `lead` is
@@ -38,10 +40,11 @@ impl Ledger {
         &self,
         new: &NewRun,
         lease: Duration,
+        dependents: &[JobName],
         lead: Option<Epoch>,
         fire: Option<DateTime<Utc>>,
     ) -> Result<RunRecord, LedgerError> {
-        self.fail_abandoned_as(&new.job, new.business_date, lease, lead)
+        self.fail_abandoned_as(&new.job, new.business_date, lease, dependents, lead)
             .await?;
         let run_id = RunId::generate();
         let now = self.clock.now();
@@ -110,14 +113,18 @@ impl Ledger {
     }
 
     /// Marks pending/running runs of `job` and `date` whose heartbeat is older
-    /// than `lease` as failed, with their unfinished shards.
+    /// than `lease` as failed, with their unfinished shards; when such a run
+    /// had committed shards, the latest succeeded runs of the jobs in
+    /// `dependents` for `date` are marked stale in the same transaction.
     pub async fn fail_abandoned(
         &self,
         job: &JobName,
         date: NaiveDate,
         lease: Duration,
+        dependents: &[JobName],
     ) -> Result<u64, LedgerError> {
-        self.fail_abandoned_as(job, date, lease, None).await
+        self.fail_abandoned_as(job, date, lease, dependents, None)
+            .await
     }
 
     /// [`Ledger::fail_abandoned`] as a leader write (checked against `lead`).
@@ -126,6 +133,7 @@ impl Ledger {
         job: &JobName,
         date: NaiveDate,
         lease: Duration,
+        dependents: &[JobName],
         lead: Option<Epoch>,
     ) -> Result<u64, LedgerError> {
         let now = self.clock.now();
@@ -147,8 +155,16 @@ impl Ledger {
                 owner.as_deref().unwrap_or("its node"),
                 lease.as_secs()
             );
-            self.finish_run_as(run_id, RunStatus::Failed, Some(&reason), None, lead)
-                .await?;
+            // The shards it committed before it was abandoned replaced
+            // outputs its dependents read: marked with its end, in one
+            // transaction (its barrier, which would have marked them, never came).
+            let mut tx = self.db.begin_write().await?;
+            hold_leader(&mut tx, lead).await?;
+            if finish_in(&mut tx, run_id, RunStatus::Failed, Some(&reason), None, now).await? {
+                super::replaced::mark_dependents_in(&mut tx, run_id, job, date, dependents, now)
+                    .await?;
+            }
+            tx.commit().await?;
         }
         Ok(stale.len() as u64)
     }

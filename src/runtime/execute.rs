@@ -17,9 +17,7 @@ use super::shard::{ItemEnd, Ownership};
 use super::{RunError, RunSummary, Runner};
 use crate::catalog::JobDef;
 use crate::error_chain::chain;
-use crate::ledger::{
-    Epoch, JobName, LedgerError, RunId, RunRecord, RunStatus, ShardEpoch, ShardRecord,
-};
+use crate::ledger::{Epoch, LedgerError, RunId, RunRecord, RunStatus, ShardEpoch, ShardRecord};
 
 /// How often the leader looks at a distributed run's shards in the ledger.
 const BARRIER_POLL: std::time::Duration = std::time::Duration::from_millis(200);
@@ -460,12 +458,7 @@ impl Runner {
         job: &JobDef,
         lead: Option<Epoch>,
     ) -> Result<Vec<String>, RunError> {
-        let dependents: Vec<JobName> = self
-            .catalog
-            .jobs()
-            .filter(|other| other.depends_on.contains(&job.name))
-            .map(|other| other.name.clone())
-            .collect();
+        let dependents = self.catalog.dependents_of(&job.name);
         if dependents.is_empty() && job.depends_on.is_empty() {
             // No other job reads this one's outputs, nor this one another's.
             return Ok(Vec::new());

@@ -216,7 +216,13 @@ impl Runner {
         }
         Ok(self
             .ledger
-            .create_run_as(&new, self.config.run_lease, lead, fire)
+            .create_run_as(
+                &new,
+                self.config.run_lease,
+                &self.catalog.dependents_of(&new.job),
+                lead,
+                fire,
+            )
             .await?)
     }
 

@@ -78,7 +78,7 @@ pub(crate) fn statement_part(
 ) -> Result<StatementPart, JobError> {
     let fingerprint = fingerprint(paths, format, read, items)?;
     let dir = root.join(&fingerprint);
-    std::fs::create_dir_all(&dir).map_err(|e| io_failed(&dir, e))?;
+    create_split_dir(&dir)?;
     let manifest = match read_manifest(&dir, &fingerprint) {
         Some(manifest) => manifest,
         None => {
@@ -153,6 +153,25 @@ pub(crate) fn sweep(top: &Path, keep: std::time::Duration) {
             let _ = std::fs::remove_dir(&job_dir);
         }
         let _ = std::fs::remove_dir(&date_dir);
+    }
+}
+
+/// Creates `dir` and its parents. Another shard's [`sweep`] removes date and
+/// job directories it finds empty, which may be a parent this call has just
+/// made and not yet filled (`create_dir_all` then fails with "No such file
+/// or directory"); the sweep only ever removes empty directories, so making
+/// the path again converges.
+fn create_split_dir(dir: &Path) -> Result<(), JobError> {
+    const ATTEMPTS: u32 = 16;
+    let mut attempt = 1;
+    loop {
+        match std::fs::create_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && attempt < ATTEMPTS => {
+                attempt += 1;
+            }
+            Err(error) => return Err(io_failed(dir, error)),
+        }
     }
 }
 
@@ -478,6 +497,31 @@ mod tests {
         touch(&recent.join(MANIFEST));
         sweep(top.path(), std::time::Duration::from_secs(3600));
         assert!(recent.join(MANIFEST).exists());
+    }
+
+    /// Found by CI (stop 19): shard 0 failed "statement split …: No such file
+    /// or directory" when another shard's sweep removed the date directory
+    /// this shard had just made, before it made the job directory in it.
+    #[test]
+    fn a_sweep_of_empty_parents_never_fails_a_shard_making_its_split() {
+        let top = tempfile::tempdir().unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sweep(top.path(), SPLIT_RETENTION);
+                }
+            });
+            let made = (0..3_000).try_for_each(|i| {
+                let date = top.path().join(format!("d{i}"));
+                create_split_dir(&date.join("recon-wechat").join("fp"))?;
+                // The sweep may take the emptied parents first.
+                let _ = std::fs::remove_dir_all(&date);
+                Ok::<(), JobError>(())
+            });
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            made.unwrap();
+        });
     }
 
     #[test]
