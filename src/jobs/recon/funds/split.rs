@@ -19,7 +19,10 @@
 //!   identical to reading the files directly (tested).
 //! - Where: `reports/.work/statement-split/{date}/{job}/{fingerprint}/`,
 //!   outside the dated report folders finance staff browse; a split unused
-//!   for [`SPLIT_RETENTION`] is swept by the next shard that splits.
+//!   for [`SPLIT_RETENTION`] is swept by the next shard that splits — under
+//!   the split's lock, which a shard holds (shared) while it reads a split,
+//!   so a split in use is never removed under it (tested with a sweep that
+//!   finds every split old).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -68,6 +71,12 @@ const REJECTS: &str = "rejects.json";
 
 /// Partition `item` of `items` of the statement files, splitting them first
 /// if no complete split of these files exists under `root`.
+///
+/// The split's lock file orders readers, the splitter and [`sweep`]: a
+/// shard reads under a shared lock, splits under the exclusive one, and the
+/// sweep removes a split only while it holds the exclusive lock. A shard
+/// whose lock file was unlinked before it got the lock (the split was swept
+/// meanwhile) starts over on a new directory.
 pub(crate) fn statement_part(
     root: &Path,
     paths: &[PathBuf],
@@ -76,32 +85,70 @@ pub(crate) fn statement_part(
     item: u32,
     items: u32,
 ) -> Result<StatementPart, JobError> {
+    const ATTEMPTS: u32 = 16;
     let fingerprint = fingerprint(paths, format, read, items)?;
     let dir = root.join(&fingerprint);
-    create_split_dir(&dir)?;
-    let manifest = match read_manifest(&dir, &fingerprint) {
-        Some(manifest) => manifest,
-        None => {
-            let lock_path = dir.join("split.lock");
-            let lock = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(|e| io_failed(&lock_path, e))?;
-            lock.lock().map_err(|e| io_failed(&lock_path, e))?;
-            // Another shard may have finished the split while we waited.
-            let manifest = match read_manifest(&dir, &fingerprint) {
-                Some(manifest) => manifest,
-                None => split(&dir, &fingerprint, paths, format, read, items)?,
-            };
-            drop(lock);
-            manifest
+    let lock_path = dir.join(LOCK);
+    let locked = |result: std::io::Result<()>| result.map_err(|e| io_failed(&lock_path, e));
+    for _ in 0..ATTEMPTS {
+        create_split_dir(&dir)?;
+        let lock = match open_lock(&lock_path) {
+            Ok(lock) => lock,
+            // Moved aside by a sweep since it was made.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(io_failed(&lock_path, error)),
+        };
+        locked(lock.lock_shared())?;
+        if !still_linked(&lock, &lock_path) {
+            continue;
         }
-    };
-    // A split in use is recent: the sweep below leaves it alone.
-    touch(&dir.join(MANIFEST));
-    read_part(&dir, &manifest, item)
+        let manifest = match read_manifest(&dir, &fingerprint) {
+            Some(manifest) => manifest,
+            None => {
+                locked(lock.unlock())?;
+                locked(lock.lock())?;
+                if !still_linked(&lock, &lock_path) {
+                    continue;
+                }
+                // Another shard may have finished the split while we waited.
+                match read_manifest(&dir, &fingerprint) {
+                    Some(manifest) => manifest,
+                    None => split(&dir, &fingerprint, paths, format, read, items)?,
+                }
+            }
+        };
+        // A split in use is recent: a sweep that gets its lock next leaves it.
+        touch(&dir.join(MANIFEST));
+        let part = read_part(&dir, &manifest, item);
+        drop(lock);
+        return part;
+    }
+    Err(JobError::Failed(format!(
+        "statement split {}: removed by a sweep {ATTEMPTS} times while this shard opened it",
+        dir.display()
+    )))
+}
+
+const LOCK: &str = "split.lock";
+/// The name prefix of a split moved aside by [`sweep`] to be removed.
+const SWEPT: &str = ".swept-";
+
+fn open_lock(path: &Path) -> std::io::Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
+/// Whether the locked file is still the one at `path` (not unlinked by a
+/// sweep, nor replaced by a new split's lock).
+fn still_linked(lock: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (lock.metadata(), std::fs::metadata(path)) {
+        (Ok(held), Ok(linked)) => held.ino() == linked.ino() && held.dev() == linked.dev(),
+        _ => false,
+    }
 }
 
 /// Splits not used for this long are removed by [`sweep`].
@@ -118,8 +165,9 @@ fn touch(path: &Path) {
 
 /// Removes the splits under `top` (`{top}/{date}/{job}/{fingerprint}/`)
 /// whose manifest (or, without one, directory) was not modified for
-/// `keep`, then the date and job directories left empty. Best effort: an
-/// entry that cannot be read or removed is logged and left.
+/// `keep` and that no shard holds (see [`statement_part`]), then the date
+/// and job directories left empty. Best effort: an entry that cannot be
+/// read or removed is logged and left.
 pub(crate) fn sweep(top: &Path, keep: std::time::Duration) {
     let now = std::time::SystemTime::now();
     let old = |path: &Path| {
@@ -138,13 +186,43 @@ pub(crate) fn sweep(top: &Path, keep: std::time::Duration) {
         for job_dir in children(&date_dir) {
             for split_dir in children(&job_dir) {
                 let manifest = split_dir.join(MANIFEST);
-                let probe = if manifest.exists() {
-                    &manifest
-                } else {
-                    &split_dir
+                // A split moved aside by a sweep that stopped half-way.
+                let swept = split_dir
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with(SWEPT));
+                let unused = || {
+                    swept
+                        || old(if manifest.exists() {
+                            &manifest
+                        } else {
+                            &split_dir
+                        })
                 };
-                if old(probe)
-                    && let Err(err) = std::fs::remove_dir_all(&split_dir)
+                if !unused() {
+                    continue;
+                }
+                // Moved aside in one rename, then removed, under its
+                // exclusive lock: never while a shard reads or makes it (such
+                // a shard holds the lock), and a shard that opened the lock
+                // before the move finds it unlinked and starts over on a new
+                // directory — it never sees a split half-removed.
+                let Ok(lock) = open_lock(&split_dir.join(LOCK)) else {
+                    continue;
+                };
+                if lock.try_lock().is_err() || !unused() {
+                    continue;
+                }
+                let aside = if swept {
+                    split_dir.clone()
+                } else {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or_default();
+                    job_dir.join(format!("{SWEPT}{}-{nanos}", std::process::id()))
+                };
+                if let Err(err) = std::fs::rename(&split_dir, &aside)
+                    .and_then(|()| std::fs::remove_dir_all(&aside))
                 {
                     tracing::warn!(dir = %split_dir.display(), error = %err, "cannot remove an old statement split");
                 }
@@ -159,15 +237,22 @@ pub(crate) fn sweep(top: &Path, keep: std::time::Duration) {
 /// Creates `dir` and its parents. Another shard's [`sweep`] removes date and
 /// job directories it finds empty, which may be a parent this call has just
 /// made and not yet filled (`create_dir_all` then fails with "No such file
-/// or directory"); the sweep only ever removes empty directories, so making
-/// the path again converges.
+/// or directory"), and moves unused splits aside; the sweep removes only
+/// empty parents and unused splits, so making the path again converges.
 fn create_split_dir(dir: &Path) -> Result<(), JobError> {
     const ATTEMPTS: u32 = 16;
     let mut attempt = 1;
     loop {
         match std::fs::create_dir_all(dir) {
             Ok(()) => return Ok(()),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound && attempt < ATTEMPTS => {
+            // NotFound: a parent was removed; AlreadyExists: the directory
+            // was moved aside between `mkdir` and the check that it is one.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::AlreadyExists
+                ) && attempt < ATTEMPTS =>
+            {
                 attempt += 1;
             }
             Err(error) => return Err(io_failed(dir, error)),
@@ -521,6 +606,44 @@ mod tests {
             });
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             made.unwrap();
+        });
+    }
+
+    /// A sweep that finds every split old (retention zero) never removes one
+    /// under a shard that reads or makes it: every read gets its records.
+    #[test]
+    fn a_sweep_never_removes_a_split_a_shard_is_using() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = vec![statement(dir.path(), 200)];
+        let top = dir.path().join("split");
+        let root = top.join("2026-11-21").join("recon-wechat");
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sweep(&top, std::time::Duration::ZERO);
+                }
+            });
+            let read = (0..400).try_for_each(|i| {
+                let items = 2;
+                let parts: usize = (0..items)
+                    .map(|item| {
+                        statement_part(
+                            &root,
+                            &paths,
+                            &format(),
+                            ReadOptions::default(),
+                            item,
+                            items,
+                        )
+                        .map(|part| part.records.len())
+                    })
+                    .sum::<Result<usize, JobError>>()?;
+                assert_eq!(parts, 200, "read {i}");
+                Ok::<(), JobError>(())
+            });
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            read.unwrap();
         });
     }
 
