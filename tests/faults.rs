@@ -75,6 +75,24 @@ async fn test_node(
     }
 }
 
+/// [`test_node`] on the system clock with a 60 s run lease.
+async fn system_node(
+    db: &TestDb,
+    control: &Arc<ProbeControl>,
+    jobs: &[(&str, String)],
+    id: &str,
+) -> TestNode {
+    test_node(
+        db,
+        control,
+        jobs,
+        id,
+        Arc::new(SystemClock),
+        Duration::from_secs(60),
+    )
+    .await
+}
+
 async fn sql(db: &TestDb, text: &str) {
     on_db!(&db.db, pool => {
         sqlx::query(sqlx::AssertSqlSafe(text.to_string())).execute(pool).await.expect(text);
@@ -109,15 +127,7 @@ async fn heal_inserts(db: &TestDb, table: &str) {
 async fn adopted_run_without_shard_rows_is_dispatched_not_succeeded(db: &TestDb) {
     let control = Arc::new(ProbeControl::default());
     let jobs = [("eod", probe_job("eod", 3, ""))];
-    let mut b = test_node(
-        db,
-        &control,
-        &jobs,
-        "node-b",
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut b = system_node(db, &control, &jobs, "node-b").await;
     let run = b.runner.request(manual("eod", "2026-11-21")).await.unwrap();
     // The state an older leader left: running, no shard rows.
     sql(
@@ -150,15 +160,7 @@ async fn requests_wait_while_disabled_jobs_cannot_be_read(db: &TestDb) {
         ("eod", probe_job("eod", 1, "")),
         ("other", probe_job("other", 1, "")),
     ];
-    let mut b = test_node(
-        db,
-        &control,
-        &jobs,
-        "node-b",
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut b = system_node(db, &control, &jobs, "node-b").await;
     b.coord.elect();
     let request = |handle: &str, job: &str| PendingRequest {
         handle: handle.into(),
@@ -415,15 +417,7 @@ async fn shard_of_a_failed_run_is_neither_claimed_nor_committed(db: &TestDb) {
 async fn zookeeper_blip_during_dispatch_leaves_the_run_to_the_next_step(db: &TestDb) {
     let control = Arc::new(ProbeControl::default());
     let jobs = [("eod", probe_job("eod", 2, ""))];
-    let mut a = test_node(
-        db,
-        &control,
-        &jobs,
-        "node-a",
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut a = system_node(db, &control, &jobs, "node-a").await;
     a.coord
         .fail_dispatch
         .store(1, std::sync::atomic::Ordering::SeqCst);
@@ -451,15 +445,7 @@ async fn zookeeper_blip_during_dispatch_leaves_the_run_to_the_next_step(db: &Tes
 async fn superseded_leader_writes_nothing(db: &TestDb) {
     let control = Arc::new(ProbeControl::default());
     let jobs = [("eod", probe_job("eod", 2, ""))];
-    let a = test_node(
-        db,
-        &control,
-        &jobs,
-        "node-a",
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await;
+    let a = system_node(db, &control, &jobs, "node-a").await;
     let ledger = a.runner.ledger().clone();
     let old = ledger.elect_leader("node-a").await.unwrap();
     let run = a
@@ -518,15 +504,7 @@ async fn superseded_leader_writes_nothing(db: &TestDb) {
         RunStatus::Pending
     );
     // The new leader concludes it.
-    let mut b = test_node(
-        db,
-        &control,
-        &jobs,
-        "node-b",
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await;
+    let mut b = system_node(db, &control, &jobs, "node-b").await;
     b.coord.elect();
     let step = b.node.step().await.unwrap();
     assert!(
