@@ -85,7 +85,6 @@ pub(crate) fn statement_part(
     item: u32,
     items: u32,
 ) -> Result<StatementPart, JobError> {
-    const ATTEMPTS: u32 = 16;
     let fingerprint = fingerprint(paths, format, read, items)?;
     let dir = root.join(&fingerprint);
     let lock_path = dir.join(LOCK);
@@ -129,6 +128,9 @@ pub(crate) fn statement_part(
     )))
 }
 
+/// How often a shard starts over when a sweep moved its split (or a
+/// parent directory) away under it.
+const ATTEMPTS: u32 = 16;
 const LOCK: &str = "split.lock";
 /// The name prefix of a split moved aside by [`sweep`] to be removed.
 const SWEPT: &str = ".swept-";
@@ -240,7 +242,6 @@ pub(crate) fn sweep(top: &Path, keep: std::time::Duration) {
 /// or directory"), and moves unused splits aside; the sweep removes only
 /// empty parents and unused splits, so making the path again converges.
 fn create_split_dir(dir: &Path) -> Result<(), JobError> {
-    const ATTEMPTS: u32 = 16;
     let mut attempt = 1;
     loop {
         match std::fs::create_dir_all(dir) {
